@@ -1,0 +1,114 @@
+"""The seams between the ARM side (part 1) and the fleet / fault injection (part 2).
+
+``create_app`` puts one ``Fleet`` in ``app["fleet"]`` and one ``Faults`` in ``app["faults"]``. When the modules
+``vmss_emulator.fleet`` / ``vmss_emulator.faults`` exist, their ``make_fleet(app, events)`` /
+``make_faults(app, events)`` build them; otherwise the null implementations below are used.
+``app["world"]`` is the ``state.World`` (settings included) and ``app["events"]`` the ``events.EventLog``.
+
+Call order the ARM side guarantees for a scale set:
+  create:  allocate_ip(ss, inst) for each instance -> scale_set_created(ss) -> instance_started(ss, inst) each
+  upgrade / reimage / restart of an instance:
+           instance_stopped (power_state "stopping", provisioning_state "Updating")
+           -> sleep upgrade_seconds -> faults.instance_upgrade_outcome(...) (may block)
+           -> new model applied, power_state "running" -> instance_started
+  scale-out: allocate_ip then instance_started for each new instance
+  scale-in / delete instances: instance_stopped then the instance is removed from ss.instances
+  delete:  instance_stopped for each running instance -> scale_set_deleted(ss)
+"""
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from .state import Instance, ScaleSet
+
+
+class Fleet(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def scale_set_created(self, ss: ScaleSet) -> None: ...
+    async def scale_set_deleted(self, ss: ScaleSet) -> None: ...
+    async def instance_started(self, ss: ScaleSet, inst: Instance) -> None: ...
+    async def instance_stopped(self, ss: ScaleSet, inst: Instance) -> None: ...
+    def allocate_ip(self, ss: ScaleSet, inst: Instance) -> str: ...
+
+    def health_state(self, ss: ScaleSet, inst: Instance) -> str | None:
+        """healthy | unhealthy | unknown | initializing; None when no App Health extension is applied."""
+
+    def describe_instance(self, ss: ScaleSet, inst: Instance) -> dict[str, Any]:
+        """Extra fields for GET /_emulator/scale_sets/{rg}/{name}/instances (e.g. app_port, in_rotation)."""
+
+    def extra_routes(self, app: web.Application) -> None: ...
+
+
+class Faults(Protocol):
+    async def on_request(self, request: web.Request) -> web.StreamResponse | None:
+        """Called before routing for every ARM and token request: a response short-circuits, raising drops."""
+
+    def token_lifetime(self, default: int) -> int: ...
+
+    async def instance_upgrade_outcome(self, ss: ScaleSet, inst: Instance, operation: str) -> dict[str, Any] | None:
+        """None for success, or an ARM error {code, message} failing this instance. May block (hang rules)."""
+
+    def extra_routes(self, app: web.Application) -> None: ...
+
+
+class NullFleet:
+    """No apps, no load balancer: unique loopback IPs, and "healthy" for running instances with App Health."""
+
+    def __init__(self, second_octet: int | None = None) -> None:
+        # a random second octet per process so two emulators on one machine hand out different IPs
+        self._octet = second_octet if second_octet is not None else random.randint(100, 250)
+        self._next = 0
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def scale_set_created(self, ss: ScaleSet) -> None:
+        return None
+
+    async def scale_set_deleted(self, ss: ScaleSet) -> None:
+        return None
+
+    async def instance_started(self, ss: ScaleSet, inst: Instance) -> None:
+        inst.health = self.health_state(ss, inst)
+
+    async def instance_stopped(self, ss: ScaleSet, inst: Instance) -> None:
+        inst.health = None
+
+    def allocate_ip(self, ss: ScaleSet, inst: Instance) -> str:
+        n = self._next
+        self._next += 1
+        # 254 hosts per /24, never .0 or .255
+        return f"127.{self._octet}.{(n // 254) % 256}.{n % 254 + 1}"
+
+    def health_state(self, ss: ScaleSet, inst: Instance) -> str | None:
+        if inst.health_extension() is None:
+            return None
+        return "healthy" if inst.running else "unknown"
+
+    def describe_instance(self, ss: ScaleSet, inst: Instance) -> dict[str, Any]:
+        return {}
+
+    def extra_routes(self, app: web.Application) -> None:
+        return None
+
+
+class NullFaults:
+    async def on_request(self, request: web.Request) -> web.StreamResponse | None:
+        return None
+
+    def token_lifetime(self, default: int) -> int:
+        return default
+
+    async def instance_upgrade_outcome(self, ss: ScaleSet, inst: Instance, operation: str) -> dict[str, Any] | None:
+        return None
+
+    def extra_routes(self, app: web.Application) -> None:
+        return None
