@@ -1,0 +1,70 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmss.rollout contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+__metaclass__ = type
+
+
+class ModuleDocFragment:
+    # Authentication options shared by every module and the inventory plugin (vmss.rollout.azure).
+    DOCUMENTATION = r"""
+options:
+  auth_source:
+    description:
+      - Where the credentials come from. V(auto) tries, in order, O(profile), O(client_id)/O(secret)/O(tenant)
+        (options or environment), the C([default]) profile of C(~/.azure/credentials), the Azure CLI, then a
+        managed identity.
+      - V(env) uses O(client_id), O(secret) and O(tenant) (or E(AZURE_CLIENT_ID), E(AZURE_SECRET), E(AZURE_TENANT)).
+      - V(credential_file) reads O(profile) (default C(default)) from C(~/.azure/credentials).
+      - V(cli) uses the signed-in Azure CLI; V(msi) a managed identity.
+      - Defaults to V(auto). Falls back to E(ANSIBLE_AZURE_AUTH_SOURCE).
+    type: str
+    choices: [auto, env, credential_file, cli, msi]
+  profile:
+    description:
+      - Name of a profile (INI section) in C(~/.azure/credentials) holding C(subscription_id), C(client_id),
+        C(secret), C(tenant) and optionally C(cloud_environment). Falls back to E(AZURE_PROFILE).
+    type: str
+  subscription_id:
+    description:
+      - The subscription holding the scale set. Falls back to E(AZURE_SUBSCRIPTION_ID).
+    type: str
+  client_id:
+    description:
+      - Application (client) id of a service principal, or of a user-assigned managed identity with O(auth_source=msi).
+        Falls back to E(AZURE_CLIENT_ID).
+    type: str
+  secret:
+    description:
+      - Client secret of the service principal. Never logged or returned. Falls back to E(AZURE_SECRET).
+    type: str
+  tenant:
+    description:
+      - Tenant (directory) id. Falls back to E(AZURE_TENANT), then E(AZURE_TENANT_ID).
+    type: str
+  cloud_environment:
+    description:
+      - V(AzureCloud) (default), V(AzureUSGovernment), V(AzureChinaCloud), or an C(https://) Azure Resource Manager
+        endpoint whose C(/metadata/endpoints) document is read to find the sign-in endpoint and audience
+        (Azure Stack, or the vmss_emulator). Falls back to E(AZURE_CLOUD_ENVIRONMENT).
+    type: str
+  disable_instance_discovery:
+    description:
+      - Skip Microsoft Entra instance discovery when signing in (for private or disconnected clouds).
+        Always on for an endpoint URL in O(cloud_environment). Falls back to E(AZURE_DISABLE_INSTANCE_DISCOVERY).
+    type: bool
+  ca_bundle:
+    description:
+      - A PEM file of certificate authorities to trust, for sign-in and Azure Resource Manager.
+        Falls back to E(AZURE_CA_BUNDLE), then E(REQUESTS_CA_BUNDLE).
+      - TLS certificates are always verified; there is no option to turn that off.
+    type: path
+requirements:
+  - azure-identity >= 1.27.0
+  - azure-mgmt-compute >= 39.0.0
+  - azure-core >= 1.41.0
+notes:
+  - Authentication can be set once for all modules with C(module_defaults) and C(group/vmss.rollout.vmss).
+"""

@@ -1,0 +1,112 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmss.rollout contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""VmssService: every azure-mgmt-compute call for scale sets and their instances.
+
+Returns plain dicts in ARM wire format (camelCase, as ``as_dict()`` gives them) and raises VmssError;
+it never touches AnsibleModule. Extension calls live next door in extension_service.py.
+"""
+
+from __future__ import annotations
+
+__metaclass__ = type
+
+from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import list_scale_set_nics
+from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError, from_azure_error
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import wait_for_poller
+
+try:
+    from azure.core import MatchConditions
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
+except ImportError:  # sanity import test runs without the SDK; VmssModule.client() reports it properly
+    MatchConditions = None
+
+    class AzureError(Exception):
+        pass
+
+    class ResourceNotFoundError(AzureError):
+        pass
+
+
+def _plain(value):
+    return value.as_dict() if hasattr(value, "as_dict") else value
+
+
+class VmssService:
+    def __init__(self, client):
+        self.client = client
+
+    def _call(self, action, func, *args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except AzureError as exc:
+            raise from_azure_error(exc, action)
+
+    def _wait(self, action, poller, timeout):
+        try:
+            return wait_for_poller(poller, timeout, action)
+        except AzureError as exc:
+            raise from_azure_error(exc, action)
+
+    # --- the scale set model -------------------------------------------------------------------
+
+    def get(self, resource_group, name):
+        """The scale set (with its etag), or raises VmssError (code ResourceNotFound when missing)."""
+        return _plain(self._call("read scale set %s/%s" % (resource_group, name),
+                                 self.client.virtual_machine_scale_sets.get, resource_group, name))
+
+    def update_model(self, resource_group, name, properties, etag, timeout):
+        """PATCH only ``properties`` (a wire-format subtree), guarded by If-Match: ``etag``; wait for the LRO.
+
+        A concurrent edit makes ARM answer 412, raised as VmssConflict so the caller can re-read and re-apply.
+        """
+        action = "update the model of scale set %s/%s" % (resource_group, name)
+        kwargs = {}
+        if etag:
+            kwargs = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+        poller = self._call(action, self.client.virtual_machine_scale_sets.begin_update,
+                            resource_group, name, {"properties": properties}, **kwargs)
+        return _plain(self._wait(action, poller, timeout))
+
+    # --- instances -----------------------------------------------------------------------------
+
+    def list_instances(self, resource_group, name):
+        """Every instance with its instance view (all pages)."""
+        action = "list the instances of scale set %s/%s" % (resource_group, name)
+        pages = self._call(action, self.client.virtual_machine_scale_set_vms.list,
+                           resource_group, name, expand="instanceView")
+        return self._call(action, lambda: [_plain(vm) for vm in pages])
+
+    def manual_upgrade(self, resource_group, name, instance_ids, timeout):
+        """ONE manualupgrade call for all ``instance_ids``; waits for the LRO at most ``timeout`` seconds."""
+        action = "upgrade instances %s of scale set %s/%s" % (", ".join(instance_ids), resource_group, name)
+        poller = self._call(action, self.client.virtual_machine_scale_sets.begin_update_instances,
+                            resource_group, name, {"instanceIds": list(instance_ids)})
+        return self._wait(action, poller, timeout)
+
+    def start_rolling_upgrade(self, resource_group, name, kind):
+        """Start Azure's own rolling upgrade (kind ``os`` or ``extension``); returns the LRO poller."""
+        upgrades = self.client.virtual_machine_scale_set_rolling_upgrades
+        start = upgrades.begin_start_os_upgrade if kind == "os" else upgrades.begin_start_extension_upgrade
+        return self._call("start the %s rolling upgrade of scale set %s/%s" % (kind, resource_group, name),
+                          start, resource_group, name)
+
+    def finish_rolling_upgrade(self, resource_group, name, poller, timeout):
+        return self._wait("run the rolling upgrade of scale set %s/%s" % (resource_group, name), poller, timeout)
+
+    def latest_rolling_upgrade(self, resource_group, name):
+        """rollingUpgrades/latest as a dict, or None when the scale set never had one."""
+        try:
+            return _plain(self.client.virtual_machine_scale_set_rolling_upgrades.get_latest(resource_group, name))
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise from_azure_error(exc, "read the latest rolling upgrade of scale set %s/%s" % (resource_group, name))
+
+    def list_nics(self, resource_group, name):
+        """The scale set's network interfaces (Microsoft.Network, via the compute client's pipeline)."""
+        return list_scale_set_nics(self.client, resource_group, name)
+
+
+def is_not_found(err):
+    return isinstance(err, VmssError) and (err.status == 404 or err.code in ("ResourceNotFound", "NotFound"))

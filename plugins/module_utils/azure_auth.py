@@ -1,0 +1,323 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmss.rollout contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Authentication options, credential resolution and cloud discovery, shared by modules and the inventory plugin.
+
+Option names, environment variables and ``~/.azure/credentials`` profiles match azure.azcollection and AWX's
+Azure credential. Nothing here depends on AnsibleModule: ``resolve_auth(options)`` takes a plain dict. The
+Azure SDK is imported only when a credential is built, so this file loads without it.
+TLS verification is always on; the only knob is which CA bundle to trust.
+"""
+
+from __future__ import annotations
+
+__metaclass__ = type
+
+import configparser
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import urllib.error
+import urllib.request
+
+from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
+
+try:
+    from ansible.module_utils.basic import env_fallback
+except ImportError:  # pragma: no cover - only outside Ansible (e.g. a bare script)
+    env_fallback = None
+
+AUTH_SOURCES = ("auto", "env", "credential_file", "cli", "msi")
+METADATA_API_VERSION = "2022-09-01"
+METADATA_TIMEOUT = 30
+
+# option -> environment variables, first one set wins (AZURE_TENANT_ID is what azure-identity's
+# EnvironmentCredential and AWX use; AZURE_TENANT is azure.azcollection's name).
+ENV_VARS = {
+    "auth_source": ("ANSIBLE_AZURE_AUTH_SOURCE",),
+    "profile": ("AZURE_PROFILE",),
+    "subscription_id": ("AZURE_SUBSCRIPTION_ID",),
+    "client_id": ("AZURE_CLIENT_ID",),
+    "secret": ("AZURE_SECRET",),
+    "tenant": ("AZURE_TENANT", "AZURE_TENANT_ID"),
+    "cloud_environment": ("AZURE_CLOUD_ENVIRONMENT",),
+    "disable_instance_discovery": ("AZURE_DISABLE_INSTANCE_DISCOVERY",),
+    "ca_bundle": ("AZURE_CA_BUNDLE", "REQUESTS_CA_BUNDLE"),
+}
+
+
+def _spec(option, **kwargs):
+    if env_fallback is not None:
+        kwargs["fallback"] = (env_fallback, list(ENV_VARS[option]))
+    return kwargs
+
+
+AUTH_ARGSPEC = {
+    "auth_source": _spec("auth_source", type="str", choices=list(AUTH_SOURCES)),
+    "profile": _spec("profile", type="str"),
+    "subscription_id": _spec("subscription_id", type="str"),
+    "client_id": _spec("client_id", type="str"),
+    "secret": _spec("secret", type="str", no_log=True),
+    "tenant": _spec("tenant", type="str"),
+    "cloud_environment": _spec("cloud_environment", type="str"),
+    "disable_instance_discovery": _spec("disable_instance_discovery", type="bool"),
+    "ca_bundle": _spec("ca_bundle", type="path"),
+}
+
+PROFILE_KEYS = ("subscription_id", "client_id", "secret", "tenant", "cloud_environment",
+                "disable_instance_discovery", "ca_bundle")
+
+
+class CloudEndpoints:
+    """Where ARM and sign-in live for one cloud."""
+
+    def __init__(self, name, resource_manager, authority, audience, from_metadata=False):
+        self.name = name
+        self.resource_manager = resource_manager.rstrip("/") + "/"
+        self.authority = authority.rstrip("/")
+        self.audience = audience
+        self.from_metadata = from_metadata
+
+    @property
+    def scopes(self):
+        return [self.audience.rstrip("/") + "/.default"]
+
+    def __eq__(self, other):
+        return isinstance(other, CloudEndpoints) and vars(self) == vars(other)
+
+    def __repr__(self):
+        return "CloudEndpoints(%r, %r)" % (self.name, self.resource_manager)
+
+
+KNOWN_CLOUDS = {
+    "azurecloud": CloudEndpoints("AzureCloud", "https://management.azure.com/",
+                                 "https://login.microsoftonline.com", "https://management.azure.com/"),
+    "azureusgovernment": CloudEndpoints("AzureUSGovernment", "https://management.usgovcloudapi.net/",
+                                        "https://login.microsoftonline.us", "https://management.usgovcloudapi.net/"),
+    "azurechinacloud": CloudEndpoints("AzureChinaCloud", "https://management.chinacloudapi.cn/",
+                                      "https://login.chinacloudapi.cn", "https://management.chinacloudapi.cn/"),
+}
+
+
+class AzureAuth:
+    """The resolved settings: which identity, which subscription, which cloud, which CA bundle.
+
+    ``secret`` is kept out of repr() so a stray debug print cannot leak it.
+    """
+
+    def __init__(self, source, subscription_id, cloud, client_id=None, secret=None, tenant=None,
+                 ca_bundle=None, disable_instance_discovery=False, profile=None):
+        self.source = source
+        self.subscription_id = subscription_id
+        self.cloud = cloud
+        self.client_id = client_id
+        self.secret = secret
+        self.tenant = tenant
+        self.ca_bundle = ca_bundle
+        self.disable_instance_discovery = disable_instance_discovery
+        self.profile = profile
+
+    def __repr__(self):
+        return "AzureAuth(source=%r, subscription_id=%r, client_id=%r, tenant=%r, cloud=%r)" % (
+            self.source, self.subscription_id, self.client_id, self.tenant, self.cloud)
+
+    @property
+    def connection_verify(self):
+        """requests' ``verify``: the CA bundle path, or True for the system store. Never False."""
+        return self.ca_bundle or True
+
+    def credential(self):
+        """An azure-identity credential for this identity (imports the SDK on first use)."""
+        try:
+            from azure.identity import AzureCliCredential, ClientSecretCredential, ManagedIdentityCredential
+        except ImportError as exc:
+            raise VmssError("The Python package azure-identity is required on the host running the task: %s" % exc)
+        if self.source == "cli":
+            return AzureCliCredential(tenant_id=self.tenant) if self.tenant else AzureCliCredential()
+        if self.source == "msi":
+            kwargs = {"connection_verify": self.connection_verify}
+            if self.client_id:
+                kwargs["client_id"] = self.client_id
+            return ManagedIdentityCredential(**kwargs)
+        return ClientSecretCredential(
+            self.tenant, self.client_id, self.secret,
+            authority=self.cloud.authority,
+            disable_instance_discovery=self.disable_instance_discovery,
+            connection_verify=self.connection_verify,
+        )
+
+
+def _truthy(value):
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on", "y", "t")
+
+
+def merged_options(options, environ=None):
+    """Option values with the AZURE_* environment filled in where an option is unset."""
+    environ = os.environ if environ is None else environ
+    merged = {}
+    for option, names in ENV_VARS.items():
+        value = options.get(option)
+        if value in (None, ""):
+            value = next((environ[n] for n in names if environ.get(n)), None)
+        merged[option] = value
+    return merged
+
+
+def credentials_file_path(environ=None, home=None):
+    environ = os.environ if environ is None else environ
+    config_dir = environ.get("AZURE_CONFIG_DIR") or os.path.join(home or os.path.expanduser("~"), ".azure")
+    return os.path.join(config_dir, "credentials")
+
+
+def read_profile(path, profile):
+    """The key/values of one INI profile of ``~/.azure/credentials``, or None when file or profile is missing."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except FileNotFoundError:
+        return None
+    except (OSError, configparser.Error) as exc:
+        raise VmssError("Could not read the Azure credentials file %s: %s" % (path, exc))
+    if not parser.has_section(profile):
+        return None
+    return {key: value for key, value in parser.items(profile) if key in PROFILE_KEYS and value != ""}
+
+
+def parse_cloud_metadata(document, url):
+    """CloudEndpoints from an ARM ``/metadata/endpoints`` answer (2022-09-01 list, or the older single object)."""
+    entries = document if isinstance(document, list) else [document]
+    entries = [e for e in entries if isinstance(e, dict) and e.get("resourceManager")]
+    if not entries:
+        raise VmssError("cloud_environment %s: the metadata at /metadata/endpoints names no resourceManager." % url)
+    wanted = url.rstrip("/").lower()
+    entry = next((e for e in entries if e["resourceManager"].rstrip("/").lower() == wanted), entries[0])
+    auth = entry.get("authentication") or {}
+    login = auth.get("loginEndpoint")
+    if not login:
+        raise VmssError("cloud_environment %s: the metadata names no authentication.loginEndpoint." % url)
+    audiences = auth.get("audiences") or [entry["resourceManager"]]
+    return CloudEndpoints(entry.get("name") or url, entry["resourceManager"], login, audiences[0], from_metadata=True)
+
+
+def fetch_cloud_metadata(url, ca_bundle=None, timeout=METADATA_TIMEOUT):
+    """GET ``{url}/metadata/endpoints`` over verified TLS and return the parsed JSON."""
+    endpoint = "%s/metadata/endpoints?api-version=%s" % (url.rstrip("/"), METADATA_API_VERSION)
+    context = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else ssl.create_default_context()
+    try:
+        with urllib.request.urlopen(endpoint, context=context, timeout=timeout) as response:  # nosec B310 - https only
+            return json.loads(response.read().decode("utf-8"))
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise VmssError("cloud_environment %s: could not read %s: %s" % (url, endpoint, reason))
+
+
+def resolve_cloud(value, ca_bundle=None, fetch=fetch_cloud_metadata):
+    """A known cloud by name, or an https ARM endpoint whose metadata is read (Azure Stack style)."""
+    if not value:
+        return KNOWN_CLOUDS["azurecloud"]
+    known = KNOWN_CLOUDS.get(value.strip().lower())
+    if known:
+        return known
+    if value.lower().startswith("https://"):
+        return parse_cloud_metadata(fetch(value, ca_bundle), value)
+    raise VmssError(
+        "cloud_environment %r is not allowed: use AzureCloud, AzureUSGovernment, AzureChinaCloud "
+        "or an https:// Azure Resource Manager endpoint whose /metadata/endpoints can be read." % value)
+
+
+def _missing(values, names):
+    return [n for n in names if not values.get(n)]
+
+
+def _cli_subscription():
+    az = shutil.which("az")
+    if not az:
+        raise VmssError("auth_source cli needs the Azure CLI (az) on PATH, or set subscription_id.")
+    try:
+        out = subprocess.run([az, "account", "show", "--output", "json"], capture_output=True, text=True,
+                             timeout=60, check=True).stdout
+        return json.loads(out)["id"]
+    except (subprocess.SubprocessError, OSError, ValueError, KeyError) as exc:
+        raise VmssError("auth_source cli: 'az account show' failed (%s); run 'az login' or set subscription_id."
+                        % type(exc).__name__)
+
+
+def resolve_auth(options, environ=None, home=None, fetch=fetch_cloud_metadata, cli_available=None):
+    """Decide identity, subscription and cloud from module/plugin options, the environment and profiles.
+
+    ``auto`` follows azure.azcollection: profile option -> client id/secret/tenant (options or env) ->
+    the ``[default]`` profile -> Azure CLI -> managed identity. Raises VmssError naming the option at fault.
+    """
+    environ = os.environ if environ is None else environ
+    values = merged_options(options, environ)
+    source = (values.get("auth_source") or "auto").strip().lower()
+    if source not in AUTH_SOURCES:
+        raise VmssError("auth_source %r is not allowed: use one of %s." % (source, ", ".join(AUTH_SOURCES)))
+    creds_path = credentials_file_path(environ, home)
+    sp_keys = ("client_id", "secret", "tenant")
+
+    profile_name = values.get("profile")
+    if source == "auto":
+        if profile_name:
+            source = "credential_file"
+        elif any(values.get(k) for k in sp_keys):
+            missing = _missing(values, sp_keys)
+            if missing:
+                raise VmssError("Service principal sign-in needs client_id, secret and tenant; missing: %s "
+                                "(options or AZURE_CLIENT_ID / AZURE_SECRET / AZURE_TENANT)." % ", ".join(missing))
+            source = "env"
+        elif read_profile(creds_path, "default") is not None:
+            source, profile_name = "credential_file", "default"
+        elif cli_available if cli_available is not None else shutil.which("az"):
+            source = "cli"
+        else:
+            source = "msi"
+
+    if source == "credential_file":
+        profile_name = profile_name or "default"
+        profile = read_profile(creds_path, profile_name)
+        if profile is None:
+            raise VmssError("profile %r was not found in %s (auth_source credential_file)." % (profile_name, creds_path))
+        # The identity comes from the profile; other settings from options when given.
+        for key in sp_keys:
+            values[key] = profile.get(key)
+        for key in ("subscription_id", "cloud_environment", "ca_bundle", "disable_instance_discovery"):
+            if values.get(key) in (None, "") and profile.get(key):
+                values[key] = profile[key]
+        missing = _missing(values, sp_keys)
+        if missing:
+            raise VmssError("profile %r in %s lacks %s." % (profile_name, creds_path, ", ".join(missing)))
+    elif source == "env":
+        missing = _missing(values, sp_keys)
+        if missing:
+            raise VmssError("auth_source env needs client_id, secret and tenant; missing: %s "
+                            "(set AZURE_CLIENT_ID, AZURE_SECRET, AZURE_TENANT)." % ", ".join(missing))
+
+    ca_bundle = values.get("ca_bundle")
+    if ca_bundle:
+        ca_bundle = os.path.expanduser(ca_bundle)
+        if not os.path.isfile(ca_bundle):
+            raise VmssError("ca_bundle %s does not exist or is not a file." % ca_bundle)
+    cloud = resolve_cloud(values.get("cloud_environment"), ca_bundle, fetch)
+    # A private endpoint has no Microsoft instance-discovery service to ask.
+    disable_discovery = cloud.from_metadata or _truthy(values.get("disable_instance_discovery") or False)
+
+    subscription_id = values.get("subscription_id")
+    if not subscription_id:
+        if source == "cli":
+            subscription_id = _cli_subscription()
+        else:
+            raise VmssError("subscription_id is required (option, AZURE_SUBSCRIPTION_ID or the profile).")
+
+    return AzureAuth(
+        source="service_principal" if source in ("env", "credential_file") else source,
+        subscription_id=subscription_id, cloud=cloud,
+        client_id=values.get("client_id"), secret=values.get("secret"), tenant=values.get("tenant"),
+        ca_bundle=ca_bundle, disable_instance_discovery=disable_discovery,
+        profile=profile_name if source == "credential_file" else None,
+    )

@@ -1,0 +1,108 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmss.rollout contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The azure-mgmt-compute client factory: cloud endpoint, TLS, retry and LRO polling configured, never rewritten."""
+
+from __future__ import annotations
+
+__metaclass__ = type
+
+from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError, from_azure_error
+
+USER_AGENT = "vmss.rollout"
+
+# azure-core's RetryPolicy already honours Retry-After on 429/5xx; we only widen its budget so a
+# throttling storm (many 429s in a row) completes instead of failing after the default 3 status retries.
+RETRY_SETTINGS = {
+    "retry_total": 12,
+    "retry_status": 10,
+    "retry_connect": 3,
+    "retry_read": 3,
+    "retry_backoff_factor": 0.8,
+    "retry_backoff_max": 60,
+}
+
+# Microsoft.Network answers this path for Uniform scale sets; one GET lists every instance's NICs.
+NIC_API_VERSION = "2024-05-01"
+
+
+def compute_client(auth, poll_interval=None, retry=None):
+    """A ComputeManagementClient for ``auth`` (an azure_auth.AzureAuth).
+
+    ``poll_interval`` is the LRO poller's fallback delay; a Retry-After from ARM still takes precedence.
+    """
+    try:
+        from azure.core.pipeline.policies import RetryPolicy
+        from azure.mgmt.compute import ComputeManagementClient
+    except ImportError as exc:
+        raise VmssError("The Python packages azure-mgmt-compute and azure-core are required on the host "
+                        "running the task: %s" % exc)
+    settings = dict(RETRY_SETTINGS)
+    settings.update(retry or {})
+    kwargs = {}
+    if poll_interval is not None:
+        kwargs["polling_interval"] = poll_interval
+    return ComputeManagementClient(
+        credential=auth.credential(),
+        subscription_id=auth.subscription_id,
+        base_url=auth.cloud.resource_manager,
+        credential_scopes=auth.cloud.scopes,
+        connection_verify=auth.connection_verify,
+        retry_policy=RetryPolicy(**settings),
+        user_agent=USER_AGENT,
+        **kwargs
+    )
+
+
+def scale_set_id(subscription_id, resource_group, name):
+    return "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/virtualMachineScaleSets/%s" % (
+        subscription_id, resource_group, name)
+
+
+def list_scale_set_nics(client, resource_group, name):
+    """Every network interface of a Uniform scale set, as wire dicts (paged, through the client's pipeline)."""
+    from azure.core.exceptions import AzureError
+    from azure.core.rest import HttpRequest
+
+    url = "%s/networkInterfaces?api-version=%s" % (
+        scale_set_id(client._config.subscription_id, resource_group, name), NIC_API_VERSION)
+    nics = []
+    while url:
+        try:
+            response = client.send_request(HttpRequest("GET", url))
+            response.raise_for_status()
+            page = response.json()
+        except (AzureError, ValueError) as exc:
+            raise from_azure_error(exc, "list the network interfaces of scale set %s/%s" % (resource_group, name))
+        nics.extend(page.get("value") or [])
+        url = page.get("nextLink") or None
+    return nics
+
+
+def private_ips_by_instance(nics):
+    """instance id -> primary private IPv4, from the NIC list (pure)."""
+    ips = {}
+    for nic in nics:
+        instance_id = _instance_id_of_nic(nic)
+        props = nic.get("properties") or {}
+        if instance_id is None or (instance_id in ips and not props.get("primary")):
+            continue
+        configs = props.get("ipConfigurations") or []
+        configs = sorted(configs, key=lambda c: not (c.get("properties") or {}).get("primary", False))
+        for config in configs:
+            ip = (config.get("properties") or {}).get("privateIPAddress")
+            if ip:
+                ips[instance_id] = ip
+                break
+    return ips
+
+
+def _instance_id_of_nic(nic):
+    vm_id = ((nic.get("properties") or {}).get("virtualMachine") or {}).get("id") or nic.get("id") or ""
+    parts = vm_id.split("/")
+    lowered = [p.lower() for p in parts]
+    if "virtualmachines" in lowered:
+        index = lowered.index("virtualmachines")
+        if index + 1 < len(parts):
+            return parts[index + 1]
+    return None

@@ -1,0 +1,115 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmss.rollout contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""VmssModule: AnsibleModule by composition, with the shared options and the client built on demand.
+
+Usage in a module::
+
+    module = VmssModule(argument_spec=dict(image=dict(type="dict", required=True)))
+    try:
+        result = run(module, VmssService(module.client()))
+    except VmssError as err:
+        module.fail_from_error(err)
+    module.exit_json(**result)
+
+The constructor only parses arguments; signing in, cloud discovery and the client happen in ``client()``.
+"""
+
+from __future__ import annotations
+
+__metaclass__ = type
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.vmss.rollout.plugins.module_utils.azure_auth import AUTH_ARGSPEC, resolve_auth
+from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import compute_client
+from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
+
+WAIT_ARGSPEC = {
+    "wait_timeout": {"type": "int", "default": 1800},
+    "poll_interval": {"type": "float", "default": 15.0},
+}
+
+SCALE_SET_ARGSPEC = {
+    "resource_group": {"type": "str", "required": True},
+    "name": {"type": "str", "required": True},
+}
+
+
+def vmss_argument_spec(argument_spec=None, scale_set=True):
+    """Module options + the auth and wait options (+ resource_group/name when ``scale_set``)."""
+    spec = {}
+    spec.update(AUTH_ARGSPEC)
+    spec.update(WAIT_ARGSPEC)
+    if scale_set:
+        spec.update(SCALE_SET_ARGSPEC)
+    spec.update(argument_spec or {})
+    return spec
+
+
+class VmssModule:
+    """What the modules need from AnsibleModule, plus the lazily built Azure client."""
+
+    def __init__(self, argument_spec=None, scale_set=True, supports_check_mode=True, **kwargs):
+        self.ansible = AnsibleModule(argument_spec=vmss_argument_spec(argument_spec, scale_set),
+                                     supports_check_mode=supports_check_mode, **kwargs)
+        self._client = None
+        self._auth = None
+
+    @property
+    def params(self):
+        return self.ansible.params
+
+    @property
+    def check_mode(self):
+        return self.ansible.check_mode
+
+    @property
+    def diff_mode(self):
+        return self.ansible._diff
+
+    @property
+    def wait_timeout(self):
+        return self.params["wait_timeout"]
+
+    @property
+    def poll_interval(self):
+        return self.params["poll_interval"]
+
+    def auth(self):
+        if self._auth is None:
+            self._auth = resolve_auth(self.params)
+            if self._auth.secret:
+                self.ansible.no_log_values.add(self._auth.secret)
+        return self._auth
+
+    def client(self):
+        """The ComputeManagementClient, created on first use."""
+        if self._client is None:
+            self._client = compute_client(self.auth(), poll_interval=self.poll_interval)
+        return self._client
+
+    def fail(self, msg, **result):
+        """Fail with one sentence naming the option at fault; nothing has been written to Azure."""
+        self.ansible.fail_json(msg=msg, **result)
+
+    def fail_from_error(self, err, **result):
+        """Fail with a VmssError's sentence and its ARM code / request id; no traceback for the user."""
+        if not isinstance(err, VmssError):
+            raise err
+        extra = dict(err.as_result())
+        extra.update(result)
+        self.ansible.fail_json(msg=err.msg, **extra)
+
+    def warn(self, text):
+        self.ansible.warn(text)
+
+    def exit_json(self, **result):
+        self.ansible.exit_json(**result)
+
+    def result(self, changed, before=None, after=None, **values):
+        """A result dict with ``diff`` added when diff mode is on (before/after are plain dicts)."""
+        values["changed"] = changed
+        if self.diff_mode and (before is not None or after is not None):
+            values["diff"] = {"before": before or {}, "after": after or {}}
+        return values
