@@ -14,6 +14,8 @@ Call order the ARM side guarantees for a scale set:
   scale-out: allocate_ip then instance_started for each new instance
   scale-in / delete instances: instance_stopped then the instance is removed from ss.instances
   delete:  instance_stopped for each running instance -> scale_set_deleted(ss)
+  POST /_emulator/reset: every scale set is deleted as above, then fleet.reset() and faults.reset()
+  (fleet: zero the availability counters; faults: drop every rule).
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 class Fleet(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
+    async def reset(self) -> None: ...
     async def scale_set_created(self, ss: ScaleSet) -> None: ...
     async def scale_set_deleted(self, ss: ScaleSet) -> None: ...
     async def instance_started(self, ss: ScaleSet, inst: Instance) -> None: ...
@@ -48,6 +51,7 @@ class Faults(Protocol):
     async def on_request(self, request: web.Request) -> web.StreamResponse | None:
         """Called before routing for every ARM and token request: a response short-circuits, raising drops."""
 
+    async def reset(self) -> None: ...
     def token_lifetime(self, default: int) -> int: ...
 
     async def instance_upgrade_outcome(self, ss: ScaleSet, inst: Instance, operation: str) -> dict[str, Any] | None:
@@ -68,6 +72,9 @@ class NullFleet:
         return None
 
     async def stop(self) -> None:
+        return None
+
+    async def reset(self) -> None:
         return None
 
     async def scale_set_created(self, ss: ScaleSet) -> None:
@@ -101,6 +108,9 @@ class NullFleet:
 
 
 class NullFaults:
+    async def reset(self) -> None:
+        return None
+
     async def on_request(self, request: web.Request) -> web.StreamResponse | None:
         return None
 
