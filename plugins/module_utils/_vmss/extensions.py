@@ -98,6 +98,12 @@ class ExtensionGraphError(ValueError):
 
 # ---------------------------------------------------------------- shape conversion
 
+def model_extensions(vmss):
+    """The extension list of a scale set wire dict (empty when it has no extension profile)."""
+    profile = ((vmss.get("properties") or {}).get("virtualMachineProfile") or {}).get("extensionProfile") or {}
+    return list(profile.get("extensions") or [])
+
+
 def _props(ext):
     """The properties dict of an ARM-shaped extension (empty when missing)."""
     return ext.get("properties") or {}
@@ -391,3 +397,53 @@ def supports_automatic_upgrade(publisher, handler_type):
 def supported_automatic_upgrade_list():
     """Human-readable list of the supported publisher/type pairs, for error messages."""
     return ", ".join("%s/%s" % pair for pair in AUTO_UPGRADE_SUPPORTED)
+
+
+def plan_automatic_upgrade(current_arm, names, enabled, auto_upgrade_minor_version=None):
+    """Set enableAutomaticUpgrade (and optionally autoUpgradeMinorVersion) on the named extensions.
+
+    Refuses, before anything is written, a name that is not in the model and enabling an extension Azure
+    does not upgrade automatically (disabling is always allowed). Returns a dict like plan():
+    ``extensions`` (whole new list, ARM shape, no protected settings), ``changes``, ``changed``, and
+    ``states`` ([{name, enable_automatic_upgrade, auto_upgrade_minor_version}] for the named extensions).
+    """
+    if not names:
+        raise ExtensionGraphError("extensions: give at least one extension name.")
+    by_name = dict((e["name"], e) for e in current_arm)
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise ExtensionGraphError("extensions: '%s' is listed twice; names must be unique." % name)
+        seen.add(name)
+        if name not in by_name:
+            raise ExtensionGraphError("extensions: '%s' is not an extension of the scale set model (its extensions: %s)."
+                                      % (name, ", ".join(sorted(by_name)) or "none"))
+        props = _props(by_name[name])
+        if enabled and not supports_automatic_upgrade(props.get("publisher"), props.get("type")):
+            raise ExtensionGraphError(
+                "extensions: '%s' (%s/%s) is not upgraded automatically by Azure, so enabled=true is not allowed "
+                "for it. Supported extensions: %s." % (name, props.get("publisher"), props.get("type"),
+                                                       supported_automatic_upgrade_list()))
+    wanted = {"enable_automatic_upgrade": bool(enabled)}
+    if auto_upgrade_minor_version is not None:
+        wanted["auto_upgrade_minor_version"] = bool(auto_upgrade_minor_version)
+    final, changes = [], []
+    for ext in current_arm:
+        if ext["name"] not in seen:
+            final.append(_strip_protected(ext))
+            continue
+        request = dict(wanted, name=ext["name"])
+        merged, fields = _merge(ext, request, "on_create")
+        final.append(merged)
+        if fields:
+            changes.append({"name": ext["name"], "action": "update", "fields": fields})
+    return {"extensions": final, "changes": changes, "changed": bool(changes),
+            "states": automatic_upgrade_states(final, names)}
+
+
+def automatic_upgrade_states(arm_extensions, names):
+    """[{name, enable_automatic_upgrade, auto_upgrade_minor_version}] for the named extensions present."""
+    by_name = dict((e["name"], from_arm(e)) for e in arm_extensions)
+    return [{"name": n, "enable_automatic_upgrade": by_name[n]["enable_automatic_upgrade"],
+             "auto_upgrade_minor_version": by_name[n]["auto_upgrade_minor_version"]}
+            for n in names if n in by_name]

@@ -249,3 +249,46 @@ def test_supports_automatic_upgrade(publisher, handler, expected):
 def test_supported_list_names_pairs():
     text = ex.supported_automatic_upgrade_list()
     assert "Microsoft.ManagedServices/ApplicationHealthLinux" in text
+
+
+# ------------------------------------------------------------ plan_automatic_upgrade
+
+def _health():
+    return arm("health", publisher="Microsoft.ManagedServices", type="ApplicationHealthLinux")
+
+
+def _script():
+    return arm("app", after=["health"], publisher="Microsoft.Azure.Extensions", type="CustomScript",
+               protectedSettings={"commandToExecute": SECRET})
+
+
+def test_auto_upgrade_enables_only_named_and_keeps_others():
+    current = [_health(), _script()]
+    result = ex.plan_automatic_upgrade(current, ["health"], True, auto_upgrade_minor_version=True)
+    assert result["changes"] == [{"name": "health", "action": "update",
+                                  "fields": ["auto_upgrade_minor_version", "enable_automatic_upgrade"]}]
+    assert result["states"] == [{"name": "health", "enable_automatic_upgrade": True,
+                                 "auto_upgrade_minor_version": True}]
+    assert result["extensions"][1]["properties"]["provisionAfterExtensions"] == ["health"]
+    assert SECRET not in json.dumps(result)
+
+
+def test_auto_upgrade_is_idempotent():
+    current = [arm("health", publisher="Microsoft.ManagedServices", type="ApplicationHealthLinux",
+                   enableAutomaticUpgrade=True)]
+    assert ex.plan_automatic_upgrade(current, ["health"], True)["changed"] is False
+
+
+def test_auto_upgrade_refuses_unsupported_with_the_list():
+    with pytest.raises(ex.ExtensionGraphError) as err:
+        ex.plan_automatic_upgrade([_health(), _script()], ["app"], True)
+    msg = str(err.value)
+    assert "'app' (Microsoft.Azure.Extensions/CustomScript) is not upgraded automatically" in msg
+    assert "Microsoft.ManagedServices/ApplicationHealthLinux" in msg
+
+
+def test_auto_upgrade_disable_allowed_for_any_and_unknown_name_refused():
+    current = [_health(), _script()]
+    assert ex.plan_automatic_upgrade(current, ["app"], False)["changed"] is True
+    with pytest.raises(ex.ExtensionGraphError, match="'nope' is not an extension of the scale set model"):
+        ex.plan_automatic_upgrade(current, ["nope"], False)

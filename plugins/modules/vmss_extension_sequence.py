@@ -1,0 +1,265 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: vmss.rollout contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: vmss_extension_sequence
+short_description: Declare a scale set's extensions and the order they are provisioned in
+version_added: 0.1.0
+description:
+  - Adds, changes or removes extensions in the model of an Azure Virtual Machine Scale Set (Uniform), including
+    their provisioning order (C(provisionAfterExtensions)).
+  - Validates the whole extension set before writing anything, as Azure would, and fails with one clear message on a
+    O(extensions[].provision_after) naming an unknown extension, a cycle (spelled out, for example
+    C(a -> b -> c -> a)), an extension others depend on without C(settings), or removing an extension that others
+    still depend on.
+  - Applies only what differs, in one PATCH of the extension profile guarded by the etag it read. Options left
+    out of an extension keep their current values.
+  - Changes the model only. Instances pick the change up when they are upgraded (see M(vmss.rollout.vmss_instance_upgrade)).
+  - Protected settings are write-only in Azure; they are never returned, compared, shown in a diff or logged.
+author:
+  - vmss.rollout contributors
+extends_documentation_fragment:
+  - vmss.rollout.azure
+  - vmss.rollout.wait
+  - vmss.rollout.attributes
+options:
+  resource_group:
+    description: Resource group of the scale set.
+    type: str
+    required: true
+  name:
+    description: Name of the scale set.
+    type: str
+    required: true
+  extensions:
+    description:
+      - The extensions to add, change (O(state=present)) or remove (O(state=absent)).
+      - With O(state=absent) only O(extensions[].name) is used.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Name of the extension in the scale set model.
+        type: str
+        required: true
+      publisher:
+        description: Publisher of the extension handler, for example C(Microsoft.Azure.Extensions). Required to create one.
+        type: str
+      type:
+        description:
+          - Handler type, for example C(CustomScript) or C(ApplicationHealthLinux). Required to create one.
+          - This is the extension's C(properties.type), not the resource type C(Microsoft.Compute/virtualMachineScaleSets/extensions).
+        type: str
+      type_handler_version:
+        description: Handler version, for example C(2.1). Required to create one.
+        type: str
+      settings:
+        description:
+          - Public settings. An extension named in another's O(extensions[].provision_after) must have settings (C({}) is fine).
+        type: dict
+      protected_settings:
+        description:
+          - Settings Azure encrypts and never returns. When they are sent is decided by O(protected_settings_update).
+        type: dict
+      provision_after:
+        description: Names of extensions this one is provisioned after. Order does not matter.
+        type: list
+        elements: str
+      auto_upgrade_minor_version:
+        description: Let Azure use a newer minor version of the handler at deployment time.
+        type: bool
+      enable_automatic_upgrade:
+        description: Let Azure upgrade the extension when a new version is published (see M(vmss.rollout.vmss_auto_ext_upgrade)).
+        type: bool
+      suppress_failures:
+        description: Do not fail the instance's provisioning when this extension fails.
+        type: bool
+      force_update_tag:
+        description: Change this value to make Azure run the extension again even if nothing else changed.
+        type: str
+  state:
+    description:
+      - V(present) adds or updates the listed extensions; V(absent) removes them (an absent one is not an error).
+    type: str
+    choices: [present, absent]
+    default: present
+  exclusive:
+    description:
+      - With O(state=present), also remove extensions of the model that are not listed.
+    type: bool
+    default: false
+  protected_settings_update:
+    description:
+      - V(on_create) sends O(extensions[].protected_settings) only when the extension is created. Azure keeps the
+        stored value otherwise, and runs stay idempotent.
+      - V(always) sends them on every run (to rotate a secret); since Azure never returns them they cannot be
+        compared, so the task reports changed every time for each extension that has them.
+    type: str
+    choices: [always, on_create]
+    default: on_create
+notes:
+  - Options of an existing extension that you leave out are not compared and keep their values.
+  - A concurrent change of the scale set between our read and our write makes Azure refuse the write (412); the
+    module then reads again and re-applies its own change, a few times at most.
+"""
+
+EXAMPLES = r"""
+- name: Health extension first, then the application's CustomScript
+  vmss.rollout.vmss_extension_sequence:
+    resource_group: rg-demo
+    name: web
+    extensions:
+      - name: health
+        publisher: Microsoft.ManagedServices
+        type: ApplicationHealthLinux
+        type_handler_version: "2.0"
+        settings: {protocol: http, port: 8080, requestPath: /health}
+      - name: app
+        publisher: Microsoft.Azure.Extensions
+        type: CustomScript
+        type_handler_version: "2.1"
+        settings: {fileUris: ["https://example.invalid/app-2.0.sh"]}
+        protected_settings: {commandToExecute: "sh app-2.0.sh"}
+        provision_after: [health]
+
+- name: Re-run the CustomScript on the next upgrade
+  vmss.rollout.vmss_extension_sequence:
+    resource_group: rg-demo
+    name: web
+    extensions:
+      - name: app
+        force_update_tag: "{{ ansible_date_time.epoch }}"
+
+- name: Remove an extension
+  vmss.rollout.vmss_extension_sequence:
+    resource_group: rg-demo
+    name: web
+    state: absent
+    extensions:
+      - name: old-agent
+"""
+
+RETURN = r"""
+extensions:
+  description: The model's extensions after the task (predicted in check mode), without protected settings.
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - {name: health, publisher: Microsoft.ManagedServices, type: ApplicationHealthLinux, type_handler_version: "2.0",
+       settings: {port: 8080}, provision_after: [], suppress_failures: false}
+previous_extensions:
+  description:
+    - The model's extensions before the task, without protected settings. Feed them back to O(extensions) (with
+      O(exclusive=true)) to roll back.
+  returned: success
+  type: list
+  elements: dict
+provisioning_order:
+  description: Extension names in an order that honours every provision_after (ties keep the model's order).
+  returned: success
+  type: list
+  elements: str
+  sample: [health, app]
+changes:
+  description: What changed per extension. C(fields) lists the options that differ.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{name: app, action: update, fields: [settings]}]
+diff:
+  description:
+    - Before and after, by extension name. A protected setting that is sent shows as
+      C((changed, value hidden)) or C((set, value hidden)).
+  returned: diff mode
+  type: dict
+"""
+
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import extensions as ext_graph
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.extension_service import ExtensionService
+from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssConflict, VmssError
+from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule
+
+EXTENSION_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    publisher=dict(type="str"),
+    type=dict(type="str"),
+    type_handler_version=dict(type="str"),
+    settings=dict(type="dict"),
+    protected_settings=dict(type="dict", no_log=True),
+    provision_after=dict(type="list", elements="str"),
+    auto_upgrade_minor_version=dict(type="bool"),
+    enable_automatic_upgrade=dict(type="bool"),
+    suppress_failures=dict(type="bool"),
+    force_update_tag=dict(type="str"),
+)
+
+ARGUMENT_SPEC = dict(
+    extensions=dict(type="list", elements="dict", required=True, options=EXTENSION_OPTIONS),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    exclusive=dict(type="bool", default=False),
+    protected_settings_update=dict(type="str", choices=["always", "on_create"], default="on_create"),
+)
+
+# Re-read and re-apply after a 412 this many times before giving up.
+CONFLICT_RETRIES = 3
+
+
+def make_plan(params, current):
+    return ext_graph.plan(current, params["extensions"], state=params["state"], exclusive=params["exclusive"],
+                          protected_settings_update=params["protected_settings_update"])
+
+
+def run(module, service):
+    params = module.params
+    rg, name = params["resource_group"], params["name"]
+    # Checks that need no Azure state fail before the first request.
+    ext_graph.check_user_extensions(params["extensions"], params["state"])
+    for attempt in range(CONFLICT_RETRIES + 1):
+        vmss = service.get_scale_set(rg, name)
+        current = ext_graph.model_extensions(vmss)
+        plan = make_plan(params, current)
+        if not plan["changed"] or module.check_mode:
+            after = plan["extensions"]
+            break
+        try:
+            written = service.patch_model(rg, name, vmss.get("etag"), extensions=ext_graph.arm_profile_for_write(plan))
+        except VmssConflict:
+            if attempt == CONFLICT_RETRIES:
+                raise
+            continue
+        after = ext_graph.model_extensions(written)
+        break
+    views = [ext_graph.public_view(e) for e in after]
+    diff = ext_graph.diff(current, plan)
+    return module.result(
+        plan["changed"], before=diff["before"], after=diff["after"],
+        extensions=views,
+        previous_extensions=[ext_graph.public_view(e) for e in current],
+        provisioning_order=ext_graph.provisioning_order(after),
+        changes=plan["changes"],
+    )
+
+
+def main():
+    module = VmssModule(argument_spec=ARGUMENT_SPEC)
+    try:
+        ext_graph.check_user_extensions(module.params["extensions"], module.params["state"])
+        service = ExtensionService(module.client(), module.wait_timeout, module.poll_interval)
+        result = run(module, service)
+    except ext_graph.ExtensionGraphError as err:
+        module.fail(str(err))
+    except VmssError as err:
+        module.fail_from_error(err)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
