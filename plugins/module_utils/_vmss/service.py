@@ -55,6 +55,17 @@ class VmssService:
         return _plain(self._call("read scale set %s/%s" % (resource_group, name),
                                  self.client.virtual_machine_scale_sets.get, resource_group, name))
 
+    def list_scale_sets(self, resource_group=None):
+        """Every scale set of one resource group, or of the whole subscription (all pages)."""
+        sets = self.client.virtual_machine_scale_sets
+        if resource_group:
+            action = "list the scale sets of resource group %s" % resource_group
+            pages = self._call(action, sets.list, resource_group)
+        else:
+            action = "list the scale sets of the subscription"
+            pages = self._call(action, sets.list_all)
+        return self._call(action, lambda: [_plain(scale_set) for scale_set in pages])
+
     def update_model(self, resource_group, name, properties, etag, timeout):
         """PATCH only ``properties`` (a wire-format subtree), guarded by If-Match: ``etag``; wait for the LRO.
 
