@@ -138,13 +138,24 @@ def public_view(arm_ext):
     return dict((k, v) for k, v in from_arm(arm_ext).items() if v is not None)
 
 
-def _dependencies(ext):
-    """provision_after names of an extension in either shape."""
+def _dependencies(ext, canonical=None):
+    """provision_after names of an extension in either shape.
+
+    Azure matches extension names case-insensitively; with ``canonical`` (lower-case name -> name as
+    listed) each name is spelled as in the list.
+    """
     if "properties" in ext:
         deps = _props(ext).get("provisionAfterExtensions")
     else:
         deps = ext.get("provision_after", ext.get("provisionAfterExtensions"))
-    return list(deps or [])
+    deps = list(deps or [])
+    if canonical:
+        deps = [canonical.get(d.lower(), d) for d in deps]
+    return deps
+
+
+def _canonical(extensions):
+    return dict((e["name"].lower(), e["name"]) for e in extensions)
 
 
 # ---------------------------------------------------------------- graph
@@ -156,7 +167,8 @@ def find_cycle(extensions):
     (they are reported as unknown by validate_graph). Deterministic: follows list order.
     """
     names = [e["name"] for e in extensions]
-    deps = dict((e["name"], [d for d in _dependencies(e) if d in names]) for e in extensions)
+    canonical = _canonical(extensions)
+    deps = dict((e["name"], [d for d in _dependencies(e, canonical) if d in names]) for e in extensions)
     # successors: a -> [b...] where b runs after a
     after = dict((n, []) for n in names)
     for name in names:
@@ -196,7 +208,8 @@ def provisioning_order(extensions):
     if cycle:
         raise ExtensionGraphError("extensions: provision_after forms a cycle: %s" % " -> ".join(cycle))
     names = [e["name"] for e in extensions]
-    pending = dict((e["name"], set(d for d in _dependencies(e) if d in names and d != e["name"]))
+    canonical = _canonical(extensions)
+    pending = dict((e["name"], set(d for d in _dependencies(e, canonical) if d in names and d != e["name"]))
                    for e in extensions)
     order = []
     while pending:
@@ -218,12 +231,14 @@ def validate_graph(final_arm, removed=()):
     """
     names = [e["name"] for e in final_arm]
     by_name = dict((e["name"], e) for e in final_arm)
-    removed = set(removed)
+    canonical = _canonical(final_arm)
+    removed = dict((n.lower(), n) for n in removed)
     for ext in final_arm:
-        for dep in _dependencies(ext):
+        for dep in _dependencies(ext, canonical):
             if dep in names:
                 continue
-            if dep in removed:
+            if dep.lower() in removed:
+                dep = removed[dep.lower()]
                 raise ExtensionGraphError(
                     "extensions: cannot remove extension '%s': extension '%s' lists it in provision_after. "
                     "Remove '%s' too, or drop '%s' from its provision_after." % (dep, ext["name"], ext["name"], dep))
@@ -237,7 +252,7 @@ def validate_graph(final_arm, removed=()):
             "extensions: provision_after forms a cycle: %s (read 'a -> b' as 'b is provisioned after a'); "
             "Azure rejects circular provisioning orders." % " -> ".join(cycle))
     for ext in final_arm:
-        for dep in _dependencies(ext):
+        for dep in _dependencies(ext, canonical):
             if _props(by_name[dep]).get("settings") is None:
                 raise ExtensionGraphError(
                     "extensions: extension '%s' is named in provision_after of '%s' but has no settings; Azure "
@@ -254,10 +269,11 @@ def check_user_extensions(extensions, state):
         name = ext.get("name")
         if not name:
             raise ExtensionGraphError("extensions[%d]: name is required." % index)
-        if name in seen:
-            raise ExtensionGraphError("extensions: extension '%s' is listed twice; names must be unique." % name)
-        seen.add(name)
-        if state == "present" and name in _dependencies(ext):
+        if name.lower() in seen:
+            raise ExtensionGraphError("extensions: extension '%s' is listed twice; names must be unique "
+                                      "(Azure ignores case)." % name)
+        seen.add(name.lower())
+        if state == "present" and name.lower() in [d.lower() for d in _dependencies(ext)]:
             raise ExtensionGraphError(
                 "extensions: provision_after forms a cycle: %s -> %s (extension '%s' names itself)."
                 % (name, name, name))
@@ -288,15 +304,15 @@ def plan(current_arm, desired, state="present", exclusive=False, protected_setti
     Validation runs on the final set (validate_graph). Raises ExtensionGraphError.
     """
     check_user_extensions(desired, state)
-    current_by_name = dict((e["name"], e) for e in current_arm)
-    desired_by_name = dict((e["name"], e) for e in desired)
+    current_by_name = dict((e["name"].lower(), e) for e in current_arm)
+    desired_by_name = dict((e["name"].lower(), e) for e in desired)
     changes = []
     final = []
     removed = []
 
     if state == "absent":
         for ext in current_arm:
-            if ext["name"] in desired_by_name:
+            if ext["name"].lower() in desired_by_name:
                 removed.append(ext["name"])
                 changes.append({"name": ext["name"], "action": "remove", "fields": []})
             else:
@@ -306,21 +322,21 @@ def plan(current_arm, desired, state="present", exclusive=False, protected_setti
 
     for ext in current_arm:
         name = ext["name"]
-        if name not in desired_by_name:
+        if name.lower() not in desired_by_name:
             if exclusive:
                 removed.append(name)
                 changes.append({"name": name, "action": "remove", "fields": []})
             else:
                 final.append(_strip_protected(ext))
             continue
-        wanted = desired_by_name[name]
+        wanted = desired_by_name[name.lower()]
         merged, fields = _merge(ext, wanted, protected_settings_update)
         final.append(merged)
         if fields:
             changes.append({"name": name, "action": "update", "fields": fields})
 
     for index, wanted in enumerate(desired):
-        if wanted["name"] in current_by_name:
+        if wanted["name"].lower() in current_by_name:
             continue
         missing = [k for k in REQUIRED_FOR_CREATE if wanted.get(k) in (None, "")]
         if missing:
@@ -416,8 +432,9 @@ def plan_automatic_upgrade(current_arm, names, enabled, auto_upgrade_minor_versi
             raise ExtensionGraphError("extensions: '%s' is listed twice; names must be unique." % name)
         seen.add(name)
         if name not in by_name:
-            raise ExtensionGraphError("extensions: '%s' is not an extension of the scale set model (its extensions: %s)."
-                                      % (name, ", ".join(sorted(by_name)) or "none"))
+            raise ExtensionGraphError(
+                "extensions: '%s' is not an extension of the scale set model (its extensions: %s)."
+                % (name, ", ".join(sorted(by_name)) or "none"))
         props = _props(by_name[name])
         if enabled and not supports_automatic_upgrade(props.get("publisher"), props.get("type")):
             raise ExtensionGraphError(

@@ -292,3 +292,14 @@ def test_auto_upgrade_disable_allowed_for_any_and_unknown_name_refused():
     assert ex.plan_automatic_upgrade(current, ["app"], False)["changed"] is True
     with pytest.raises(ex.ExtensionGraphError, match="'nope' is not an extension of the scale set model"):
         ex.plan_automatic_upgrade(current, ["nope"], False)
+
+
+def test_names_match_case_insensitively_like_azure():
+    current = [arm("Health"), arm("app", after=["health"])]
+    assert ex.provisioning_order(current) == ["Health", "app"]
+    ex.validate_graph(current)
+    assert ex.plan(current, [user("HEALTH", settings={})])["changed"] is False
+    with pytest.raises(ex.ExtensionGraphError, match="cannot remove extension 'Health'"):
+        ex.plan(current, [user("health")], state="absent")
+    with pytest.raises(ex.ExtensionGraphError, match="listed twice"):
+        ex.plan(current, [user("a"), user("A")])
