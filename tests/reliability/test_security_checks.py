@@ -1,0 +1,188 @@
+"""Security checks: secrets never leak, hostile credentials fail once and write nothing, TLS stays on.
+
+Every check runs the collection's modules through ansible-playbook (real azure-identity and azure-mgmt-compute over
+HTTPS against the emulator). Failing cases share one playbook (one task each, `ignore_errors`) to keep the suite fast.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import stat
+import time
+from pathlib import Path
+
+import yaml
+
+from reliability_helpers import HEALTH_EXTENSION, NEW_VERSION, RG, VMSS, image, scenario
+
+REPO = Path(__file__).resolve().parents[2]
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+")
+OTHER_SUBSCRIPTION = "0b1f6471-1bf0-4dda-aec3-cb9272f09590"
+
+
+def save_results_task(names: list[str], dest: Path) -> dict:
+    content = "{{ {" + ", ".join(f"'{n}': {n}" for n in names) + "} | to_json }}"
+    return {"name": "Save every result", "ansible.builtin.copy": {"content": content, "dest": str(dest)},
+            "check_mode": False, "diff": False}
+
+
+def leaks(text: str, needles: dict[str, str]) -> list[str]:
+    found = [label for label, needle in needles.items() if needle and needle in text]
+    if JWT.search(text):
+        found.append("a JWT (eyJ...)")
+    return found
+
+
+def test_secrets_never_appear_in_output_returns_diffs_events_or_log(fresh_emulator, run_playbook, sdk, tmp_path):
+    emulator = fresh_emulator
+    scenario_secret = f"scenario-{secrets.token_hex(8)}"
+    task_secret = f"task-{secrets.token_hex(8)}"
+    world = scenario(capacity=2, extensions=[
+        HEALTH_EXTENSION,
+        {"name": "bootstrap", "properties": {
+            "publisher": "Microsoft.Azure.Extensions", "type": "CustomScript", "typeHandlerVersion": "2.1",
+            "settings": {"fileUris": []}, "protectedSettings": {"commandToExecute": f"echo {scenario_secret}"},
+            "provisionAfterExtensions": ["health"]}},
+    ])
+    emulator.load_scenario(world)
+    # A real token, to be sure the JWT pattern below would catch one.
+    token = sdk._config.credential.get_token(*sdk._config.credential_scopes).token
+    assert JWT.search(token), "the leak search would not recognise the emulator's tokens"
+
+    results_file = tmp_path / "results.json"
+    target = {"resource_group": RG, "name": VMSS}
+    play = [{
+        "name": "Everything that touches a secret, at -vvv with --diff",
+        "hosts": "localhost",
+        "gather_facts": False,
+        "tasks": [
+            {"name": "Extension with protected settings", "register": "ext",
+             "vmss.rollout.vmss_extension_sequence": {**target, "extensions": [{
+                 "name": "app", "publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
+                 "type_handler_version": "2.1", "settings": {"fileUris": []},
+                 "protected_settings": {"commandToExecute": f"echo {task_secret}"},
+                 "provision_after": ["health"]}]}},
+            {"name": "New image", "register": "img",
+             "vmss.rollout.vmss_model_image": {**target, "image": image(NEW_VERSION), "poll_interval": 1}},
+            {"name": "Upgrade", "register": "upg",
+             "vmss.rollout.vmss_instance_upgrade": {**target, "poll_interval": 1, "wait_for_health": True,
+                                                    "health_timeout": 30}},
+            {"name": "Info, with the client secret passed as an option", "register": "info",
+             "vmss.rollout.vmss_info": {**target, "secret": "{{ lookup('ansible.builtin.env', 'AZURE_SECRET') }}"}},
+            save_results_task(["ext", "img", "upg", "info"], results_file),
+        ],
+    }]
+
+    result = run_playbook(yaml.safe_dump(play, sort_keys=False), diff=True, verbosity=3)
+
+    assert result.rc == 0, result.output[-5000:]
+    returns = json.loads(results_file.read_text())
+    assert returns["ext"]["changed"] and returns["upg"]["changed"]
+    needles = {"client secret": emulator.env["AZURE_SECRET"], "task protected setting": task_secret,
+               "scenario protected setting": scenario_secret, "the token we fetched": token}
+    haystacks = {
+        "ansible output (-vvv --diff)": result.output,
+        "module returns": results_file.read_text(),
+        "emulator events": json.dumps(emulator.events()),
+        "emulator log": Path(emulator.log_path).read_text(errors="replace"),
+    }
+    problems = {where: found for where, text in haystacks.items() if (found := leaks(text, needles))}
+    assert not problems, f"secrets leaked: {problems}"
+    # the protected settings did reach Azure (so not finding them above means they were hidden, not dropped)
+    assert "protected" in json.dumps(returns["ext"]).lower() or returns["ext"]["changed"]
+
+
+def write_fake_az(bin_dir: Path, token: str) -> None:
+    """An `az` that hands out a token it claims is valid for an hour (a stale CLI cache, or clock skew)."""
+    bin_dir.mkdir()
+    answer = {"accessToken": token, "expires_on": int(time.time()) + 3600,
+              "expiresOn": time.strftime("%Y-%m-%d %H:%M:%S.000000", time.localtime(time.time() + 3600)),
+              "tokenType": "Bearer", "subscription": "unused", "tenant": "unused"}
+    (bin_dir / "answer.json").write_text(json.dumps(answer))
+    script = bin_dir / "az"
+    script.write_text(f"#!/bin/sh\ncat '{bin_dir / 'answer.json'}'\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+
+
+def test_hostile_credentials_fail_once_with_a_clear_error_and_write_nothing(fresh_emulator, run_playbook, sdk,
+                                                                            ansible_env, tmp_path):
+    emulator = fresh_emulator
+    world = scenario(capacity=2)
+    limited = {"tenant": emulator.env["AZURE_TENANT"], "client_id": "5d0c3c6e-7a7e-4b43-9d8e-000000000001",
+               "secret": f"limited-{secrets.token_hex(8)}", "subscriptions": [OTHER_SUBSCRIPTION]}
+    world["principals"] = [limited]
+    emulator.load_scenario(world)
+
+    # An expired token: issued with a one-second lifetime, then left to age.
+    emulator.set_faults([{"kind": "token_lifetime", "seconds": 1}])
+    expired = sdk._config.credential.get_token(*sdk._config.credential_scopes).token
+    emulator.clear_faults()
+    time.sleep(2.5)
+    fake_az = tmp_path / "fake-az"
+    write_fake_az(fake_az, expired)
+
+    http_url = emulator.url.replace("https://", "http://", 1)
+    cases = {
+        "wrong_secret": {"environment": {"AZURE_SECRET": "not-the-secret"}},
+        "no_rights": {"environment": {"AZURE_CLIENT_ID": limited["client_id"], "AZURE_SECRET": limited["secret"]}},
+        "expired_token": {"environment": {"ANSIBLE_AZURE_AUTH_SOURCE": "cli",
+                                          "PATH": f"{fake_az}{os.pathsep}{ansible_env['PATH']}"}},
+        "no_ca_bundle": {"environment": {
+            "REQUESTS_CA_BUNDLE": "", "AZURE_CA_BUNDLE": "", "CURL_CA_BUNDLE": "", "PYTHONHTTPSVERIFY": "0",
+            "AZURE_CLI_DISABLE_CONNECTION_VERIFICATION": "1"}},
+        "http_endpoint": {"environment": {"AZURE_CLOUD_ENVIRONMENT": http_url}},
+        "validate_certs_option": {"extra": {"validate_certs": False}},
+        "cert_validation_mode_option": {"extra": {"cert_validation_mode": "ignore"}},
+    }
+    results_file = tmp_path / "results.json"
+    tasks = []
+    for name, case in cases.items():
+        task = {"name": f"Case {name}", "register": name, "ignore_errors": True,
+                "vmss.rollout.vmss_model_image": {"resource_group": RG, "name": VMSS, "image": image(NEW_VERSION),
+                                                  **case.get("extra", {})}}
+        if "environment" in case:
+            task["environment"] = case["environment"]
+        tasks.append(task)
+    tasks.append(save_results_task(list(cases), results_file))
+    emulator.reset_requests()
+
+    result = run_playbook(yaml.safe_dump([{"name": "Hostile input", "hosts": "localhost", "gather_facts": False,
+                                           "tasks": tasks}], sort_keys=False))
+
+    assert emulator.requests()["writes"] == 0
+    assert emulator.events("model_write") == []
+    outcomes = json.loads(results_file.read_text())
+    expectations = {
+        "wrong_secret": r"invalid_client|AADSTS7000215|secret",
+        "no_rights": r"AuthorizationFailed",
+        "expired_token": r"ExpiredAuthenticationToken|expired",
+        "no_ca_bundle": r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSL",
+        "http_endpoint": r"cloud_environment.*https",
+        "validate_certs_option": r"[Uu]nsupported parameters.*validate_certs",
+        "cert_validation_mode_option": r"[Uu]nsupported parameters.*cert_validation_mode",
+    }
+    for name, pattern in expectations.items():
+        outcome = outcomes[name]
+        msg = str(outcome.get("msg", ""))
+        assert outcome.get("failed") is True, f"{name}: did not fail: {outcome}"
+        assert re.search(pattern, msg, re.S), f"{name}: unclear message: {msg!r}"
+        assert "Traceback" not in msg and "module_stderr" not in outcome, f"{name}: a traceback: {outcome}"
+        assert msg.count("\n") <= 2, f"{name}: more than one clear sentence: {msg!r}"
+    # one failure per case, nothing else failed
+    assert result.output.count("FAILED!") == len(cases), result.output[-5000:]
+    for needle in (limited["secret"], expired, emulator.env["AZURE_SECRET"]):
+        assert needle not in result.output
+
+
+def test_no_code_path_turns_tls_verification_off():
+    """The collection never disables certificate checks (the runtime checks are in the test above)."""
+    offenders = []
+    patterns = re.compile(r"verify\s*=\s*False|connection_verify\s*=\s*False|CERT_NONE|check_hostname\s*=\s*False|"
+                          r"_create_unverified_context")
+    for path in (REPO / "plugins").rglob("*.py"):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if patterns.search(line):
+                offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
