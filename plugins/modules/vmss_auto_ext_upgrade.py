@@ -59,8 +59,9 @@ options:
     default: false
   wait:
     description:
-      - With O(start_upgrade), follow C(rollingUpgrades/latest) until the upgrade is Completed, Faulted or
-        Cancelled, at most O(wait_timeout) seconds. A Faulted or Cancelled upgrade fails the task.
+      - With O(start_upgrade), wait until the upgrade ends (its long-running operation), at most O(wait_timeout)
+        seconds, then report C(rollingUpgrades/latest). A Faulted or Cancelled upgrade fails the task.
+      - V(false) starts the upgrade and reports its status at once.
     type: bool
     default: true
 """
@@ -178,19 +179,31 @@ def run(module, service):
         use_rolling_upgrade_policy=rolling_after,
     )
     if params["start_upgrade"] and not module.check_mode:
-        service.start_extension_upgrade(rg, name)
-        status = (service.wait_rolling_upgrade(rg, name) if params["wait"]
-                  else service.latest_rolling_upgrade(rg, name))
-        result["rolling_upgrade"] = summarise_rolling(status)
-        if result["rolling_upgrade"]["status"] in ("Faulted", "Cancelled"):
-            error = result["rolling_upgrade"]["error"] or {}
-            failed = VmssError(
-                "The extension rolling upgrade of scale set %s/%s ended %s: %s: %s"
-                % (rg, name, result["rolling_upgrade"]["status"], error.get("code"), error.get("message")),
-                code=error.get("code"))
-            failed.result = result  # the task fails but still reports what happened
-            raise failed
+        result["rolling_upgrade"] = run_extension_upgrade(service, rg, name, params["wait"], result)
     return result
+
+
+def run_extension_upgrade(service, rg, name, wait, result):
+    """Start extensionRollingUpgrade; with ``wait`` follow it to the end. A failed upgrade fails the task
+    but the result (with the last rolling upgrade status) still reaches the user."""
+    poller = service.start_extension_upgrade(rg, name)
+    failure = None
+    if wait:
+        try:
+            service.finish_extension_upgrade(rg, name, poller)
+        except VmssError as err:
+            failure = err
+    status = summarise_rolling(service.latest_rolling_upgrade(rg, name))
+    if failure is None and wait and status["status"] in ("Faulted", "Cancelled"):
+        error = status["error"] or {}
+        failure = VmssError("The extension rolling upgrade of scale set %s/%s ended %s: %s: %s"
+                            % (rg, name, status["status"], error.get("code"), error.get("message")),
+                            code=error.get("code"))
+    if failure is not None:
+        result["rolling_upgrade"] = status
+        failure.result = result  # the task fails but still reports what happened
+        raise failure
+    return status
 
 
 def main():
