@@ -1,0 +1,242 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmss.rollout contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: vmss
+short_description: One host per instance of Azure Virtual Machine Scale Sets
+version_added: 0.1.0
+description:
+  - Adds one host per instance of the selected Uniform scale sets, with the instance's update domain, fault
+    domain, zone, latest-model and health state as host variables and its private IP address as C(ansible_host).
+  - Adds each host to the groups C(vmss_<name>), C(vmss_<name>_ud_<n>) (its platform update domain) and, for a
+    zonal scale set, C(zone_<z>). Characters other than letters, digits and underscores in a scale set name
+    become C(_) in group names.
+  - Reads one instance list (with instance views, all pages) and one network interface list per scale set, plus
+    one scale set list per resource group (or one for the whole subscription); never one call per instance.
+  - Works beside static hosts and other inventory sources in an inventory directory.
+  - The inventory file name must end with C(vmss.yml) or C(vmss.yaml).
+extends_documentation_fragment:
+  - constructed
+  - inventory_cache
+  - vmss.rollout.azure
+options:
+  plugin:
+    description: Marks the file as a configuration of this plugin.
+    required: true
+    type: str
+    choices: [vmss.rollout.vmss]
+  resource_groups:
+    description:
+      - Resource groups whose scale sets are included. Empty (the default) means every resource group of the
+        subscription.
+    type: list
+    elements: str
+    default: []
+  names:
+    description:
+      - Names of the scale sets to include, as exact names or shell-style patterns (C(web-*)). Empty (the default)
+        includes every scale set of the selected resource groups.
+    type: list
+    elements: str
+    default: []
+  tags:
+    description:
+      - Only scale sets carrying all these tags. A value of V(null) (C(~)) matches any value of that tag.
+    type: dict
+    default: {}
+  hostnames:
+    description:
+      - How hosts are named. V(instance_name) uses the instance's name, for example C(web_3), which is unique
+        within a resource group. V(resource_group_instance_name) prefixes the resource group
+        (C(rg-demo_web_3)), for inventories spanning resource groups that reuse scale set names.
+    type: str
+    choices: [instance_name, resource_group_instance_name]
+    default: instance_name
+"""
+
+EXAMPLES = r"""
+---
+# inventory/web.vmss.yml - every instance of the scale sets of one resource group
+plugin: vmss.rollout.vmss
+resource_groups:
+  - rg-demo
+names:
+  - web
+# Credentials come from the AZURE_* environment (as AWX's Azure credential sets it) unless given here.
+
+---
+# inventory/prod.vmss.yml - tagged scale sets, with extra groups
+plugin: vmss.rollout.vmss
+tags:
+  environment: production
+  owner: ~
+keyed_groups:
+  - key: location
+    prefix: location
+  - key: latest_model_applied | ternary('current', 'outdated')
+    prefix: model
+groups:
+  unhealthy: health_state == 'unhealthy'
+compose:
+  app_url: "'http://' ~ private_ip ~ ':8080/health'"
+cache: true
+cache_plugin: ansible.builtin.jsonfile
+cache_connection: ~/.cache/vmss-inventory
+"""
+
+import fnmatch
+import re
+
+from ansible.errors import AnsibleParserError
+from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+
+from ansible_collections.vmss.rollout.plugins.module_utils.azure_auth import ENV_VARS, resolve_auth
+from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import (
+    compute_client,
+    private_ips_by_instance,
+)
+from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.instances import instance_id_key, summarize
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import VmssService
+
+INVALID_GROUP_CHARS = re.compile(r"[^A-Za-z0-9_]")
+
+
+def group_name(*parts):
+    return INVALID_GROUP_CHARS.sub("_", "_".join(str(part) for part in parts))
+
+
+def scale_set_selected(scale_set, names, tags):
+    """True when the scale set matches the name patterns (any) and carries every wanted tag."""
+    if names and not any(fnmatch.fnmatchcase(scale_set["name"], pattern) for pattern in names):
+        return False
+    present = scale_set.get("tags") or {}
+    for key, value in tags.items():
+        if key not in present or (value is not None and str(present[key]) != str(value)):
+            return False
+    return True
+
+
+def resource_group_of(resource_id):
+    parts = resource_id.split("/")
+    lowered = [part.lower() for part in parts]
+    return parts[lowered.index("resourcegroups") + 1]
+
+
+def host_records(scale_set, vms, nics):
+    """The host variables of every instance of one scale set (pure: wire dicts in, plain dicts out)."""
+    ips = private_ips_by_instance(nics)
+    records = []
+    for vm in vms:
+        summary = summarize(vm, ips)
+        records.append({
+            "name": summary["name"],
+            "instance_id": summary["instance_id"],
+            "vmss_name": scale_set["name"],
+            "vmss_id": scale_set["id"],
+            "resource_group": resource_group_of(scale_set["id"]),
+            "location": scale_set.get("location"),
+            "zone": summary.get("zone"),
+            "platform_update_domain": summary.get("update_domain"),
+            "platform_fault_domain": summary.get("fault_domain"),
+            "latest_model_applied": summary.get("latest_model_applied"),
+            "provisioning_state": summary.get("provisioning_state"),
+            "power_state": summary.get("power_state"),
+            "health_state": summary.get("health_state"),
+            "protected": summary.get("protected"),
+            "private_ip": summary.get("private_ip"),
+            "image": summary.get("image"),
+        })
+    return sorted(records, key=lambda r: instance_id_key(r["instance_id"]))
+
+
+class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
+    NAME = "vmss.rollout.vmss"
+
+    def verify_file(self, path):
+        return super().verify_file(path) and path.endswith(("vmss.yml", "vmss.yaml"))
+
+    def parse(self, inventory, loader, path, cache=True):
+        super().parse(inventory, loader, path, cache)
+        self._read_config_data(path)
+
+        cache_key = self.get_cache_key(path)
+        use_cache = self.get_option("cache") and cache
+        update_cache = self.get_option("cache") and not cache
+        records = None
+        if use_cache:
+            try:
+                records = self._cache[cache_key]
+            except KeyError:
+                update_cache = True
+        if records is None:
+            try:
+                records = self._fetch_records()
+            except VmssError as err:
+                raise AnsibleParserError("vmss.rollout.vmss inventory %s: %s" % (path, err))
+        if update_cache:
+            self._cache[cache_key] = records
+        self._populate(records)
+
+    def _auth_options(self):
+        return {option: self.get_option(option) for option in ENV_VARS}
+
+    def _fetch_records(self):
+        """Plain host records for every selected scale set; the only place this plugin talks to Azure."""
+        auth = resolve_auth(self._auth_options())
+        service = VmssService(compute_client(auth))
+        names = self.get_option("names") or []
+        tags = self.get_option("tags") or {}
+        records = []
+        for scale_set in self._scale_sets(service):
+            if not scale_set_selected(scale_set, names, tags):
+                continue
+            resource_group = resource_group_of(scale_set["id"])
+            vms = service.list_instances(resource_group, scale_set["name"])
+            nics = service.list_nics(resource_group, scale_set["name"])
+            records.extend(host_records(scale_set, vms, nics))
+        return records
+
+    def _scale_sets(self, service):
+        resource_groups = self.get_option("resource_groups") or []
+        if not resource_groups:
+            return service.list_scale_sets()
+        found = []
+        for resource_group in resource_groups:
+            found.extend(service.list_scale_sets(resource_group))
+        return found
+
+    def _host_name(self, record):
+        if self.get_option("hostnames") == "resource_group_instance_name":
+            return "%s_%s" % (record["resource_group"], record["name"])
+        return record["name"]
+
+    def _populate(self, records):
+        strict = self.get_option("strict")
+        for record in records:
+            host = self._host_name(record)
+            if host in self.inventory.hosts and self.inventory.get_host(host).vars.get("vmss_id") not in (
+                    None, record["vmss_id"]):
+                raise AnsibleParserError(
+                    "vmss.rollout.vmss: two instances are both named %r (scale sets in different resource groups);"
+                    " set hostnames: resource_group_instance_name." % host)
+            hostvars = {key: value for key, value in record.items() if key != "name"}
+            hostvars["ansible_host"] = record["private_ip"]
+            groups = [group_name("vmss", record["vmss_name"]),
+                      group_name("vmss", record["vmss_name"], "ud", record["platform_update_domain"])]
+            if record["zone"]:
+                groups.append(group_name("zone", record["zone"]))
+            for group in groups:
+                self.inventory.add_group(group)
+            self.inventory.add_host(host, group=groups[0])
+            for group in groups[1:]:
+                self.inventory.add_child(group, host)
+            for key, value in hostvars.items():
+                self.inventory.set_variable(host, key, value)
+            # compose first, so groups and keyed_groups can use composed variables
+            self._set_composite_vars(self.get_option("compose"), hostvars, host, strict=strict)
+            self._add_host_to_composed_groups(self.get_option("groups"), hostvars, host, strict=strict)
+            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, host, strict=strict)

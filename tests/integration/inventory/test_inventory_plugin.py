@@ -1,0 +1,189 @@
+"""The vmss.rollout.vmss inventory plugin through `ansible-inventory`, real SDK over HTTPS against the emulator."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import textwrap
+
+import pytest
+
+PAGE_SIZE = 4
+SCENARIO = {
+    "config": {"page_size": PAGE_SIZE, "upgrade_seconds": 0.1},
+    "resource_groups": [
+        {"name": "rg-inv", "location": "westeurope"},
+        {"name": "rg-other", "location": "northeurope"},
+    ],
+    "scale_sets": [
+        {"name": "web-tier", "resource_group": "rg-inv", "capacity": 7, "tags": {"env": "prod", "team": "web"},
+         "image": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "1.0.0"}},
+        {"name": "api", "resource_group": "rg-inv", "capacity": 4, "zones": ["1", "2"], "tags": {"env": "dev"},
+         "image": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "1.0.0"}},
+        {"name": "batch", "resource_group": "rg-other", "capacity": 2,
+         "image": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "1.0.0"}},
+    ],
+}
+SIZES = {"web-tier": 7, "api": 4, "batch": 2}
+
+
+@pytest.fixture
+def scenario(fresh_emulator):
+    fresh_emulator.load_scenario(SCENARIO)
+    fresh_emulator.reset_requests()
+    return fresh_emulator
+
+
+def ansible_inventory(ansible_env, source, *args, env=None):
+    cmd = [ansible_env["PATH"].split(":")[0] + "/ansible-inventory", "-i", str(source), "--list", *args]
+    full_env = dict(ansible_env, ANSIBLE_INVENTORY_UNPARSED_FAILED="true", **(env or {}))
+    proc = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=300, check=False)
+    return proc
+
+
+def listed(proc):
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout)
+
+
+def group_hosts(inventory, group):
+    return sorted(inventory.get(group, {}).get("hosts", []))
+
+
+def write(path, text):
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_hosts_groups_and_hostvars_match_the_emulator(scenario, ansible_env, tmp_path):
+    source = write(tmp_path / "azure.vmss.yml", """\
+        plugin: vmss.rollout.vmss
+        resource_groups: [rg-inv]
+        """)
+    inventory = listed(ansible_inventory(ansible_env, source))
+    hostvars = inventory["_meta"]["hostvars"]
+
+    assert sorted(hostvars) == sorted([f"web-tier_{i}" for i in range(7)] + [f"api_{i}" for i in range(4)])
+    for name, size in (("web-tier", 7), ("api", 4)):
+        fleet = {inst["instance_id"] if "instance_id" in inst else inst["id"]: inst
+                 for inst in _fleet(scenario, "rg-inv", name)}
+        assert len(fleet) == size
+        for instance_id, instance in fleet.items():
+            host = hostvars[f"{name}_{instance_id}"]
+            assert host["instance_id"] == instance_id
+            assert host["vmss_name"] == name
+            assert host["vmss_id"].endswith(f"/resourceGroups/rg-inv/providers/Microsoft.Compute/"
+                                            f"virtualMachineScaleSets/{name}")
+            assert host["resource_group"] == "rg-inv"
+            assert host["location"] == "westeurope"
+            assert host["private_ip"] == instance["ip"] == host["ansible_host"]
+            assert host["latest_model_applied"] is True
+            assert host["provisioning_state"] == "Succeeded"
+            assert host["image"]["version"] == "1.0.0"
+    web = {h: v for h, v in hostvars.items() if h.startswith("web-tier_")}
+    assert {h: v["platform_update_domain"] for h, v in web.items()} == {
+        f"web-tier_{i}": i % 5 for i in range(7)}
+    assert all(v["zone"] is None for v in web.values())
+    assert [hostvars[f"api_{i}"]["zone"] for i in range(4)] == ["1", "2", "1", "2"]
+
+    # groups: per scale set (invalid characters replaced), per update domain, per zone
+    assert group_hosts(inventory, "vmss_web_tier") == sorted(web)
+    assert group_hosts(inventory, "vmss_web_tier_ud_0") == ["web-tier_0", "web-tier_5"]
+    assert group_hosts(inventory, "vmss_web_tier_ud_4") == ["web-tier_4"]
+    assert group_hosts(inventory, "zone_1") == ["api_0", "api_2"]
+    assert group_hosts(inventory, "zone_2") == ["api_1", "api_3"]
+    assert "batch_0" not in hostvars  # rg-other was not selected
+
+    # reads only: one scale-set list, then per scale set one paged VM list and one NIC list; never per instance
+    requests = scenario.requests()
+    ops = requests["by_operation"]
+    assert requests["writes"] == 0
+    assert ops.get("VirtualMachineScaleSets_List") == 1
+    assert ops.get("VirtualMachineScaleSetVMs_List") == math.ceil(7 / PAGE_SIZE) + math.ceil(4 / PAGE_SIZE)
+    assert ops.get("VirtualMachineScaleSetVMs_Get", 0) == 0
+    assert ops.get("VirtualMachineScaleSetVMs_GetInstanceView", 0) == 0
+
+
+def _fleet(emulator, resource_group, name):
+    view = emulator.admin("GET", f"/_emulator/scale_sets/{resource_group}/{name}/instances")
+    return view["instances"] if isinstance(view, dict) else view
+
+
+def test_inventory_directory_with_static_hosts_filters_and_constructed_features(scenario, ansible_env, tmp_path):
+    directory = tmp_path / "inventory"
+    directory.mkdir()
+    write(directory / "01-static.ini", """\
+        [legacy]
+        plain-vm-1 ansible_host=192.0.2.10
+
+        [legacy:vars]
+        role=legacy
+        """)
+    write(directory / "02-fleet.vmss.yml", """\
+        plugin: vmss.rollout.vmss
+        names: ["web-*", "batch"]
+        tags:
+          env: prod
+        strict: true
+        compose:
+          health_url: "'http://' ~ private_ip ~ ':8080/health'"
+        groups:
+          first_update_domain: platform_update_domain == 0
+        keyed_groups:
+          - key: platform_fault_domain
+            prefix: fd
+          - key: health_url is defined
+            prefix: composed
+        """)
+    inventory = listed(ansible_inventory(ansible_env, directory))
+    hostvars = inventory["_meta"]["hostvars"]
+
+    # the static source and the plugin's hosts sit side by side
+    assert group_hosts(inventory, "legacy") == ["plain-vm-1"]
+    assert hostvars["plain-vm-1"]["role"] == "legacy"
+    # names and tags filters: web-tier matches both; api (env dev) and batch (no tags) do not
+    assert sorted(h for h in hostvars if h != "plain-vm-1") == sorted(f"web-tier_{i}" for i in range(7))
+    assert hostvars["web-tier_3"]["health_url"] == f"http://{hostvars['web-tier_3']['private_ip']}:8080/health"
+    assert group_hosts(inventory, "first_update_domain") == ["web-tier_0", "web-tier_5"]
+    assert group_hosts(inventory, "fd_1") == ["web-tier_1", "web-tier_6"]
+    assert len(group_hosts(inventory, "composed_True")) == 7  # keyed_groups see composed variables
+
+
+def test_cache_serves_a_second_run_without_calling_azure(scenario, ansible_env, tmp_path):
+    source = write(tmp_path / "cached.vmss.yml", f"""\
+        plugin: vmss.rollout.vmss
+        resource_groups: [rg-inv, rg-other]
+        names: [batch, api]
+        cache: true
+        cache_plugin: ansible.builtin.jsonfile
+        cache_connection: {tmp_path / 'cache'}
+        cache_timeout: 3600
+        """)
+    first = listed(ansible_inventory(ansible_env, source))
+    assert sorted(first["_meta"]["hostvars"]) == ["api_0", "api_1", "api_2", "api_3", "batch_0", "batch_1"]
+    assert scenario.requests()["reads"] > 0
+    assert list((tmp_path / "cache").iterdir()), "the cache plugin wrote nothing"
+
+    scenario.reset_requests()
+    second = listed(ansible_inventory(ansible_env, source))
+    assert second == first
+    assert scenario.requests()["total"] == 0, scenario.requests()
+
+    # --flush-cache goes back to Azure
+    third = listed(ansible_inventory(ansible_env, source, "--flush-cache"))
+    assert third == first
+    assert scenario.requests()["by_operation"].get("VirtualMachineScaleSetVMs_List", 0) == 2
+
+
+def test_an_azure_error_is_one_clear_sentence_and_never_shows_the_secret(scenario, ansible_env, tmp_path):
+    source = write(tmp_path / "missing.vmss.yml", """\
+        plugin: vmss.rollout.vmss
+        resource_groups: [rg-does-not-exist]
+        """)
+    proc = ansible_inventory(ansible_env, source, "-vvv")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "list the scale sets of resource group rg-does-not-exist" in output
+    assert "ResourceGroupNotFound" in output
+    assert ansible_env["AZURE_SECRET"] not in output
+    assert scenario.requests()["writes"] == 0

@@ -1,0 +1,96 @@
+"""Unit tests for the pure parts of the vmss.rollout.vmss inventory plugin (no SDK, no emulator)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+# tests/conftest.py links the repository as .tmp/collections/ansible_collections/vmss/rollout
+sys.path.insert(0, str(Path(__file__).resolve().parents[4] / ".tmp" / "collections"))
+
+from ansible_collections.vmss.rollout.plugins.inventory import vmss as plugin  # noqa: E402
+
+SCALE_SET = {
+    "name": "web-tier",
+    "id": "/subscriptions/s/resourceGroups/RG-Demo/providers/Microsoft.Compute/virtualMachineScaleSets/web-tier",
+    "location": "westeurope",
+    "tags": {"env": "prod", "team": "web"},
+}
+
+
+def vm(instance_id, ud, zone=None, latest=True, health=None):
+    statuses = [{"code": "ProvisioningState/succeeded"}, {"code": "PowerState/running"}]
+    view = {"platformUpdateDomain": ud, "platformFaultDomain": ud, "statuses": statuses}
+    if health:
+        view["vmHealth"] = {"status": {"code": "HealthState/" + health}}
+    item = {
+        "name": "web-tier_%s" % instance_id,
+        "instanceId": instance_id,
+        "id": SCALE_SET["id"] + "/virtualMachines/" + instance_id,
+        "properties": {
+            "latestModelApplied": latest,
+            "provisioningState": "Succeeded",
+            "instanceView": view,
+            "storageProfile": {"imageReference": {"publisher": "Canonical", "offer": "o", "sku": "s",
+                                                  "version": "1.0.0"}},
+        },
+    }
+    if zone:
+        item["zones"] = [zone]
+    return item
+
+
+def nic(instance_id, ip):
+    return {
+        "id": SCALE_SET["id"] + "/virtualMachines/%s/networkInterfaces/nic" % instance_id,
+        "properties": {
+            "primary": True,
+            "virtualMachine": {"id": SCALE_SET["id"] + "/virtualMachines/" + instance_id},
+            "ipConfigurations": [{"properties": {"primary": True, "privateIPAddress": ip}}],
+        },
+    }
+
+
+@pytest.mark.parametrize("names, tags, expected", [
+    ([], {}, True),
+    (["web-tier"], {}, True),
+    (["web-*"], {}, True),
+    (["api", "web?tier"], {}, True),
+    (["web"], {}, False),                      # exact names do not match prefixes
+    ([], {"env": "prod"}, True),
+    ([], {"env": "dev"}, False),
+    ([], {"team": None}, True),                # null: any value, key must exist
+    ([], {"owner": None}, False),
+    (["web-*"], {"env": "prod", "team": "web"}, True),
+    (["web-*"], {"env": "prod", "team": "api"}, False),
+])
+def test_scale_set_selected(names, tags, expected):
+    assert plugin.scale_set_selected(SCALE_SET, names, tags) is expected
+
+
+def test_group_names_replace_invalid_characters():
+    assert plugin.group_name("vmss", "web-tier") == "vmss_web_tier"
+    assert plugin.group_name("vmss", "web.tier", "ud", 3) == "vmss_web_tier_ud_3"
+    assert plugin.group_name("zone", "2") == "zone_2"
+
+
+def test_host_records_join_instances_with_nic_ips_and_keep_resource_group_case():
+    vms = [vm("10", 0, zone="1"), vm("2", 2, zone="3", latest=False, health="unhealthy")]
+    nics = [nic("2", "127.5.0.3"), nic("10", "127.5.0.11")]
+    records = plugin.host_records(SCALE_SET, vms, nics)
+    assert [r["instance_id"] for r in records] == ["2", "10"]   # numeric order
+    second, tenth = records
+    assert second["private_ip"] == "127.5.0.3"
+    assert second["platform_update_domain"] == 2
+    assert second["zone"] == "3"
+    assert second["latest_model_applied"] is False
+    assert second["health_state"] == "unhealthy"
+    assert tenth["resource_group"] == "RG-Demo"
+    assert tenth["vmss_name"] == "web-tier" and tenth["vmss_id"] == SCALE_SET["id"]
+    assert tenth["image"]["version"] == "1.0.0"
+    assert tenth["name"] == "web-tier_10"
+
+
+def test_resource_group_of_is_case_insensitive_on_the_segment_name():
+    assert plugin.resource_group_of("/subscriptions/s/resourcegroups/rg1/providers/x/y/z") == "rg1"
