@@ -1,0 +1,89 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmss.rollout contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+name: plan_batches
+short_description: Split scale-set instances into upgrade batches
+version_added: 0.1.0
+description:
+  - Takes the RV(vmss.rollout.vmss_info#module:instances) list and returns the upgrade batches, in order.
+  - Instances are walked zone by zone, update domain by update domain inside a zone; a batch never holds two zones.
+  - Protected instances and instances already on the latest model are left out
+    (see the C(vmss.rollout.batch_exclusions) filter for the list and reasons).
+options:
+  _input:
+    description: Instance summaries as returned by M(vmss.rollout.vmss_info).
+    type: list
+    elements: dict
+    required: true
+  batch:
+    description:
+      - C(update_domain) (one batch per update domain), a number of instances per batch, a percentage of the
+        whole scale set such as C(20%) (rounded down, at least one), or a ramp such as C([1, "10%", "25%"]) whose
+        last size repeats.
+    type: raw
+    default: update_domain
+  include_current:
+    description: Also plan instances already on the latest model (for example to re-run a batch).
+    type: bool
+    default: false
+author:
+  - vmss.rollout maintainers
+"""
+
+EXAMPLES = r"""
+- name: One batch per update domain
+  ansible.builtin.debug:
+    msg: "{{ info.instances | vmss.rollout.plan_batches }}"
+
+- name: A canary of one instance, then 10 %, then 25 % at a time
+  ansible.builtin.include_tasks: batch.yml
+  loop: "{{ info.instances | vmss.rollout.plan_batches([1, '10%', '25%']) }}"
+  loop_control:
+    loop_var: batch
+"""
+
+RETURN = r"""
+_value:
+  description: The batches in order.
+  type: list
+  elements: dict
+  contains:
+    number: {description: 1-based batch number., type: int}
+    zone: {description: Zone of every instance in the batch, or null., type: str}
+    update_domains: {description: Update domains the batch touches., type: list, elements: int}
+    instance_ids: {description: Instances of the batch., type: list, elements: str}
+    label: {description: Text for progress messages, for example C(update domain 1)., type: str}
+"""
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.batches import BatchError, exclusions, plan
+
+
+def _check_instances(instances):
+    if not isinstance(instances, list) or not all(isinstance(i, dict) and "instance_id" in i for i in instances):
+        raise AnsibleFilterError("plan_batches expects the 'instances' list returned by vmss.rollout.vmss_info.")
+
+
+def plan_batches(instances, batch="update_domain", include_current=False):
+    _check_instances(instances)
+    try:
+        return plan(instances, batch, include_current)["batches"]
+    except BatchError as err:
+        raise AnsibleFilterError(str(err))
+
+
+def batch_exclusions(instances, include_current=False):
+    _check_instances(instances)
+    return exclusions(instances, include_current)
+
+
+class FilterModule:
+    def filters(self):
+        return {"plan_batches": plan_batches, "batch_exclusions": batch_exclusions}

@@ -1,0 +1,62 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmss.rollout contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Health classification and threshold math over instance summaries (pure)."""
+
+from __future__ import annotations
+
+__metaclass__ = type
+
+HEALTH_STATES = ("healthy", "unhealthy", "unknown", "initializing")
+TRANSITIONAL_PROVISIONING = ("creating", "updating", "deleting", "migrating")
+
+
+def health_from_instance_view(instance_view):
+    """App Health state from an instance view: healthy|unhealthy|unknown|initializing, or None when not reported."""
+    code = (((instance_view or {}).get("vmHealth") or {}).get("status") or {}).get("code") or ""
+    if not code:
+        return None
+    state = code.split("/", 1)[-1].strip().lower()
+    return state if state in HEALTH_STATES else "unknown"
+
+
+def is_updating(summary):
+    return (summary.get("provisioning_state") or "").lower() in TRANSITIONAL_PROVISIONING
+
+
+def is_settled(summary):
+    """Done changing: not mid-operation and App Health past its grace period (not initializing)."""
+    return not is_updating(summary) and summary.get("health_state") != "initializing"
+
+
+def is_unhealthy(summary):
+    """Counts against a threshold: App Health unhealthy, provisioning failed, or not running.
+
+    ``unknown`` health is not counted here; the platform treats it as unhealthy only during rolling upgrades,
+    which callers can opt into with ``unknown_is_unhealthy``.
+    """
+    return (summary.get("health_state") == "unhealthy"
+            or (summary.get("provisioning_state") or "").lower() == "failed"
+            or summary.get("power_state") not in (None, "running"))
+
+
+def unhealthy_instances(summaries, unknown_is_unhealthy=False):
+    return [s["instance_id"] for s in summaries
+            if is_unhealthy(s) or (unknown_is_unhealthy and s.get("health_state") == "unknown")]
+
+
+def percent(part, whole):
+    return 0.0 if not whole else 100.0 * part / whole
+
+
+def exceeds(bad, total, max_percent):
+    """True when ``bad`` out of ``total`` is more than ``max_percent`` percent (integer-exact, no float drift)."""
+    return bad * 100 > max_percent * total
+
+
+def threshold_check(summaries, max_percent, unknown_is_unhealthy=False):
+    """{'unhealthy': [ids], 'total', 'percent', 'max_percent', 'breached'} for a set of instances."""
+    bad = unhealthy_instances(summaries, unknown_is_unhealthy)
+    total = len(summaries)
+    return {"unhealthy": bad, "total": total, "percent": round(percent(len(bad), total), 1),
+            "max_percent": max_percent, "breached": exceeds(len(bad), total, max_percent)}

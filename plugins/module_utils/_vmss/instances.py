@@ -1,0 +1,106 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmss.rollout contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ARM scale-set VM dicts -> flat instance summaries; grouping by update domain; the text heatmap (pure)."""
+
+from __future__ import annotations
+
+__metaclass__ = type
+
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.health import health_from_instance_view, is_updating
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.images import image_to_user
+
+HEATMAP_LEGEND = ("legend: # latest+healthy  . outdated  ~ updating  ! unhealthy  ? health unknown/initializing  "
+                  "x failed  - stopped  P protected")
+
+
+def _power_state(instance_view):
+    for status in (instance_view or {}).get("statuses") or []:
+        code = status.get("code") or ""
+        if code.startswith("PowerState/"):
+            return code.split("/", 1)[1].lower()
+    return None
+
+
+def instance_id_key(instance_id):
+    """Sort key: numeric ids in numeric order, anything else after, by text."""
+    text = str(instance_id)
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
+def summarize(vm, private_ips=None):
+    """One scale-set VM (wire dict, listed with $expand=instanceView) -> the instance summary of the contract."""
+    props = vm.get("properties") or {}
+    view = props.get("instanceView") or {}
+    instance_id = str(vm.get("instanceId") or (vm.get("id") or "").rsplit("/", 1)[-1])
+    zones = vm.get("zones") or []
+    protection = props.get("protectionPolicy") or {}
+    image = ((props.get("storageProfile") or {}).get("imageReference")) or {}
+    return {
+        "instance_id": instance_id,
+        "name": vm.get("name"),
+        "update_domain": view.get("platformUpdateDomain"),
+        "fault_domain": view.get("platformFaultDomain"),
+        "zone": str(zones[0]) if zones else None,
+        "latest_model_applied": bool(props.get("latestModelApplied")),
+        "provisioning_state": props.get("provisioningState"),
+        "power_state": _power_state(view),
+        "health_state": health_from_instance_view(view),
+        "private_ip": (private_ips or {}).get(instance_id),
+        "image": image_to_user(image),
+        "protected": bool(protection.get("protectFromScaleSetActions")),
+    }
+
+
+def sort_instances(summaries):
+    """Zone, then update domain, then instance id: the order a person reads and a rollout walks."""
+    return sorted(summaries, key=lambda s: (s.get("zone") or "", s.get("update_domain") if s.get("update_domain")
+                                            is not None else 1 << 30, instance_id_key(s["instance_id"])))
+
+
+def group_by_update_domain(summaries):
+    """[{update_domain, zone, instance_ids}] in zone then update-domain order."""
+    groups = []
+    for summary in sort_instances(summaries):
+        key = (summary.get("zone"), summary.get("update_domain"))
+        if not groups or (groups[-1]["zone"], groups[-1]["update_domain"]) != key:
+            groups.append({"update_domain": key[1], "zone": key[0], "instance_ids": []})
+        groups[-1]["instance_ids"].append(summary["instance_id"])
+    return groups
+
+
+def cell(summary):
+    """One heatmap character for an instance (the most urgent fact wins)."""
+    if summary.get("protected"):
+        return "P"
+    if (summary.get("provisioning_state") or "").lower() == "failed":
+        return "x"
+    if is_updating(summary):
+        return "~"
+    if summary.get("health_state") == "unhealthy":
+        return "!"
+    if summary.get("power_state") not in (None, "running"):
+        return "-"
+    if summary.get("health_state") in ("unknown", "initializing"):
+        return "?"
+    if not summary.get("latest_model_applied"):
+        return "."
+    return "#"
+
+
+def heatmap(summaries):
+    """Text lines, one per update domain (per zone), one cell per instance, e.g. ``UD0 [#][#][.]``, then the legend."""
+    by_id = dict((s["instance_id"], s) for s in summaries)
+    groups = group_by_update_domain(summaries)
+    zonal = any(g["zone"] for g in groups)
+    labels = []
+    for group in groups:
+        ud = "UD%s" % (group["update_domain"] if group["update_domain"] is not None else "?")
+        labels.append("zone %s %s" % (group["zone"] or "-", ud) if zonal else ud)
+    width = max([len(label) for label in labels] or [0])
+    lines = []
+    for label, group in zip(labels, groups):
+        cells = "".join("[%s]" % cell(by_id[i]) for i in group["instance_ids"])
+        lines.append("%s %s  %s" % (label.ljust(width), cells, " ".join(group["instance_ids"])))
+    lines.append(HEATMAP_LEGEND)
+    return lines

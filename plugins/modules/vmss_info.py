@@ -1,0 +1,158 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: vmss.rollout contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: vmss_info
+short_description: Describe an Azure VM scale set's model and its instances by update domain
+version_added: 0.1.0
+description:
+  - Returns the model in brief (image, upgrade policy, extensions in provisioning order, without protected
+    settings) and every instance with its update domain, zone, latest-model, provisioning and App Health state
+    and private IP.
+  - Also returns a compact text heatmap, one row per update domain and one cell per instance.
+options:
+  resource_group:
+    description: Resource group of the scale set.
+    type: str
+    required: true
+  name:
+    description: Name of the scale set.
+    type: str
+    required: true
+  private_ips:
+    description: Read the scale set's network interfaces to return each instance's private IP (one extra GET).
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - vmss.rollout.azure
+  - vmss.rollout.wait
+  - vmss.rollout.attributes.INFO_MODULE
+author:
+  - vmss.rollout maintainers
+"""
+
+EXAMPLES = r"""
+- name: Read the scale set
+  vmss.rollout.vmss_info:
+    resource_group: rg-demo
+    name: web
+  register: web
+
+- name: Show the update domains
+  ansible.builtin.debug:
+    msg: "{{ web.heatmap }}"
+
+- name: Plan batches of one update domain each
+  ansible.builtin.debug:
+    msg: "{{ web.instances | vmss.rollout.plan_batches('update_domain') }}"
+"""
+
+RETURN = r"""
+vmss:
+  description: The scale set model in brief.
+  returned: always
+  type: dict
+  contains:
+    name: {description: Name., type: str, returned: always}
+    id: {description: Resource id., type: str, returned: always}
+    location: {description: Region., type: str, returned: always}
+    etag: {description: Current etag., type: str, returned: always}
+    capacity: {description: Number of instances in the model., type: int, returned: always}
+    zones: {description: Availability zones., type: list, elements: str, returned: always}
+    upgrade_policy: {description: Mode and rolling upgrade policy (snake_case)., type: dict, returned: always}
+    image: {description: Image of the model., type: dict, returned: always}
+    extensions: {description: Extensions in provisioning order (no protected settings)., type: list, elements: dict, returned: always}
+    provisioning_order: {description: Extension names in provisioning order., type: list, elements: str, returned: always}
+instances:
+  description: One summary per instance, in zone / update domain / id order.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {instance_id: "0", name: web_0, update_domain: 0, fault_domain: 0, zone: null, latest_model_applied: true,
+       provisioning_state: Succeeded, power_state: running, health_state: healthy, private_ip: 10.0.0.4,
+       image: {publisher: Canonical, offer: ubuntu-24_04-lts, sku: server, version: "1.0.0"}, protected: false}
+update_domains:
+  description: Instances grouped by (zone and) update domain.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{update_domain: 0, zone: null, instance_ids: ["0", "5"]}]
+heatmap:
+  description: Text lines, one per update domain, one cell per instance, then a legend.
+  returned: always
+  type: list
+  elements: str
+  sample: ["UD0 [#][.]  0 5", "UD1 [~][!]  1 6", "legend: # latest+healthy  . outdated ..."]
+"""
+
+from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import private_ips_by_instance
+from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
+from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import images, instances as inst_lib
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.extensions import (
+    ExtensionGraphError, provisioning_order, public_view)
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import VmssService
+
+ARGUMENT_SPEC = {"private_ips": {"type": "bool", "default": True}}
+
+
+def model_brief(vmss):
+    props = vmss.get("properties") or {}
+    arm_extensions = (((props.get("virtualMachineProfile") or {}).get("extensionProfile") or {}).get("extensions")) or []
+    try:
+        order = provisioning_order(arm_extensions)
+    except ExtensionGraphError:  # a cycle cannot exist in Azure; keep the listing usable anyway
+        order = [e.get("name") for e in arm_extensions]
+    by_name = dict((e.get("name"), e) for e in arm_extensions)
+    return {
+        "name": vmss.get("name"),
+        "id": vmss.get("id"),
+        "location": vmss.get("location"),
+        "etag": vmss.get("etag"),
+        "capacity": (vmss.get("sku") or {}).get("capacity"),
+        "zones": vmss.get("zones") or [],
+        "upgrade_policy": images.upgrade_policy_to_user(images.upgrade_policy_of(vmss)),
+        "image": images.image_to_user(images.image_from_model(vmss)),
+        "extensions": [public_view(by_name[n]) for n in order],
+        "provisioning_order": order,
+    }
+
+
+def run(module, service):
+    rg, name = module.params["resource_group"], module.params["name"]
+    vmss = service.get(rg, name)
+    vms = service.list_instances(rg, name)
+    ips = {}
+    if module.params["private_ips"]:
+        try:
+            ips = private_ips_by_instance(service.list_nics(rg, name))
+        except VmssError as err:  # the model is still worth returning without addresses
+            module.warn("Private IPs unavailable: %s" % err)
+    summaries = inst_lib.sort_instances([inst_lib.summarize(vm, ips) for vm in vms])
+    return {
+        "changed": False,
+        "vmss": model_brief(vmss),
+        "instances": summaries,
+        "update_domains": inst_lib.group_by_update_domain(summaries),
+        "heatmap": inst_lib.heatmap(summaries),
+    }
+
+
+def main():
+    module = VmssModule(argument_spec=ARGUMENT_SPEC)
+    try:
+        result = run(module, VmssService(module.client()))
+    except VmssError as err:
+        module.fail_from_error(err)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

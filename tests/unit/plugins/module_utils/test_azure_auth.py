@@ -1,0 +1,160 @@
+"""Credential resolution and cloud discovery, without network or SDK calls."""
+import pytest
+
+from ansible_collections.vmss.rollout.plugins.module_utils import azure_auth
+from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
+
+SP_ENV = {"AZURE_CLIENT_ID": "env-client", "AZURE_SECRET": "env-Secret-123", "AZURE_TENANT": "env-tenant",
+          "AZURE_SUBSCRIPTION_ID": "env-sub"}
+METADATA = [
+    {"name": "Other", "resourceManager": "https://elsewhere.example/",
+     "authentication": {"loginEndpoint": "https://login.elsewhere.example/", "audiences": ["https://x/"]}},
+    {"name": "Emulator", "resourceManager": "https://127.0.0.1:8443/",
+     "authentication": {"loginEndpoint": "https://127.0.0.1:8443/", "audiences": ["https://management.azure.com/"],
+                        "tenant": "common"}},
+]
+
+
+def no_fetch(url, ca_bundle):
+    raise AssertionError("no metadata fetch expected")
+
+
+def resolve(options=None, environ=None, home="/nonexistent", fetch=no_fetch, cli=False):
+    return azure_auth.resolve_auth(options or {}, environ=environ or {}, home=home, fetch=fetch, cli_available=cli)
+
+
+def write_profiles(tmp_path, text):
+    (tmp_path / ".azure").mkdir()
+    (tmp_path / ".azure" / "credentials").write_text(text)
+    return str(tmp_path)
+
+
+def test_service_principal_from_env():
+    auth = resolve(environ=SP_ENV)
+    assert (auth.source, auth.client_id, auth.secret, auth.tenant, auth.subscription_id) == (
+        "service_principal", "env-client", "env-Secret-123", "env-tenant", "env-sub")
+    assert auth.cloud.name == "AzureCloud" and auth.cloud.scopes == ["https://management.azure.com/.default"]
+    assert auth.connection_verify is True and auth.disable_instance_discovery is False
+
+
+def test_options_win_over_env_and_tenant_id_fallback():
+    env = dict(SP_ENV)
+    del env["AZURE_TENANT"]
+    env["AZURE_TENANT_ID"] = "tenant-from-id"
+    auth = resolve({"client_id": "opt-client", "subscription_id": "opt-sub"}, environ=env)
+    assert auth.client_id == "opt-client" and auth.subscription_id == "opt-sub" and auth.tenant == "tenant-from-id"
+
+
+def test_secret_never_in_repr():
+    auth = resolve(environ=SP_ENV)
+    assert "env-Secret-123" not in repr(auth)
+
+
+def test_partial_service_principal_names_missing_options():
+    with pytest.raises(VmssError, match="missing: secret, tenant"):
+        resolve({"client_id": "c", "subscription_id": "s"})
+
+
+def test_default_profile_then_cli_then_msi(tmp_path):
+    home = write_profiles(tmp_path, "[default]\nsubscription_id = p-sub\nclient_id = p-client\n"
+                                    "secret = p-secret\ntenant = p-tenant\n")
+    auth = resolve(home=home)
+    assert (auth.source, auth.profile, auth.client_id, auth.subscription_id) == (
+        "service_principal", "default", "p-client", "p-sub")
+    assert resolve({"subscription_id": "s"}, cli=True).source == "cli"
+    assert resolve({"subscription_id": "s"}).source == "msi"
+
+
+def test_named_profile_from_env_var(tmp_path):
+    home = write_profiles(tmp_path, "[default]\nclient_id = d\nsecret = d\ntenant = d\n"
+                                    "[staging]\nsubscription_id = st-sub\nclient_id = st-client\nsecret = st-secret\n"
+                                    "tenant = st-tenant\ncloud_environment = AzureUSGovernment\n")
+    auth = resolve(environ={"AZURE_PROFILE": "staging"}, home=home)
+    assert auth.client_id == "st-client" and auth.profile == "staging"
+    assert auth.cloud.resource_manager == "https://management.usgovcloudapi.net/"
+    assert auth.cloud.authority == "https://login.microsoftonline.us"
+
+
+def test_profile_identity_beats_env_identity(tmp_path):
+    home = write_profiles(tmp_path, "[p]\nsubscription_id = p-sub\nclient_id = p-client\nsecret = p\ntenant = t\n")
+    auth = resolve({"auth_source": "credential_file", "profile": "p"}, environ=SP_ENV, home=home)
+    assert auth.client_id == "p-client" and auth.secret == "p"
+    # a subscription given as option/env still wins over the profile's
+    assert auth.subscription_id == "env-sub"
+
+
+def test_missing_profile_is_one_clear_error(tmp_path):
+    home = write_profiles(tmp_path, "[default]\nclient_id = a\n")
+    with pytest.raises(VmssError, match="profile 'nope' was not found"):
+        resolve({"profile": "nope"}, home=home)
+    with pytest.raises(VmssError, match="lacks secret, tenant"):
+        resolve({"auth_source": "credential_file", "subscription_id": "s"}, home=home)
+
+
+def test_env_source_requires_all_three():
+    with pytest.raises(VmssError, match="auth_source env needs .* missing: client_id, secret, tenant"):
+        resolve({"auth_source": "env", "subscription_id": "s"})
+
+
+def test_subscription_required():
+    with pytest.raises(VmssError, match="subscription_id is required"):
+        resolve(environ={k: v for k, v in SP_ENV.items() if k != "AZURE_SUBSCRIPTION_ID"})
+
+
+def test_bad_auth_source_and_cloud_name():
+    with pytest.raises(VmssError, match="auth_source 'magic' is not allowed"):
+        resolve({"auth_source": "magic"}, environ=SP_ENV)
+    with pytest.raises(VmssError, match="cloud_environment 'AzureMoon' is not allowed"):
+        resolve({"cloud_environment": "AzureMoon"}, environ=SP_ENV)
+    with pytest.raises(VmssError, match="cloud_environment 'http://127.0.0.1:1' is not allowed"):
+        resolve({"cloud_environment": "http://127.0.0.1:1"}, environ=SP_ENV)
+
+
+def test_ca_bundle_must_exist(tmp_path):
+    with pytest.raises(VmssError, match="ca_bundle .*does not exist"):
+        resolve(environ=dict(SP_ENV, REQUESTS_CA_BUNDLE=str(tmp_path / "nope.pem")))
+    pem = tmp_path / "ca.pem"
+    pem.write_text("x")
+    assert resolve(environ=dict(SP_ENV, REQUESTS_CA_BUNDLE=str(pem))).connection_verify == str(pem)
+
+
+def test_metadata_cloud_picks_matching_entry_and_forces_discovery_off(tmp_path):
+    pem = tmp_path / "ca.pem"
+    pem.write_text("x")
+    seen = []
+
+    def fetch(url, ca_bundle):
+        seen.append((url, ca_bundle))
+        return METADATA
+
+    env = dict(SP_ENV, AZURE_CLOUD_ENVIRONMENT="https://127.0.0.1:8443", AZURE_CA_BUNDLE=str(pem))
+    auth = resolve(environ=env, fetch=fetch)
+    assert seen == [("https://127.0.0.1:8443", str(pem))]
+    assert auth.cloud.resource_manager == "https://127.0.0.1:8443/"
+    assert auth.cloud.authority == "https://127.0.0.1:8443"
+    assert auth.cloud.scopes == ["https://management.azure.com/.default"]
+    assert auth.disable_instance_discovery is True
+
+
+def test_metadata_old_single_object_format():
+    cloud = azure_auth.parse_cloud_metadata(
+        {"resourceManager": "https://arm.local/", "authentication": {"loginEndpoint": "https://login.local/adfs"}},
+        "https://arm.local")
+    assert cloud.resource_manager == "https://arm.local/" and cloud.scopes == ["https://arm.local/.default"]
+
+
+@pytest.mark.parametrize("document,match", [
+    ([], "names no resourceManager"),
+    ({"resourceManager": "https://a/"}, "names no authentication.loginEndpoint"),
+])
+def test_metadata_errors(document, match):
+    with pytest.raises(VmssError, match=match):
+        azure_auth.parse_cloud_metadata(document, "https://a")
+
+
+def test_argspec_secret_is_no_log_and_env_fallbacks():
+    spec = azure_auth.AUTH_ARGSPEC
+    assert spec["secret"]["no_log"] is True
+    assert spec["tenant"]["fallback"][1] == ["AZURE_TENANT", "AZURE_TENANT_ID"]
+    assert spec["ca_bundle"]["fallback"][1] == ["AZURE_CA_BUNDLE", "REQUESTS_CA_BUNDLE"]
+    assert "validate_certs" not in spec and "cert_validation_mode" not in spec
