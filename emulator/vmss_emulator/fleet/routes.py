@@ -1,0 +1,144 @@
+"""HTTP routes the fleet adds to the emulator: the scale set's network interfaces (Microsoft.Network, as ARM serves
+them for a Uniform scale set) and the load balancers' availability counters (admin API)."""
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ..arm import ArmError, json_response, page
+
+if TYPE_CHECKING:
+    from ..state import Instance, ScaleSet
+    from .fleet import EmulatorFleet
+
+VMSS_PATH = ("/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.Compute/"
+             "virtualMachineScaleSets/{vmss}")
+
+
+def add_routes(app: web.Application, fleet: EmulatorFleet) -> None:
+    routes = FleetRoutes(app, fleet)
+    app.router.add_get(VMSS_PATH + "/networkInterfaces", routes.list_scale_set_nics)
+    app.router.add_get(VMSS_PATH + "/virtualMachines/{instance_id}/networkInterfaces", routes.list_instance_nics)
+    app.router.add_get(VMSS_PATH + "/virtualMachines/{instance_id}/networkInterfaces/{nic}", routes.get_instance_nic)
+    app.router.add_get("/_emulator/availability", routes.availability)
+    app.router.add_delete("/_emulator/availability", routes.reset_availability)
+
+
+class FleetRoutes:
+    def __init__(self, app: web.Application, fleet: EmulatorFleet) -> None:
+        self._app = app
+        self._fleet = fleet
+
+    # ---- Microsoft.Network ---------------------------------------------------------------------------------
+    def _scale_set(self, request: web.Request) -> ScaleSet:
+        world = self._app["world"]
+        info = request.match_info
+        if world.resource_group(info["subscription"], info["resource_group"]) is None:
+            raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{info['resource_group']}' could not be found.")
+        ss = world.scale_set(info["subscription"], info["resource_group"], info["vmss"])
+        if ss is None:
+            raise ArmError(404, "ResourceNotFound",
+                           f"The Resource 'Microsoft.Compute/virtualMachineScaleSets/{info['vmss']}' under resource "
+                           f"group '{info['resource_group']}' was not found. For more details please go to "
+                           "https://aka.ms/ARMResourceNotFoundFix")
+        return ss
+
+    def _instance(self, request: web.Request, ss: ScaleSet) -> Instance:
+        inst = ss.instances.get(request.match_info["instance_id"])
+        if inst is None:
+            raise ArmError(404, "NotFound", "The entity was not found in this Azure location.")
+        return inst
+
+    async def list_scale_set_nics(self, request: web.Request) -> web.Response:
+        try:
+            ss = self._scale_set(request)
+            nics = [network_interface(ss, inst) for inst in _by_id(ss) if inst.private_ip]
+            return json_response(page(request, _origin(request), nics, self._app["world"].settings.page_size))
+        except ArmError as exc:
+            return exc.response()
+
+    async def list_instance_nics(self, request: web.Request) -> web.Response:
+        try:
+            ss = self._scale_set(request)
+            inst = self._instance(request, ss)
+            return json_response({"value": [network_interface(ss, inst)] if inst.private_ip else []})
+        except ArmError as exc:
+            return exc.response()
+
+    async def get_instance_nic(self, request: web.Request) -> web.Response:
+        try:
+            ss = self._scale_set(request)
+            inst = self._instance(request, ss)
+            nic = network_interface(ss, inst)
+            if not inst.private_ip or nic["name"].lower() != request.match_info["nic"].lower():
+                raise ArmError(404, "NotFound", "The entity was not found in this Azure location.")
+            return json_response(nic)
+        except ArmError as exc:
+            return exc.response()
+
+    # ---- admin ---------------------------------------------------------------------------------------------
+    async def availability(self, request: web.Request) -> web.Response:
+        result: dict[str, Any] = {}
+        for ss_key, balancer in self._fleet.balancers().items():
+            result[ss_key] = balancer.availability() if balancer else {"served": 0, "failed": 0, "frontend": None}
+        return json_response({"load_balancers": result})
+
+    async def reset_availability(self, request: web.Request) -> web.Response:
+        self._fleet.reset_availability()
+        return await self.availability(request)
+
+
+def _origin(request: web.Request) -> str:
+    return str(request.url.origin())
+
+
+def _by_id(ss: ScaleSet) -> list[Instance]:
+    return sorted(ss.instances.values(), key=lambda i: (len(i.instance_id), i.instance_id))
+
+
+def network_interface(ss: ScaleSet, inst: Instance) -> dict[str, Any]:
+    """A networkInterface as Microsoft.Network returns it for a scale-set VM (primary NIC, one IP configuration)."""
+    nic_config = (((ss.profile.get("networkProfile") or {}).get("networkInterfaceConfigurations") or [{}])[0]
+                  or {})
+    nic_name = nic_config.get("name") or f"{ss.name}-nic"
+    ip_config = (((nic_config.get("properties") or {}).get("ipConfigurations") or [{}])[0] or {})
+    ip_name = ip_config.get("name") or "ipconfig1"
+    subnet_id = ((ip_config.get("properties") or {}).get("subnet") or {}).get("id") or (
+        f"/subscriptions/{ss.subscription}/resourceGroups/{ss.resource_group}/providers/Microsoft.Network/"
+        f"virtualNetworks/{ss.name}-vnet/subnets/default")
+    vm_id = (f"/subscriptions/{ss.subscription}/resourceGroups/{ss.resource_group}/providers/Microsoft.Compute/"
+             f"virtualMachineScaleSets/{ss.name}/virtualMachines/{inst.instance_id}")
+    nic_id = f"{vm_id}/networkInterfaces/{nic_name}"
+    digest = hashlib.sha256(f"{ss.unique_id}:{inst.instance_id}".encode()).hexdigest()
+    etag = f'W/"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"'
+    octets = [int(part) for part in (inst.private_ip or "0.0.0.0").split(".")]
+    return {
+        "name": nic_name,
+        "id": nic_id,
+        "etag": etag,
+        "properties": {
+            "provisioningState": "Succeeded",
+            "resourceGuid": f"{digest[32:40]}-{digest[40:44]}-{digest[44:48]}-{digest[48:52]}-{digest[52:64]}",
+            "ipConfigurations": [{
+                "name": ip_name,
+                "id": f"{nic_id}/ipConfigurations/{ip_name}",
+                "etag": etag,
+                "properties": {
+                    "provisioningState": "Succeeded",
+                    "privateIPAddress": inst.private_ip,
+                    "privateIPAllocationMethod": "Dynamic",
+                    "subnet": {"id": subnet_id},
+                    "primary": True,
+                    "privateIPAddressVersion": "IPv4",
+                },
+            }],
+            "dnsSettings": {"dnsServers": [], "appliedDnsServers": []},
+            "macAddress": "00-0D-3A-" + "-".join(f"{o:02X}" for o in octets[1:]),
+            "enableAcceleratedNetworking": False,
+            "enableIPForwarding": False,
+            "primary": True,
+            "virtualMachine": {"id": vm_id},
+        },
+    }
