@@ -1,0 +1,276 @@
+"""run() of vmss_model_image, vmss_instance_upgrade and vmss_info with a fake service (no SDK, no Azure)."""
+import copy
+
+import pytest
+
+from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssConflict, VmssError
+from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule, vmss_argument_spec
+from ansible_collections.vmss.rollout.plugins.modules import vmss_info, vmss_instance_upgrade, vmss_model_image
+
+OLD = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "1.0.0"}
+NEW = dict(OLD, version="1.0.1")
+
+
+class Failed(Exception):
+    pass
+
+
+class FakeAnsible:
+    def __init__(self, params, check_mode=False, diff=False):
+        self.params = params
+        self.check_mode = check_mode
+        self._diff = diff
+        self.warnings = []
+        self.no_log_values = set()
+
+    def fail_json(self, msg, **kwargs):
+        raise Failed(msg, kwargs)
+
+    def warn(self, text):
+        self.warnings.append(text)
+
+
+def make_module(module_spec, check_mode=False, diff=False, **params):
+    spec = vmss_argument_spec(module_spec)
+    values = dict((k, v.get("default")) for k, v in spec.items())
+    values.update(resource_group="rg", name="web", wait_timeout=60, poll_interval=0.01)
+    values.update(params)
+    module = VmssModule.__new__(VmssModule)
+    module.ansible = FakeAnsible(values, check_mode, diff)
+    module._client = module._auth = None
+    return module
+
+
+def vmss(image=OLD, mode="Manual", etag='"1"'):
+    return {"name": "web", "id": "/subscriptions/s/x/web", "location": "westeurope", "etag": etag,
+            "sku": {"capacity": 3},
+            "properties": {"upgradePolicy": {"mode": mode},
+                           "virtualMachineProfile": {"storageProfile": {"imageReference": dict(image)},
+                                                     "extensionProfile": {"extensions": [
+                                                         {"name": "b", "properties": {"provisionAfterExtensions": ["a"],
+                                                                                      "protectedSettings": {"k": "v"}}},
+                                                         {"name": "a", "properties": {}}]}}}}
+
+
+class FakeImageService:
+    def __init__(self, states, conflicts=0):
+        self.states = list(states)
+        self.conflicts = conflicts
+        self.gets = 0
+        self.patches = []
+
+    def get(self, rg, name):
+        self.gets += 1
+        return copy.deepcopy(self.states[min(self.gets - 1, len(self.states) - 1)])
+
+    def update_model(self, rg, name, properties, etag, timeout):
+        self.patches.append((properties, etag))
+        if self.conflicts:
+            self.conflicts -= 1
+            raise VmssConflict("412", status=412)
+        result = copy.deepcopy(self.states[min(self.gets - 1, len(self.states) - 1)])
+        ref = result["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"]
+        ref.update(properties.get("virtualMachineProfile", {}).get("storageProfile", {}).get("imageReference", {}))
+        result["properties"]["upgradePolicy"].update(properties.get("upgradePolicy", {}))
+        result["etag"] = '"9"'
+        return result
+
+
+def image_module(**params):
+    return make_module(vmss_model_image.ARGUMENT_SPEC, **params)
+
+
+def test_model_image_patches_only_the_image_with_the_etag_read():
+    service = FakeImageService([vmss()])
+    result = vmss_model_image.run(image_module(image=NEW, diff=True), service)
+    assert service.patches == [({"virtualMachineProfile": {"storageProfile": {"imageReference": NEW}}}, '"1"')]
+    assert result["changed"] is True and result["previous_image"] == OLD and result["image"] == NEW
+    assert result["diff"]["before"]["image"] == OLD and result["diff"]["after"]["image"] == NEW
+    assert result["upgrade_policy"] == {"mode": "Manual"}
+
+
+def test_model_image_idempotent_and_check_mode_write_nothing():
+    service = FakeImageService([vmss(NEW)])
+    result = vmss_model_image.run(image_module(image=dict(NEW, publisher="canonical")), service)
+    assert result["changed"] is False and service.patches == [] and "diff" not in result
+    service = FakeImageService([vmss()])
+    result = vmss_model_image.run(image_module(image=NEW, check_mode=True), service)
+    assert result["changed"] is True and result["image"] == NEW and service.patches == []
+
+
+def test_model_image_reapplies_after_a_concurrent_edit():
+    other_edit = vmss(etag='"2"')
+    other_edit["properties"]["upgradePolicy"]["rollingUpgradePolicy"] = {"maxBatchInstancePercent": 50}
+    service = FakeImageService([vmss(), other_edit], conflicts=1)
+    result = vmss_model_image.run(image_module(image=NEW), service)
+    assert [etag for _, etag in service.patches] == ['"1"', '"2"']
+    # the second PATCH again carries only our change, so the other edit is kept
+    assert service.patches[1][0] == {"virtualMachineProfile": {"storageProfile": {"imageReference": NEW}}}
+    assert result["conflicts"] == 1 and result["changed"] is True
+
+
+def test_model_image_gives_up_after_bounded_conflicts():
+    service = FakeImageService([vmss()], conflicts=10)
+    with pytest.raises(VmssError, match="kept changing"):
+        vmss_model_image.run(image_module(image=NEW, conflict_retries=2), service)
+    assert len(service.patches) == 3
+
+
+def test_model_image_refuses_automatic_mode_unless_allowed():
+    service = FakeImageService([vmss(mode="Automatic")])
+    with pytest.raises(Failed, match="upgradePolicy mode is Automatic.*restart every instance at once"):
+        vmss_model_image.run(image_module(image=NEW), service)
+    assert service.patches == []
+    # switching to Automatic in the same task is refused too
+    with pytest.raises(Failed, match="allow_automatic_upgrade"):
+        vmss_model_image.run(image_module(image=NEW, upgrade_policy="Automatic"), FakeImageService([vmss()]))
+    result = vmss_model_image.run(image_module(image=NEW, allow_automatic_upgrade=True),
+                                  FakeImageService([vmss(mode="Automatic")]))
+    assert result["changed"] is True
+    # moving away from Automatic in the same PATCH is fine
+    service = FakeImageService([vmss(mode="Automatic")])
+    vmss_model_image.run(image_module(image=NEW, upgrade_policy="Rolling"), service)
+    assert service.patches[0][0]["upgradePolicy"] == {"mode": "Rolling"}
+
+
+def test_model_image_policy_in_the_same_patch():
+    service = FakeImageService([vmss()])
+    result = vmss_model_image.run(image_module(image=OLD, upgrade_policy="Rolling",
+                                               rolling_upgrade_policy={"max_batch_instance_percent": 20}), service)
+    assert service.patches[0][0] == {"upgradePolicy": {"mode": "Rolling",
+                                                       "rollingUpgradePolicy": {"maxBatchInstancePercent": 20}}}
+    assert result["upgrade_policy"]["mode"] == "Rolling"
+
+
+# ---------------------------------------------------------------- vmss_instance_upgrade
+
+def vm(i, latest=False, prov="Succeeded", protected=False, health="healthy"):
+    view = {"platformUpdateDomain": i % 5, "platformFaultDomain": i % 5, "statuses": [{"code": "PowerState/running"}]}
+    if health:
+        view["vmHealth"] = {"status": {"code": "HealthState/" + health}}
+    return {"instanceId": str(i), "name": "web_%d" % i,
+            "properties": {"latestModelApplied": latest, "provisioningState": prov, "instanceView": view,
+                           "protectionPolicy": {"protectFromScaleSetActions": protected}}}
+
+
+class FakeFleet:
+    def __init__(self, vms, fail=None, settle_after=0):
+        self.vms = dict((v["instanceId"], v) for v in vms)
+        self.upgrade_calls = []
+        self.lists = 0
+        self.fail = fail
+        self.settle_after = settle_after
+
+    def list_instances(self, rg, name):
+        self.lists += 1
+        if self.lists > self.settle_after:
+            for v in self.vms.values():
+                if v["properties"]["provisioningState"] == "Updating":
+                    v["properties"].update(provisioningState="Succeeded", latestModelApplied=True)
+        return copy.deepcopy(list(self.vms.values()))
+
+    def manual_upgrade(self, rg, name, ids, timeout):
+        self.upgrade_calls.append(list(ids))
+        for i in ids:
+            if self.fail != i:
+                self.vms[i]["properties"]["latestModelApplied"] = True
+        if self.fail:
+            raise VmssError("Could not upgrade: VMExtensionProvisioningError: boom (request id r-1)",
+                            code="VMExtensionProvisioningError", request_id="r-1")
+
+
+def upgrade_module(**params):
+    return make_module(vmss_instance_upgrade.ARGUMENT_SPEC, **params)
+
+
+def test_one_call_for_the_whole_selection_and_skips_reported():
+    fleet = FakeFleet([vm(0), vm(5), vm(1), vm(10, latest=True), vm(15, protected=True)])
+    result, error = vmss_instance_upgrade.run(upgrade_module(update_domains=[0]), fleet)
+    assert error is None and fleet.upgrade_calls == [["0", "5"]]
+    assert result["changed"] is True and result["upgraded"] == ["0", "5"]
+    assert result["skipped"] == [{"instance_id": "10", "reason": "already on the latest model"},
+                                 {"instance_id": "15", "reason": "protected from scale-set actions"}]
+    outcomes = dict((i["instance_id"], i["outcome"]) for i in result["instances"])
+    assert outcomes == {"0": "upgraded", "5": "upgraded", "10": "skipped", "15": "skipped"}
+
+
+def test_default_selection_is_everything_outdated_and_second_run_is_a_no_op():
+    fleet = FakeFleet([vm(0), vm(1, latest=True), vm(2)])
+    result, _ = vmss_instance_upgrade.run(upgrade_module(), fleet)
+    assert fleet.upgrade_calls == [["0", "2"]] and result["upgraded"] == ["0", "2"]
+    result, _ = vmss_instance_upgrade.run(upgrade_module(), fleet)
+    assert fleet.upgrade_calls == [["0", "2"]] and result["changed"] is False and result["instances"] == []
+
+
+def test_check_mode_reports_without_writing():
+    fleet = FakeFleet([vm(0), vm(1)])
+    result, _ = vmss_instance_upgrade.run(upgrade_module(instance_ids=["1"], check_mode=True), fleet)
+    assert fleet.upgrade_calls == [] and result["changed"] is True and result["upgraded"] == ["1"]
+
+
+def test_unknown_instance_id_is_a_clear_error_before_any_write():
+    fleet = FakeFleet([vm(0)])
+    with pytest.raises(vmss_instance_upgrade.InputError, match="instance_ids 7 do not exist"):
+        vmss_instance_upgrade.run(upgrade_module(instance_ids=["7"]), fleet)
+    assert fleet.upgrade_calls == []
+
+
+@pytest.mark.parametrize("params,match", [
+    ({"instance_ids": ["x"]}, "instance_ids must be"),
+    ({"instance_ids": []}, "instance_ids must be"),
+    ({"update_domains": [-1]}, "update_domains must be"),
+    ({"wait_timeout": 0}, "wait_timeout must be"),
+    ({"strategy": "platform", "update_domains": [0]}, "do not apply to strategy: platform"),
+])
+def test_invalid_inputs(params, match):
+    with pytest.raises(vmss_instance_upgrade.InputError, match=match):
+        vmss_instance_upgrade.validate(upgrade_module(**params).params)
+
+
+def test_instances_still_updating_are_waited_for_not_upgraded_again():
+    fleet = FakeFleet([vm(0, prov="Updating"), vm(1)], settle_after=2)
+    result, _ = vmss_instance_upgrade.run(upgrade_module(instance_ids=["0", "1"]), fleet)
+    assert result["waited_for"] == ["0"]
+    assert fleet.upgrade_calls == [["1"]]
+    assert result["skipped"] == [{"instance_id": "0", "reason": "already on the latest model"}]
+
+
+def test_failed_lro_still_returns_the_outcomes():
+    fleet = FakeFleet([vm(0), vm(1)], fail="1")
+    result, error = vmss_instance_upgrade.run(upgrade_module(), fleet)
+    assert error.code == "VMExtensionProvisioningError" and error.request_id == "r-1"
+    assert result["upgraded"] == ["0"] and [f["instance_id"] for f in result["failed"]] == ["1"]
+
+
+def test_wait_for_health_times_out_with_a_warning_not_a_failure():
+    fleet = FakeFleet([vm(0, health="initializing")])
+    fleet.manual_upgrade = lambda rg, name, ids, timeout: fleet.vms["0"]["properties"].update(latestModelApplied=True)
+    module = upgrade_module(wait_for_health=True, health_timeout=0)
+    result, error = vmss_instance_upgrade.run(module, fleet)
+    assert error is None and result["instances"][0]["health_state"] == "initializing"
+    assert "App Health of instances 0" in module.ansible.warnings[0]
+
+
+# ---------------------------------------------------------------- vmss_info
+
+class FakeInfoService:
+    def get(self, rg, name):
+        return vmss()
+
+    def list_instances(self, rg, name):
+        return [vm(1), vm(0, latest=True)]
+
+    def list_nics(self, rg, name):
+        raise VmssError("Could not list NICs: NotFound")
+
+
+def test_info_brief_order_and_no_protected_settings():
+    module = make_module(vmss_info.ARGUMENT_SPEC)
+    result = vmss_info.run(module, FakeInfoService())
+    assert result["changed"] is False
+    assert result["vmss"]["provisioning_order"] == ["a", "b"]
+    assert [e["name"] for e in result["vmss"]["extensions"]] == ["a", "b"]
+    assert "protectedSettings" not in str(result) and "protected_settings" not in str(result)
+    assert [i["instance_id"] for i in result["instances"]] == ["0", "1"]
+    assert result["heatmap"][:2] == ["UD0 [#]  0", "UD1 [.]  1"]
+    assert "Private IPs unavailable" in module.ansible.warnings[0]
