@@ -468,7 +468,14 @@ def _admin_error(status: int, message: str) -> web.Response:
                              status=status)
 
 
+def operation_of(request: web.Request) -> str | None:
+    """The REST operationId of an ARM request, from the ARM side's route table (None for other paths)."""
+    from . import compute
+
+    found = compute.resolve(request.method, request.path)
+    return compute.operation_id(*found) if found else None
+
+
 def make_faults(app: web.Application, events: EventLog) -> FaultInjector:
-    """Factory that ``create_app`` calls. Uses part 1's operation-id classifier when it provides one."""
-    classifier = app.get("operation_of") if hasattr(app, "get") else None
-    return FaultInjector(events, operation_of=classifier)
+    """Factory that ``create_app`` calls."""
+    return FaultInjector(events, operation_of=operation_of)
