@@ -63,27 +63,22 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.batches import BatchError, exclusions, plan
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.batches import BatchError, plan
 
 
-def _check_instances(instances):
+def check_instances(instances, filter_name):
     if not isinstance(instances, list) or not all(isinstance(i, dict) and "instance_id" in i for i in instances):
-        raise AnsibleFilterError("plan_batches expects the 'instances' list returned by vmss.rollout.vmss_info.")
+        raise AnsibleFilterError("%s expects the 'instances' list returned by vmss.rollout.vmss_info." % filter_name)
 
 
 def plan_batches(instances, batch="update_domain", include_current=False):
-    _check_instances(instances)
+    check_instances(instances, "plan_batches")
     try:
         return plan(instances, batch, include_current)["batches"]
     except BatchError as err:
         raise AnsibleFilterError(str(err))
 
 
-def batch_exclusions(instances, include_current=False):
-    _check_instances(instances)
-    return exclusions(instances, include_current)
-
-
 class FilterModule:
     def filters(self):
-        return {"plan_batches": plan_batches, "batch_exclusions": batch_exclusions}
+        return {"plan_batches": plan_batches}

@@ -17,19 +17,12 @@ description:
     and private IP.
   - Also returns a compact text heatmap, one row per update domain and one cell per instance.
 options:
-  resource_group:
-    description: Resource group of the scale set.
-    type: str
-    required: true
-  name:
-    description: Name of the scale set.
-    type: str
-    required: true
   private_ips:
     description: Read the scale set's network interfaces to return each instance's private IP (one extra GET).
     type: bool
     default: true
 extends_documentation_fragment:
+  - vmss.rollout.scale_set
   - vmss.rollout.azure
   - vmss.rollout.wait
   - vmss.rollout.attributes.INFO_MODULE

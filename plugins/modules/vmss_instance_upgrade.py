@@ -20,14 +20,6 @@ description:
   - With O(strategy=platform) it starts Azure's own rolling upgrade (OS image or extensions) and follows
     C(rollingUpgrades/latest) to a terminal state.
 options:
-  resource_group:
-    description: Resource group of the scale set.
-    type: str
-    required: true
-  name:
-    description: Name of the scale set.
-    type: str
-    required: true
   instance_ids:
     description:
       - Instances to upgrade. Mutually exclusive with O(update_domains).
@@ -62,6 +54,7 @@ options:
     type: int
     default: 300
 extends_documentation_fragment:
+  - vmss.rollout.scale_set
   - vmss.rollout.azure
   - vmss.rollout.wait
   - vmss.rollout.attributes

@@ -21,14 +21,6 @@ description:
   - Returns the previous image, so a rollback can restore it.
   - Optionally sets the upgrade policy mode and rolling upgrade policy in the same PATCH.
 options:
-  resource_group:
-    description: Resource group of the scale set.
-    type: str
-    required: true
-  name:
-    description: Name of the scale set.
-    type: str
-    required: true
   image:
     description:
       - The image for the model. Either O(image.publisher), O(image.offer), O(image.sku) and O(image.version)
@@ -103,6 +95,7 @@ options:
     type: int
     default: 3
 extends_documentation_fragment:
+  - vmss.rollout.scale_set
   - vmss.rollout.azure
   - vmss.rollout.wait
   - vmss.rollout.attributes
