@@ -22,18 +22,11 @@ description:
 author:
   - vmss.rollout contributors
 extends_documentation_fragment:
+  - vmss.rollout.scale_set
   - vmss.rollout.azure
   - vmss.rollout.wait
   - vmss.rollout.attributes
 options:
-  resource_group:
-    description: Resource group of the scale set.
-    type: str
-    required: true
-  name:
-    description: Name of the scale set.
-    type: str
-    required: true
   extensions:
     description: Names of extensions in the scale set model.
     type: list
