@@ -20,7 +20,7 @@ description:
     extension rolling upgrade now and follows it to the end.
   - One PATCH of the scale set, guarded by the etag it read, and only when something differs.
 author:
-  - vmss.rollout contributors
+  - vmss.rollout maintainers (@vmss-rollout)
 extends_documentation_fragment:
   - vmss.rollout.scale_set
   - vmss.rollout.azure

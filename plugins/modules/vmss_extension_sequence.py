@@ -23,7 +23,7 @@ description:
   - Changes the model only. Instances pick the change up when they are upgraded (see M(vmss.rollout.vmss_instance_upgrade)).
   - Protected settings are write-only in Azure; they are never returned, compared, shown in a diff or logged.
 author:
-  - vmss.rollout contributors
+  - vmss.rollout maintainers (@vmss-rollout)
 extends_documentation_fragment:
   - vmss.rollout.scale_set
   - vmss.rollout.azure
