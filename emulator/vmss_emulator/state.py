@@ -126,6 +126,7 @@ class ScaleSet:
     # write-only extension secrets: never returned, logged or put in events
     protected_settings: dict[str, Any] = field(default_factory=dict)
     rolling_upgrade: dict[str, Any] | None = None       # latest RollingUpgradeStatusInfo properties
+    rolling_operation: Any = None          # the operations.Operation of the rolling upgrade in progress, if any
     os_upgrade_history: list[dict[str, Any]] = field(default_factory=list)
     deleting: bool = False
     # test hook (scenario "fail_upgrade_instances"): upgrades of these instance ids end Failed

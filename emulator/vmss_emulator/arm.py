@@ -1,0 +1,124 @@
+"""ARM wire helpers: the error envelope, JSON responses, request bodies, paging links, timestamps."""
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timezone
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+ARM_NOT_FOUND_HINT = "For more details please go to https://aka.ms/ARMResourceNotFoundFix"
+CONFLICT_MESSAGE = (
+    "The request failed due to conflict with a concurrent request. To resolve it, please refer to "
+    "https://aka.ms/activitylog to get more details on the conflicting requests."
+)
+
+
+class ArmError(Exception):
+    """An ARM error answer: {"error": {code, message, target?, details?, innererror?}}."""
+
+    def __init__(self, status: int, code: str, message: str, target: str | None = None,
+                 details: list[dict[str, Any]] | None = None, innererror: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.target = target
+        self.details = details
+        self.innererror = innererror
+
+    def error(self) -> dict[str, Any]:
+        err: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.target:
+            err["target"] = self.target
+        if self.details:
+            err["details"] = self.details
+        if self.innererror:
+            err["innererror"] = self.innererror
+        return err
+
+    def response(self) -> web.Response:
+        return json_response({"error": self.error()}, status=self.status)
+
+
+def invalid(message: str, target: str | None = None) -> ArmError:
+    return ArmError(400, "InvalidParameter", message, target=target)
+
+
+def bad_request(message: str, innererror: dict[str, Any] | None = None) -> ArmError:
+    return ArmError(400, "BadRequest", message, innererror=innererror)
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=json.dumps(data, separators=(",", ":")).encode(), status=status,
+                        content_type="application/json", charset="utf-8", headers=headers)
+
+
+def now_iso(ts: float | None = None) -> str:
+    moment = datetime.fromtimestamp(ts, timezone.utc) if ts is not None else datetime.now(timezone.utc)
+    return moment.isoformat(timespec="microseconds")
+
+
+async def read_json(request: web.Request, required: bool = True) -> Any:
+    """The request body as JSON; a clear 400 for a missing, malformed or non-UTF-8 body."""
+    raw = await request.read()
+    if not raw.strip():
+        if required:
+            raise ArmError(400, "InvalidRequestContent", "The request content was invalid and could not be "
+                           "deserialized: the request body is empty.")
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ArmError(400, "InvalidRequestContent", "The request content was invalid and could not be "
+                       f"deserialized: {exc}.") from None
+
+
+def expect_type(value: Any, kind: type | tuple[type, ...], target: str, what: str) -> Any:
+    """400 InvalidParameter naming the property when `value` is not of the JSON type expected."""
+    if value is None:
+        return value
+    ok = isinstance(value, kind) and not (isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple)
+                                                                                   else (kind,)))
+    if not ok:
+        raise invalid(f"The value of parameter '{target}' is invalid: expected {what}, got {json.dumps(value)}.",
+                      target=target)
+    return value
+
+
+def encode_skiptoken(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+
+
+def decode_skiptoken(token: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        kind, _, value = text.partition(":")
+        offset = int(value)
+        if kind != "o" or offset < 0:
+            raise ValueError
+        return offset
+    except (ValueError, UnicodeDecodeError):
+        raise ArmError(400, "InvalidParameter", "The request URL is not valid.", target="$skiptoken") from None
+
+
+def page(request: web.Request, base_url: str, items: list[Any], page_size: int,
+         render: Callable[[Any], Any] | None = None) -> dict[str, Any]:
+    """One page of a list; nextLink is absolute and keeps every original query parameter (the SDK GETs it as is).
+
+    Only the page's items are rendered, so listing 1000 instances 100 at a time stays cheap.
+    """
+    token = request.query.get("$skiptoken")
+    offset = decode_skiptoken(token) if token else 0
+    end = offset + page_size
+    chunk = items[offset:end]
+    body: dict[str, Any] = {"value": [render(i) for i in chunk] if render else chunk}
+    if end < len(items):
+        query = [(k, v) for k, v in request.query.items() if k != "$skiptoken"]
+        query.append(("$skiptoken", encode_skiptoken(end)))
+        encoded = "&".join(f"{quote(k, safe='$')}={quote(v, safe='')}" for k, v in query)
+        body["nextLink"] = f"{base_url}{request.path}?{encoded}"
+    return body

@@ -1,0 +1,153 @@
+"""Instance state changes. Every change goes through here, so the fleet hooks and events never miss one."""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from aiohttp import web
+
+from .model import provisioning_order
+from .state import Instance, ScaleSet
+
+UPDATE_DOMAINS = 5
+RESTARTS = ("restart",)                       # keep the applied model
+MODEL_APPLYING = ("manualupgrade", "rolling", "create", "reimageall_latest")
+
+
+def placement(ss: ScaleSet, index: int) -> tuple[int, int, str | None]:
+    """(update domain, fault domain, zone): round robin over zones, domains counted within the zone."""
+    if ss.zones:
+        zone = ss.zones[index % len(ss.zones)]
+        slot = index // len(ss.zones)
+        return slot % UPDATE_DOMAINS, slot % UPDATE_DOMAINS, zone
+    return index % UPDATE_DOMAINS, index % UPDATE_DOMAINS, None
+
+
+def new_instance(app: web.Application, ss: ScaleSet, running: bool) -> Instance:
+    index = ss.next_instance_id
+    ss.next_instance_id += 1
+    ud, fd, zone = placement(ss, index)
+    inst = Instance(instance_id=str(index), update_domain=ud, fault_domain=fd, zone=zone, applied_model=ss.profile,
+                    provisioning_state="Succeeded" if running else "Creating",
+                    power_state="running" if running else "starting")
+    inst.private_ip = app["fleet"].allocate_ip(ss, inst)
+    ss.instances[inst.instance_id] = inst
+    return inst
+
+
+def record_extension_order(app: web.Application, ss: ScaleSet, inst: Instance) -> None:
+    inst.extension_order = provisioning_order(inst.extensions())
+    events = app["events"]
+    for order, name in enumerate(inst.extension_order):
+        events.append("extension_provisioned", resource_group=ss.resource_group, vmss=ss.name,
+                      instance_id=inst.instance_id, extension=name, order=order)
+
+
+async def start_scale_set(app: web.Application, ss: ScaleSet) -> None:
+    """A scale set loaded from a scenario: its instances are running already."""
+    await app["fleet"].scale_set_created(ss)
+    for inst in list(ss.instances.values()):
+        record_extension_order(app, ss, inst)
+        inst.started_at = time.time()
+        await app["fleet"].instance_started(ss, inst)
+
+
+async def provision_new(app: web.Application, ss: ScaleSet, instances: list[Instance]) -> list[dict[str, Any]]:
+    """New instances (create or scale-out) take upgrade_seconds, then run the latest model."""
+    results = await asyncio.gather(*(run_action(app, ss, inst, "create") for inst in instances))
+    return [r for r in results if r]
+
+
+async def run_action(app: web.Application, ss: ScaleSet, inst: Instance, operation: str) -> dict[str, Any] | None:
+    """One instance through upgrade / reimage / restart / create: returns its error, or None.
+
+    The instance is Updating and not running for upgrade_seconds; then the faults decide the outcome (they may
+    hold it there); then it runs the model (the latest for upgrades and creates, its own for restart/reimage).
+    """
+    fleet, events, world = app["fleet"], app["events"], app["world"]
+    inst.busy = operation
+    inst.error = None
+    if operation != "create":
+        inst.provisioning_state = "Updating"
+        inst.power_state = "stopping"
+        await fleet.instance_stopped(ss, inst)
+    inst.power_state = "starting"
+    events.append("instance_upgrade_start", resource_group=ss.resource_group, vmss=ss.name,
+                  instance_id=inst.instance_id, operation=operation)
+    result = "succeeded"
+    error: dict[str, Any] | None = None
+    try:
+        await asyncio.sleep(world.upgrade_seconds(ss))
+        if inst.instance_id in ss.fail_upgrade_instances and operation != "restart":
+            error = {"code": "VMExtensionProvisioningError",
+                     "message": f"VM has reported a failure when processing extension on instance "
+                                f"'{inst.instance_id}' (scenario fail_upgrade_instances)."}
+        else:
+            error = await app["faults"].instance_upgrade_outcome(ss, inst, operation)
+        if operation in MODEL_APPLYING:
+            inst.applied_model = ss.profile
+        if operation != "restart":
+            record_extension_order(app, ss, inst)
+        inst.provisioning_state = "Failed" if error else "Succeeded"
+        inst.error = error
+        result = "failed" if error else "succeeded"
+    except asyncio.CancelledError:
+        result = "canceled"
+        inst.provisioning_state = "Succeeded"
+        raise
+    finally:
+        if inst.instance_id in ss.instances:
+            inst.power_state = "running"
+            inst.started_at = time.time()
+            inst.busy = None
+            await fleet.instance_started(ss, inst)
+        events.append("instance_upgrade_end", resource_group=ss.resource_group, vmss=ss.name,
+                      instance_id=inst.instance_id, operation=operation, result=result,
+                      **({"error_code": error["code"]} if error else {}))
+    return {"instance_id": inst.instance_id, **error} if error else None
+
+
+async def power_off(app: web.Application, ss: ScaleSet, inst: Instance, deallocate: bool = False) -> None:
+    if inst.running:
+        inst.power_state = "stopping"
+        await app["fleet"].instance_stopped(ss, inst)
+    inst.power_state = "deallocated" if deallocate else "stopped"
+
+
+async def power_on(app: web.Application, ss: ScaleSet, inst: Instance) -> None:
+    if inst.running:
+        return
+    inst.power_state = "starting"
+    await asyncio.sleep(app["world"].upgrade_seconds(ss))
+    inst.power_state = "running"
+    inst.started_at = time.time()
+    await app["fleet"].instance_started(ss, inst)
+
+
+async def remove_instances(app: web.Application, ss: ScaleSet, instances: list[Instance]) -> None:
+    for inst in instances:
+        inst.provisioning_state = "Deleting"
+        if inst.running or inst.power_state in ("starting", "stopping"):
+            await app["fleet"].instance_stopped(ss, inst)
+        inst.power_state = "deallocated"
+        ss.instances.pop(inst.instance_id, None)
+    ss.sku["capacity"] = len(ss.instances)
+
+
+def scale_in_victims(ss: ScaleSet, count: int) -> list[Instance]:
+    """The highest instance ids first, sparing instances protected from scale-in."""
+    candidates = sorted((i for i in ss.instances.values() if not (i.protect_from_scale_in or i.protected)),
+                        key=lambda i: int(i.instance_id), reverse=True)
+    return candidates[:count]
+
+
+async def delete_scale_set(app: web.Application, ss: ScaleSet) -> None:
+    ss.deleting = True
+    ss.provisioning_state = "Deleting"
+    for inst in list(ss.instances.values()):
+        if inst.running or inst.power_state in ("starting", "stopping"):
+            await app["fleet"].instance_stopped(ss, inst)
+        inst.power_state = "deallocated"
+    app["world"].remove_scale_set(ss)
+    await app["fleet"].scale_set_deleted(ss)

@@ -1,0 +1,287 @@
+"""The scale-set model: input checks, service defaults, secrets kept out, and extension ordering rules."""
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from .arm import ArmError, bad_request, expect_type, invalid
+
+UPGRADE_MODES = ("Automatic", "Manual", "Rolling")
+ROLLING_DEFAULTS = {
+    "maxBatchInstancePercent": 20, "maxUnhealthyInstancePercent": 20, "maxUnhealthyUpgradedInstancePercent": 20,
+    "pauseTimeBetweenBatches": "PT0S", "enableCrossZoneUpgrade": False, "prioritizeUnhealthyInstances": False,
+    "rollbackFailedInstancesOnPolicyBreach": False, "maxSurge": False,
+}
+PERCENT_RANGES = {"maxBatchInstancePercent": (5, 100), "maxUnhealthyInstancePercent": (5, 100),
+                  "maxUnhealthyUpgradedInstancePercent": (0, 100)}
+AUTO_OS_DEFAULTS = {"enableAutomaticOSUpgrade": False, "disableAutomaticRollback": False,
+                    "useRollingUpgradePolicy": False, "osRollingUpgradeDeferral": False}
+SECRET_OS_KEYS = ("adminPassword", "customData")
+MAX_CAPACITY = 1000
+_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
+
+
+def parse_duration(text: str, target: str) -> float:
+    """ISO 8601 duration (PnDTnHnMnS) in seconds."""
+    match = _DURATION.match(text or "") if isinstance(text, str) else None
+    if not match or text in ("P", "PT"):
+        raise invalid(f"The value '{text}' of parameter '{target}' is not a valid ISO 8601 duration "
+                      "(for example PT0S, PT30S, PT5M).", target=target)
+    days, hours, minutes, seconds = match.groups()
+    return int(days or 0) * 86400 + int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
+
+
+def deep_merge(base: Any, patch: Any) -> Any:
+    """PATCH semantics of ARM resources: objects merge recursively, lists and scalars replace."""
+    if isinstance(base, dict) and isinstance(patch, dict):
+        merged = dict(base)
+        for key, value in patch.items():
+            merged[key] = deep_merge(base.get(key), value) if key in base else copy.deepcopy(value)
+        return merged
+    return copy.deepcopy(patch)
+
+
+# ---------------------------------------------------------------- input checks
+
+
+def check_resource(body: Any, creating: bool) -> None:
+    """Type checks of a VMSS PUT/PATCH body; 400 InvalidParameter naming the property."""
+    expect_type(body, dict, "parameters", "a JSON object")
+    if creating and not body.get("location"):
+        raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+    expect_type(body.get("location"), str, "location", "a string")
+    expect_type(body.get("tags"), dict, "tags", "an object")
+    expect_type(body.get("zones"), list, "zones", "a list of strings")
+    for zone in body.get("zones") or []:
+        expect_type(zone, str, "zones", "a list of strings")
+    sku = expect_type(body.get("sku"), dict, "sku", "an object") or {}
+    expect_type(sku.get("name"), str, "sku.name", "a string")
+    capacity = expect_type(sku.get("capacity"), int, "sku.capacity", "an integer")
+    if capacity is not None and not 0 <= capacity <= MAX_CAPACITY:
+        raise invalid(f"The value {capacity} of parameter 'sku.capacity' is out of range. "
+                      f"The value must be between 0 and {MAX_CAPACITY}, inclusive.", target="sku.capacity")
+    props = expect_type(body.get("properties"), dict, "properties", "an object") or {}
+    policy = expect_type(props.get("upgradePolicy"), dict, "properties.upgradePolicy", "an object") or {}
+    mode = policy.get("mode")
+    if mode is not None and mode not in UPGRADE_MODES:
+        raise invalid(f"The value '{mode}' of parameter 'upgradePolicy.mode' is not allowed. Allowed values are: "
+                      f"{', '.join(UPGRADE_MODES)}.", target="upgradePolicy.mode")
+    rolling = expect_type(policy.get("rollingUpgradePolicy"), dict, "upgradePolicy.rollingUpgradePolicy",
+                          "an object") or {}
+    for key, (low, high) in PERCENT_RANGES.items():
+        value = expect_type(rolling.get(key), int, f"rollingUpgradePolicy.{key}", "an integer")
+        if value is not None and not low <= value <= high:
+            raise invalid(f"The value {value} of parameter 'rollingUpgradePolicy.{key}' is out of range. "
+                          f"The value must be between {low} and {high}, inclusive.",
+                          target=f"rollingUpgradePolicy.{key}")
+    if rolling.get("pauseTimeBetweenBatches") is not None:
+        parse_duration(rolling["pauseTimeBetweenBatches"], "rollingUpgradePolicy.pauseTimeBetweenBatches")
+    expect_type(policy.get("automaticOSUpgradePolicy"), dict, "upgradePolicy.automaticOSUpgradePolicy", "an object")
+    profile = expect_type(props.get("virtualMachineProfile"), dict, "properties.virtualMachineProfile",
+                          "an object") or {}
+    storage = expect_type(profile.get("storageProfile"), dict, "virtualMachineProfile.storageProfile",
+                          "an object") or {}
+    image = expect_type(storage.get("imageReference"), dict, "storageProfile.imageReference", "an object") or {}
+    for key in ("publisher", "offer", "sku", "version", "id"):
+        expect_type(image.get(key), str, f"imageReference.{key}", "a string")
+    expect_type(profile.get("osProfile"), dict, "virtualMachineProfile.osProfile", "an object")
+    ext_profile = expect_type(profile.get("extensionProfile"), dict, "virtualMachineProfile.extensionProfile",
+                              "an object") or {}
+    extensions = expect_type(ext_profile.get("extensions"), list, "extensionProfile.extensions", "a list") or []
+    for index, ext in enumerate(extensions):
+        check_extension(ext, f"extensionProfile.extensions[{index}]", name_required=True)
+
+
+def check_extension(ext: Any, target: str, name_required: bool) -> None:
+    expect_type(ext, dict, target, "an object")
+    name = ext.get("name")
+    if (name_required and name is None) or (name is not None and (not isinstance(name, str) or not name)):
+        raise invalid(f"The value of parameter '{target}.name' is invalid: expected a non-empty string.",
+                      target=f"{target}.name")
+    props = expect_type(ext.get("properties"), dict, f"{target}.properties", "an object") or {}
+    for key in ("publisher", "type", "typeHandlerVersion", "forceUpdateTag"):
+        expect_type(props.get(key), str, f"{target}.properties.{key}", "a string")
+    for key in ("autoUpgradeMinorVersion", "enableAutomaticUpgrade", "suppressFailures"):
+        expect_type(props.get(key), bool, f"{target}.properties.{key}", "true or false")
+    expect_type(props.get("settings"), dict, f"{target}.properties.settings", "an object")
+    expect_type(props.get("protectedSettings"), dict, f"{target}.properties.protectedSettings", "an object")
+    after = expect_type(props.get("provisionAfterExtensions"), list, f"{target}.properties.provisionAfterExtensions",
+                        "a list of extension names") or []
+    for name in after:
+        expect_type(name, str, f"{target}.properties.provisionAfterExtensions", "a list of extension names")
+
+
+# ---------------------------------------------------------------- extension ordering
+
+
+def validate_extension_order(vmss_name: str, extensions: list[dict[str, Any]],
+                             previous: list[dict[str, Any]] | None = None) -> None:
+    """Azure's provisionAfterExtensions rules; 400 BadRequest on the first breach (nothing is written)."""
+    by_name = {e["name"].lower(): e for e in extensions}
+    if len(by_name) != len(extensions):
+        raise bad_request(f"On resource '{vmss_name}', the extension profile names the same extension more than once.")
+    old_names = {e["name"].lower() for e in previous or []}
+    for ext in extensions:
+        for dep in (ext.get("properties") or {}).get("provisionAfterExtensions") or []:
+            target = by_name.get(dep.lower())
+            if target is None and dep.lower() in old_names:
+                raise bad_request(
+                    f"On resource '{vmss_name}', extension '{ext['name']}' specifies '{dep}' in its "
+                    f"provisionAfterExtensions property, but the extension '{dep}' will no longer exist. First, "
+                    f"remove the extension '{ext['name']}' or remove '{dep}' from the provisionAfterExtensions "
+                    f"property of '{ext['name']}'.",
+                    innererror={"internalErrorCode":
+                                "MissingDependentExtensionInArgumentDependentExtensionExistsInVMSSInstance"})
+            if target is None:
+                raise bad_request(
+                    f"On resource '{vmss_name}', extension '{ext['name']}' specifies '{dep}' in its "
+                    f"provisionAfterExtensions property, but the extension '{dep}' is not configured in the "
+                    "virtual machine scale set model.")
+            if "settings" not in (target.get("properties") or {}):
+                raise bad_request(
+                    f"On resource '{vmss_name}', extension '{ext['name']}' specifies '{dep}' in its "
+                    f"provisionAfterExtensions property, but the extension '{dep}' does not have a 'settings' "
+                    "property. An extension that others are provisioned after must define 'settings' (it may be "
+                    "empty).")
+    cycle = find_cycle(extensions)
+    if cycle:
+        raise bad_request(
+            f"On resource '{vmss_name}', the provisionAfterExtensions properties of the extensions form a circular "
+            f"dependency: {' -> '.join(cycle)}. Extension sequencing must not contain cycles.")
+
+
+def _edges(extensions: list[dict[str, Any]]) -> dict[str, list[str]]:
+    names = {e["name"].lower(): e["name"] for e in extensions}
+    return {e["name"]: [names[d.lower()] for d in (e.get("properties") or {}).get("provisionAfterExtensions") or []
+                        if d.lower() in names] for e in extensions}
+
+
+def find_cycle(extensions: list[dict[str, Any]]) -> list[str] | None:
+    edges = _edges(extensions)
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for dep in edges.get(node, []):
+            if state.get(dep) == 1:
+                return stack[stack.index(dep):] + [dep]
+            if dep not in state:
+                found = visit(dep)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for name in edges:
+        if name not in state:
+            found = visit(name)
+            if found:
+                return found
+    return None
+
+
+def provisioning_order(extensions: list[dict[str, Any]]) -> list[str]:
+    """Extension names in an order honouring provisionAfterExtensions (stable: model order among equals)."""
+    edges = _edges(extensions)
+    done: list[str] = []
+    placed: set[str] = set()
+    pending = list(edges)
+    while pending:
+        ready = [n for n in pending if all(d in placed for d in edges[n])]
+        if not ready:  # a cycle cannot be stored, but never loop forever
+            ready = pending[:1]
+        for name in ready:
+            done.append(name)
+            placed.add(name)
+        pending = [n for n in pending if n not in placed]
+    return done
+
+
+# ---------------------------------------------------------------- defaults and secrets
+
+
+def split_secrets(profile: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(profile without secrets, {extension name: protectedSettings}); adminPassword/customData are dropped."""
+    profile = copy.deepcopy(profile)
+    secrets: dict[str, Any] = {}
+    os_profile = profile.get("osProfile")
+    if isinstance(os_profile, dict):
+        for key in SECRET_OS_KEYS:
+            os_profile.pop(key, None)
+    for ext in ((profile.get("extensionProfile") or {}).get("extensions") or []):
+        props = ext.get("properties") or {}
+        for key in ("protectedSettings", "protectedSettingsFromKeyVault"):
+            if key in props:
+                secrets.setdefault(ext["name"], {})[key] = props.pop(key)
+    return profile, secrets
+
+
+def fill_extension_defaults(props: dict[str, Any]) -> dict[str, Any]:
+    props.setdefault("autoUpgradeMinorVersion", True)
+    props.setdefault("enableAutomaticUpgrade", False)
+    props.setdefault("suppressFailures", False)
+    props.pop("provisioningState", None)  # read-only, rendered on output
+    return props
+
+
+def fill_defaults(props: dict[str, Any]) -> dict[str, Any]:
+    """The service-side defaults of a VMSS "properties" dict (in place; returns it)."""
+    props.pop("provisioningState", None)
+    props.pop("uniqueId", None)
+    props.pop("timeCreated", None)
+    props.setdefault("singlePlacementGroup", True)
+    props.setdefault("orchestrationMode", "Uniform")
+    props.setdefault("platformFaultDomainCount", 5)
+    props.setdefault("overprovision", False)
+    props.setdefault("doNotRunExtensionsOnOverprovisionedVMs", False)
+    policy = props.setdefault("upgradePolicy", {})
+    policy.setdefault("mode", "Manual")
+    if policy["mode"] == "Rolling" or "rollingUpgradePolicy" in policy:
+        policy["rollingUpgradePolicy"] = {**ROLLING_DEFAULTS, **(policy.get("rollingUpgradePolicy") or {})}
+    policy["automaticOSUpgradePolicy"] = {**AUTO_OS_DEFAULTS, **(policy.get("automaticOSUpgradePolicy") or {})}
+    profile = props.setdefault("virtualMachineProfile", {})
+    os_profile = profile.setdefault("osProfile", {})
+    os_profile.setdefault("computerNamePrefix", "vmss")
+    os_profile.setdefault("adminUsername", "azureuser")
+    os_profile.setdefault("secrets", [])
+    os_profile.setdefault("allowExtensionOperations", True)
+    os_profile.setdefault("requireGuestProvisionSignal", True)
+    storage = profile.setdefault("storageProfile", {})
+    storage.setdefault("imageReference", {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server",
+                                          "version": "latest"})
+    storage["imageReference"].pop("exactVersion", None)
+    os_disk = storage.setdefault("osDisk", {})
+    os_disk.setdefault("createOption", "FromImage")
+    os_disk.setdefault("caching", "ReadWrite")
+    os_disk.setdefault("osType", "Windows" if "windows" in str(storage["imageReference"]).lower() else "Linux")
+    os_disk.setdefault("diskSizeGB", 30)
+    os_disk.setdefault("managedDisk", {"storageAccountType": "Premium_LRS"})
+    storage.setdefault("dataDisks", [])
+    profile.setdefault("networkProfile", {"networkInterfaceConfigurations": [
+        {"name": "nic", "properties": {"primary": True, "ipConfigurations": [
+            {"name": "ipconfig", "properties": {"primary": True, "privateIPAddressVersion": "IPv4"}}]}}]})
+    ext_profile = profile.setdefault("extensionProfile", {})
+    ext_profile.setdefault("extensions", [])
+    ext_profile.setdefault("extensionsTimeBudget", "PT1H30M")
+    for ext in ext_profile["extensions"]:
+        ext.pop("id", None)
+        ext.pop("type", None)
+        fill_extension_defaults(ext.setdefault("properties", {}))
+    return props
+
+
+def render_extension(ext: dict[str, Any], vmss_id: str) -> dict[str, Any]:
+    return {"id": f"{vmss_id}/extensions/{ext['name']}", "name": ext["name"],
+            "type": "Microsoft.Compute/virtualMachineScaleSets/extensions",
+            "properties": {**copy.deepcopy(ext.get("properties") or {}), "provisioningState": "Succeeded"}}
+
+
+def render_profile(profile: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(profile)
+    for ext in ((out.get("extensionProfile") or {}).get("extensions") or []):
+        ext.setdefault("properties", {})["provisioningState"] = "Succeeded"
+    return out

@@ -1,0 +1,155 @@
+"""The aiohttp application: ARM dispatch, sign-in, the admin API, and the hooks for the fleet and faults."""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import re
+import time
+import uuid
+
+from aiohttp import web
+
+from . import admin, auth, compute
+from .arm import ArmError, json_response
+from .events import EventLog
+from .hooks import NullFaults, NullFleet
+from .operations import Operations
+from .state import Principal, World
+
+log = logging.getLogger("vmss_emulator")
+_SUBSCRIPTION = re.compile(r"^/subscriptions/([^/]+)", re.I)
+TOKEN_ROUTES = ("Token", "TokenV1")
+RATE_FAMILIES = {
+    "VirtualMachineScaleSets_Get": "Microsoft.Compute/GetVMScaleSet3Min;398,Microsoft.Compute/GetVMScaleSet30Min;2586",
+    "VirtualMachineScaleSetVMs_List": "Microsoft.Compute/HighCostGetVMScaleSet3Min;178,"
+                                      "Microsoft.Compute/HighCostGetVMScaleSet30Min;898",
+    "VirtualMachineScaleSetVMs_Get": "Microsoft.Compute/GetVMScaleSetVM3Min;999,Microsoft.Compute/GetVMScaleSetVM30Min;4999",
+    "Operations_Get": "Microsoft.Compute/GetOperation3Min;14987,Microsoft.Compute/GetOperation30Min;29955",
+}
+WRITE_FAMILY = "Microsoft.Compute/VMScaleSetActions3Min;239,Microsoft.Compute/VMScaleSetActions30Min;1196"
+
+
+def _load_hook(module: str, factory: str, app: web.Application, events: EventLog, default):
+    """part 2's implementation when its module exists (import errors in it are real errors), else the null one."""
+    if importlib.util.find_spec(f"vmss_emulator.{module}") is None:
+        return default
+    return getattr(importlib.import_module(f"vmss_emulator.{module}"), factory)(app, events)
+
+
+def create_app(base_url: str, principal: Principal, subscription: str, fleet=None, faults=None) -> web.Application:
+    """The emulator application. base_url is the https URL clients use (links in answers point there)."""
+    app = web.Application(middlewares=[admin.loopback_only, arm_middleware], client_max_size=32 * 1024 * 1024)
+    events = EventLog()
+    world = World()
+    world.principals.append(principal)
+    app["base_url"] = base_url.rstrip("/")
+    app["world"] = world
+    app["events"] = events
+    app["counters"] = admin.RequestCounters()
+    app["operations"] = Operations(app)
+    app["tokens"] = auth.TokenIssuer(app["base_url"])
+    app["default_principal"] = principal
+    app["default_subscription"] = subscription
+    app["fleet"] = fleet if fleet is not None else _load_hook("fleet", "make_fleet", app, events, NullFleet())
+    app["faults"] = faults if faults is not None else _load_hook("faults", "make_faults", app, events, NullFaults())
+    admin.add_routes(app)
+    auth.add_routes(app)
+    app["fleet"].extra_routes(app)
+    app["faults"].extra_routes(app)
+    app.on_startup.append(_start_hooks)
+    app.on_shutdown.append(_stop_hooks)
+    return app
+
+
+async def _start_hooks(app: web.Application) -> None:
+    await app["fleet"].start()
+
+
+async def _stop_hooks(app: web.Application) -> None:
+    await app["operations"].cancel_all()
+    await app["fleet"].stop()
+
+
+def _kind(method: str, operation_id: str, is_arm: bool) -> str:
+    if operation_id in TOKEN_ROUTES:
+        return "token_requests"
+    if operation_id == "Operations_Get":
+        return "lro_polls"
+    if not is_arm:
+        return "other"
+    return "reads" if method in ("GET", "HEAD") else "writes"
+
+
+@web.middleware
+async def arm_middleware(request: web.Request, handler):
+    if request.path.startswith("/_emulator/"):
+        return await handler(request)
+    started = time.monotonic()
+    request_id = str(uuid.uuid4())
+    try:
+        response = await _serve(request, handler)
+    except web.HTTPException as exc:  # aiohttp's own 404/405 for non-ARM paths
+        response = json_response({"error": {"code": "NotFound" if exc.status == 404 else "MethodNotAllowed",
+                                            "message": f"No HTTP resource was found that matches the request URI "
+                                                       f"'{request.path}' with method {request.method}."}},
+                                 status=exc.status)
+    correlation = request.headers.get("x-ms-correlation-request-id") or str(uuid.uuid4())
+    headers = response.headers
+    headers.setdefault("x-ms-request-id", request_id)
+    headers.setdefault("x-ms-correlation-request-id", correlation)
+    headers.setdefault("x-ms-routing-request-id", f"EMULATOR:{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}:"
+                                                  f"{correlation}")
+    if "x-ms-client-request-id" in request.headers:
+        headers.setdefault("x-ms-client-request-id", request.headers["x-ms-client-request-id"])
+    operation_id = request.get("operation_id", "Unknown")
+    kind = {"GET": "reads", "HEAD": "reads", "DELETE": "deletes"}.get(request.method, "writes")
+    headers.setdefault(f"x-ms-ratelimit-remaining-subscription-{kind}",
+                       {"reads": "11999", "writes": "1199", "deletes": "14999"}[kind])
+    headers.setdefault("x-ms-ratelimit-remaining-resource",
+                       RATE_FAMILIES.get(operation_id, WRITE_FAMILY if kind != "reads" else
+                                         RATE_FAMILIES["VirtualMachineScaleSets_Get"]))
+    log.info("%s %s -> %s %s %.1fms", request.method, request.path, response.status, operation_id,
+             (time.monotonic() - started) * 1000)
+    return response
+
+
+async def _serve(request: web.Request, handler) -> web.StreamResponse:
+    app = request.app
+    path = request.path
+    is_arm = bool(_SUBSCRIPTION.match(path))
+    routed = request.match_info.http_exception is None
+    resolved = None if routed else compute.resolve(request.method, path)
+    if routed:
+        operation_id = request.match_info.route.name or "Unknown"
+        action = f"{request.method} {path}"
+    elif resolved:
+        route, groups = resolved
+        operation_id, action = compute.operation_id(route, groups), route.action
+    else:
+        operation_id, action = "Unknown", ""
+    request["operation_id"] = operation_id
+    app["counters"].count(_kind(request.method, operation_id, is_arm), operation_id)
+    try:
+        faulted = await app["faults"].on_request(request)
+        if faulted is not None:
+            return faulted
+        if is_arm:
+            auth.authenticate(request, _SUBSCRIPTION.match(path).group(1), action)
+        if routed:
+            return await handler(request)
+        if resolved is None:
+            if is_arm:
+                raise ArmError(404, "InvalidResourceType" if "/providers/" in path else "NotFound",
+                               f"The resource type or operation could not be found for {request.method} '{path}'.")
+            raise web.HTTPNotFound()
+        route, groups = resolved
+        return await route.handler(request, groups)
+    except ArmError as exc:
+        return exc.response()
+    except web.HTTPException:
+        raise
+    except Exception:  # noqa: BLE001 - answer with ARM's envelope, keep serving
+        log.exception("error serving %s %s", request.method, path)
+        return ArmError(500, "InternalServerError", "The server encountered an internal error. Please retry the "
+                        "request.").response()
