@@ -3,7 +3,12 @@ installed copy `ansible-doc` renders: every module, the inventory plugin, the fi
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import tarfile
+from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -14,13 +19,15 @@ SHIPPED = ("MANIFEST.json", "FILES.json", "README.md", "meta/runtime.yml",
            "plugins/inventory/vmss.py")
 
 
+class Installed(NamedTuple):
+    tarball: Path
+    path: Path          # .../ansible_collections/vmss/rollout of the installed copy
+    env: dict
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory, repo_root):
-    """Build the tarball, install it into an empty collections path; returns (tarball, path, tool env)."""
-    import os
-    import subprocess
-    import sys
-
+    """Build the tarball and install it into an empty collections path."""
     work = tmp_path_factory.mktemp("galaxy")
     bin_dir = os.path.dirname(sys.executable)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "AZURE_"))}
@@ -40,12 +47,11 @@ def installed(tmp_path_factory, repo_root):
                              cwd=work, env=env, capture_output=True, text=True, check=False)
     assert install.returncode == 0, install.stdout + install.stderr
     assert "was installed successfully" in install.stdout, install.stdout
-    return tarball, work / "collections" / "ansible_collections" / "vmss" / "rollout", env
+    return Installed(tarball, work / "collections" / "ansible_collections" / "vmss" / "rollout", env)
 
 
 def test_tarball_ships_the_collection_and_leaves_out_tooling(installed):
-    tarball, _, _ = installed
-    with tarfile.open(tarball) as archive:
+    with tarfile.open(installed.tarball) as archive:
         names = [name[2:] if name.startswith("./") else name for name in archive.getnames()]
     leaked = sorted(n for n in names if n.startswith(LEFT_OUT) or n in {p.rstrip("/") for p in LEFT_OUT})
     assert leaked == [], leaked
@@ -71,8 +77,8 @@ def _doc(run_tool, env, installed_path, plugin_type, names):
 
 
 def test_ansible_doc_renders_every_module_from_the_installed_tarball(installed, run_tool, repo_root):
-    _, path, env = installed
-    modules, _ = _expected_plugins(repo_root)
+    path, env = installed.path, installed.env
+    modules = _expected_plugins(repo_root)[0]
     assert modules, "no modules in plugins/modules"
     assert sorted(p.stem for p in (path / "plugins" / "modules").glob("*.py")) == modules
     docs = _doc(run_tool, env, path, "module", modules)
@@ -84,7 +90,7 @@ def test_ansible_doc_renders_every_module_from_the_installed_tarball(installed, 
 
 
 def test_ansible_doc_renders_the_inventory_and_filter_plugins(installed, run_tool):
-    _, path, env = installed
+    path, env = installed.path, installed.env
     inventory = _doc(run_tool, env, path, "inventory", ["vmss"])["vmss.rollout.vmss"]["doc"]
     assert inventory["filename"].startswith(str(path))
     for option in ("resource_groups", "names", "tags", "compose", "keyed_groups", "cache", "secret",
@@ -97,8 +103,8 @@ def test_ansible_doc_renders_the_inventory_and_filter_plugins(installed, run_too
 
 
 def test_ansible_doc_renders_every_role_entry_point(installed, run_tool, repo_root):
-    _, path, env = installed
-    _, roles = _expected_plugins(repo_root)
+    path, env = installed.path, installed.env
+    roles = _expected_plugins(repo_root)[1]
     assert roles, "no roles with meta/argument_specs.yml"
     docs = _doc(run_tool, env, path, "role", roles)
     for name, entry in docs.items():
