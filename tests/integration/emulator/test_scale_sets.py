@@ -1,0 +1,160 @@
+"""Scale sets: create, get, patch with etag, 412, defaults, secrets, capacity, 409, bad input."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, \
+    ResourceNotFoundError
+from azure.core.rest import HttpRequest
+from emu_sdk import HEALTH_EXT, IMAGE, SCRIPT_EXT
+
+NEW_SET = {
+    "location": "westeurope",
+    "sku": {"name": "Standard_D2s_v3", "capacity": 4},
+    "zones": ["1", "2"],
+    "properties": {
+        "upgradePolicy": {"mode": "Rolling", "rollingUpgradePolicy": {"maxUnhealthyInstancePercent": 100,
+                                                                      "maxUnhealthyUpgradedInstancePercent": 100}},
+        "virtualMachineProfile": {
+            "osProfile": {"computerNamePrefix": "api", "adminUsername": "azureuser",
+                          "adminPassword": "P@ssw0rd-SECRET", "customData": "Y3VzdG9tLVNFQ1JFVA=="},
+            "storageProfile": {"imageReference": dict(IMAGE)},
+            "extensionProfile": {"extensions": [copy.deepcopy(HEALTH_EXT), copy.deepcopy(SCRIPT_EXT)]},
+        },
+    },
+}
+
+
+def _create(emu, compute, name="api"):
+    emu.load_scenario({"resource_groups": [{"name": "rg-api", "location": "westeurope"}],
+                       "config": {"upgrade_seconds": 0.1, "lro_retry_after": 0.05}})
+    return compute.virtual_machine_scale_sets.begin_create_or_update("rg-api", name, copy.deepcopy(NEW_SET)).result()
+
+
+def test_create_fills_service_defaults_and_hides_secrets(emu, compute):
+    created = _create(emu, compute)
+    assert created.provisioning_state == "Succeeded"
+    assert created.etag == '"1"'
+    policy = created.upgrade_policy.rolling_upgrade_policy
+    assert policy.max_batch_instance_percent == 20          # filled by the service
+    assert policy.pause_time_between_batches == "PT0S"
+    assert policy.max_unhealthy_instance_percent == 100     # kept from the request
+    assert created.virtual_machine_profile.os_profile.admin_password is None
+    assert created.virtual_machine_profile.os_profile.custom_data is None
+    script = created.virtual_machine_profile.extension_profile.extensions[1]
+    assert script.protected_settings is None
+    vms = list(compute.virtual_machine_scale_set_vms.list("rg-api", "api"))
+    assert sorted(v.instance_id for v in vms) == ["0", "1", "2", "3"]
+    assert {v.zones[0] for v in vms} == {"1", "2"}
+    assert all(v.provisioning_state == "Succeeded" and v.latest_model_applied for v in vms)
+    ops = emu.requests()["by_operation"]
+    assert ops["VirtualMachineScaleSets_CreateOrUpdate"] == 1
+    assert ops["Operations_Get"] >= 1
+    text = emu.log_path.read_text() + str(emu.events())
+    for secret in ("P@ssw0rd-SECRET", "Y3VzdG9tLVNFQ1JFVA==", "TOPSECRET-42"):
+        assert secret not in text
+
+
+def test_get_missing_scale_set_and_resource_group(web, compute):
+    with pytest.raises(ResourceNotFoundError) as err:
+        compute.virtual_machine_scale_sets.get("rg-demo", "nope")
+    assert err.value.error.code == "ResourceNotFound"
+    with pytest.raises(ResourceNotFoundError) as err:
+        compute.virtual_machine_scale_sets.get("rg-missing", "web")
+    assert err.value.error.code == "ResourceGroupNotFound"
+
+
+def test_patch_with_etag_then_stale_etag_is_412(web, compute):
+    ss = compute.virtual_machine_scale_sets.get("RG-DEMO", "WEB")  # paths are case-insensitive
+    patch = {"properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": {"version": "2.0.0"}}}}}
+    updated = compute.virtual_machine_scale_sets.begin_update(
+        "rg-demo", "web", patch, etag=ss.etag, match_condition=MatchConditions.IfNotModified).result()
+    assert int(updated.etag.strip('"')) == int(ss.etag.strip('"')) + 1
+    assert updated.virtual_machine_profile.storage_profile.image_reference.version == "2.0.0"
+    assert updated.virtual_machine_profile.storage_profile.image_reference.offer == IMAGE["offer"]  # merged
+    stale = {"properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": {"version": "3.0.0"}}}}}
+    with pytest.raises(ResourceModifiedError) as err:
+        compute.virtual_machine_scale_sets.begin_update(
+            "rg-demo", "web", stale, etag=ss.etag, match_condition=MatchConditions.IfNotModified)
+    assert err.value.status_code == 412
+    assert err.value.error.code == "PreconditionFailed"
+    after = compute.virtual_machine_scale_sets.get("rg-demo", "web")
+    assert after.etag == updated.etag
+    assert after.virtual_machine_profile.storage_profile.image_reference.version == "2.0.0"
+    writes = [e for e in web.events(type="model_write") if e["operation"] != "scenario"]
+    assert [e["etag"] for e in writes] == [2]
+    vms = list(compute.virtual_machine_scale_set_vms.list("rg-demo", "web"))
+    assert not any(v.latest_model_applied for v in vms)  # Manual: nothing moves by itself
+
+
+def test_create_only_if_none_match_on_existing_is_412(web, compute):
+    # azure-core maps a 412 under IfMissing to ResourceExistsError
+    with pytest.raises(ResourceExistsError) as err:
+        compute.virtual_machine_scale_sets.begin_create_or_update(
+            "rg-demo", "web", copy.deepcopy(NEW_SET), match_condition=MatchConditions.IfMissing)
+    assert err.value.status_code == 412
+    assert err.value.error.code == "PreconditionFailed"
+    assert compute.virtual_machine_scale_sets.get("rg-demo", "web").etag == '"1"'
+
+
+def test_capacity_changes_add_on_latest_model_and_remove_highest_ids(web, compute):
+    patch = {"sku": {"capacity": 17},
+             "properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": {"version": "2.0.0"}}}}}
+    compute.virtual_machine_scale_sets.begin_update("rg-demo", "web", patch).result()
+    vms = {v.instance_id: v for v in compute.virtual_machine_scale_set_vms.list("rg-demo", "web",
+                                                                                 expand="instanceView")}
+    assert len(vms) == 17
+    assert vms["15"].latest_model_applied and vms["16"].latest_model_applied
+    assert not vms["14"].latest_model_applied
+    assert vms["15"].instance_view.platform_update_domain == 0
+    assert vms["16"].instance_view.platform_update_domain == 1
+    compute.virtual_machine_scale_sets.begin_update("rg-demo", "web", {"sku": {"capacity": 12}}).result()
+    ids = sorted(int(v.instance_id) for v in compute.virtual_machine_scale_set_vms.list("rg-demo", "web"))
+    assert ids == list(range(12))
+    assert compute.virtual_machine_scale_sets.get("rg-demo", "web").sku.capacity == 12
+
+
+def test_second_write_while_one_is_in_flight_is_409(web, compute):
+    web.config(upgrade_seconds=1)
+    poller = compute.virtual_machine_scale_sets.begin_update_instances("rg-demo", "web", {"instanceIds": ["0"]})
+    with pytest.raises(ResourceExistsError) as err:
+        compute.virtual_machine_scale_sets.begin_update("rg-demo", "web", {"tags": {"a": "b"}})
+    assert err.value.status_code == 409
+    assert err.value.error.code == "Conflict"
+    poller.result()
+    compute.virtual_machine_scale_sets.begin_update("rg-demo", "web", {"tags": {"a": "b"}}).result()
+    assert compute.virtual_machine_scale_sets.get("rg-demo", "web").tags == {"a": "b"}
+
+
+def test_delete_scale_set(web, compute):
+    compute.virtual_machine_scale_sets.begin_delete("rg-demo", "web").result()
+    with pytest.raises(ResourceNotFoundError):
+        compute.virtual_machine_scale_sets.get("rg-demo", "web")
+    assert [s.name for s in compute.virtual_machine_scale_sets.list_all()] == []
+
+
+def test_list_and_list_all(web, compute):
+    assert [s.name for s in compute.virtual_machine_scale_sets.list("rg-demo")] == ["web"]
+    assert [s.name for s in compute.virtual_machine_scale_sets.list_all()] == ["web"]
+
+
+@pytest.mark.parametrize("body, message", [
+    (b"{not json", "could not be deserialized"),
+    (b'{"sku": {"capacity": "ten"}}', "sku.capacity"),
+    (b'{"properties": {"upgradePolicy": {"mode": "Sometimes"}}}', "upgradePolicy.mode"),
+    (b'{"properties": {"upgradePolicy": {"rollingUpgradePolicy": {"maxBatchInstancePercent": 500}}}}',
+     "maxBatchInstancePercent"),
+])
+def test_malformed_or_wrongly_typed_body_is_400(web, compute, body, message):
+    url = (f"{web.url}/subscriptions/{web.env['AZURE_SUBSCRIPTION_ID']}/resourceGroups/rg-demo/providers/"
+           "Microsoft.Compute/virtualMachineScaleSets/web?api-version=2026-04-01")
+    request = HttpRequest("PATCH", url, content=body, headers={"Content-Type": "application/json"})
+    response = compute.send_request(request)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] in ("InvalidParameter", "InvalidRequestContent")
+    assert message in error["message"]
+    assert response.headers["x-ms-request-id"]
+    assert compute.virtual_machine_scale_sets.get("rg-demo", "web").etag == '"1"'
