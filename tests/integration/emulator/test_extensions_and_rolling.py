@@ -1,0 +1,110 @@
+"""Extension sub-resource and ordering rules; rolling upgrades following the policy."""
+from __future__ import annotations
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+from emu_sdk import web_scenario
+
+NEW_IMAGE = {"properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": {"version": "2.0.0"}}}}}
+ROLLING = {"mode": "Rolling", "rollingUpgradePolicy": {
+    "maxBatchInstancePercent": 20, "maxUnhealthyInstancePercent": 50, "maxUnhealthyUpgradedInstancePercent": 20,
+    "pauseTimeBetweenBatches": "PT0S"}}
+
+
+def _ext(name, after=None, settings=True):
+    props = {"publisher": "Contoso", "type": f"{name}Type", "typeHandlerVersion": "1.0"}
+    if settings:
+        props["settings"] = {}
+    if after:
+        props["provisionAfterExtensions"] = after
+    return {"name": name, "properties": props}
+
+
+def test_extension_sub_resource_crud(web, compute):
+    exts = compute.virtual_machine_scale_set_extensions
+    assert [e.name for e in exts.list("rg-demo", "web")] == ["health", "script"]
+    assert exts.get("rg-demo", "web", "script").protected_settings is None
+    created = exts.begin_create_or_update("rg-demo", "web", "monitor", _ext("monitor", after=["script"])).result()
+    assert created.provision_after_extensions == ["script"]
+    updated = exts.begin_update("rg-demo", "web", "monitor", {"properties": {"settings": {"level": 2}}}).result()
+    assert updated.settings == {"level": 2} and updated.type_handler_version == "1.0"
+    exts.begin_delete("rg-demo", "web", "monitor").result()
+    assert [e.name for e in exts.list("rg-demo", "web")] == ["health", "script"]
+    assert compute.virtual_machine_scale_sets.get("rg-demo", "web").etag == '"4"'
+
+
+@pytest.mark.parametrize("case", ["undefined", "cycle", "no_settings", "remove_dependency"])
+def test_extension_ordering_errors_are_400_bad_request_and_change_nothing(web, compute, case):
+    exts = compute.virtual_machine_scale_set_extensions
+    before = compute.virtual_machine_scale_sets.get("rg-demo", "web").etag
+    with pytest.raises(HttpResponseError) as err:
+        if case == "undefined":
+            exts.begin_create_or_update("rg-demo", "web", "late", _ext("late", after=["ghost"]))
+        elif case == "cycle":
+            extensions = [_ext("a", after=["c"]), _ext("b", after=["a"]), _ext("c", after=["b"])]
+            compute.virtual_machine_scale_sets.begin_update("rg-demo", "web", {"properties": {"virtualMachineProfile": {
+                "extensionProfile": {"extensions": extensions}}}})
+        elif case == "no_settings":
+            extensions = [_ext("base", settings=False), _ext("top", after=["base"])]
+            compute.virtual_machine_scale_sets.begin_update("rg-demo", "web", {"properties": {"virtualMachineProfile": {
+                "extensionProfile": {"extensions": extensions}}}})
+        else:
+            exts.begin_delete("rg-demo", "web", "health")
+    assert err.value.status_code == 400
+    assert err.value.error.code == "BadRequest"
+    expected = {"undefined": "'ghost' is not configured", "cycle": "circular", "no_settings": "'settings'",
+                "remove_dependency": "will no longer exist"}[case]
+    assert expected in err.value.error.message
+    after = compute.virtual_machine_scale_sets.get("rg-demo", "web")
+    assert after.etag == before
+    assert [e.name for e in after.virtual_machine_profile.extension_profile.extensions] == ["health", "script"]
+
+
+def test_rolling_upgrade_runs_to_completed_in_update_domain_batches(emu, compute):
+    emu.load_scenario(web_scenario(upgrade_policy=ROLLING, capacity=10))
+    compute.virtual_machine_scale_sets.begin_update("rg-demo", "web", NEW_IMAGE).result()
+    # a model change under Rolling starts a platform rolling upgrade; an explicit start follows it
+    compute.virtual_machine_scale_set_rolling_upgrades.begin_start_os_upgrade("rg-demo", "web").result()
+    latest = compute.virtual_machine_scale_set_rolling_upgrades.get_latest("rg-demo", "web")
+    assert latest.running_status.code == "Completed"
+    assert latest.progress.successful_instance_count == 10
+    assert latest.progress.failed_instance_count == 0
+    batches = [e["instance_ids"] for e in emu.events(type="rolling_batch")]
+    assert batches == [["0", "5"], ["1", "6"], ["2", "7"], ["3", "8"], ["4", "9"]]  # 20% of 10, one UD each
+    assert all(v.latest_model_applied for v in compute.virtual_machine_scale_set_vms.list("rg-demo", "web"))
+    history = list(compute.virtual_machine_scale_sets.get_os_upgrade_history("rg-demo", "web"))
+    assert history[0].properties.running_status.code == "Completed"
+    assert history[0].properties.target_image_reference.version == "2.0.0"
+
+
+def test_rolling_upgrade_stops_when_upgraded_instances_are_unhealthy(emu, compute):
+    emu.load_scenario(web_scenario(upgrade_policy=ROLLING, capacity=10, fail_upgrade_instances=["1"]))
+    compute.virtual_machine_scale_sets.begin_update("rg-demo", "web", NEW_IMAGE).result()
+    with pytest.raises(HttpResponseError) as err:
+        compute.virtual_machine_scale_set_rolling_upgrades.begin_start_os_upgrade("rg-demo", "web").result()
+    assert "MaxUnhealthyUpgradedInstancePercentExceededInRollingUpgrade" in str(err.value)
+    latest = compute.virtual_machine_scale_set_rolling_upgrades.get_latest("rg-demo", "web")
+    assert latest.running_status.code == "Faulted"
+    assert latest.error.code == "MaxUnhealthyUpgradedInstancePercentExceededInRollingUpgrade"
+    stale = [v.instance_id for v in compute.virtual_machine_scale_set_vms.list(
+        "rg-demo", "web", filter="properties/latestModelApplied eq false")]
+    assert stale == ["2", "3", "4", "7", "8", "9"]  # batches after the breach never ran
+
+
+def test_rolling_upgrade_cancel(emu, compute):
+    emu.load_scenario(web_scenario(upgrade_policy="Manual", capacity=10))
+    emu.config(upgrade_seconds=0.5)
+    compute.virtual_machine_scale_sets.begin_update("rg-demo", "web", NEW_IMAGE).result()
+    compute.virtual_machine_scale_sets.begin_update(
+        "rg-demo", "web", {"properties": {"upgradePolicy": {"mode": "Manual", "rollingUpgradePolicy": {
+            "maxBatchInstancePercent": 20}}}}).result()
+    upgrade = compute.virtual_machine_scale_set_rolling_upgrades.begin_start_os_upgrade("rg-demo", "web")
+    compute.virtual_machine_scale_set_rolling_upgrades.begin_cancel("rg-demo", "web").result()
+    with pytest.raises(HttpResponseError):
+        upgrade.result()
+    latest = compute.virtual_machine_scale_set_rolling_upgrades.get_latest("rg-demo", "web")
+    assert latest.running_status.code == "Cancelled"
+    assert latest.running_status.last_action == "Cancel"
+    stale = list(compute.virtual_machine_scale_set_vms.list("rg-demo", "web",
+                                                           filter="properties/latestModelApplied eq false"))
+    assert len(stale) == 10  # the first batch was interrupted before it finished
