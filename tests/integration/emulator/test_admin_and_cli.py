@@ -1,0 +1,83 @@
+"""The admin API, the state files and the command line."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from emu_sdk import web_scenario
+from vmss_emulator.testing import EmulatorError, EmulatorProcess
+
+DEMO = Path(__file__).resolve().parents[3] / "emulator" / "scenarios" / "demo.yml"
+
+
+def test_demo_scenario_loads_15_instances_over_5_update_domains(emu):
+    emu.load_scenario(DEMO.read_text())
+    rows = emu.instances("rg-demo", "web")
+    assert len(rows) == 15
+    by_ud = {}
+    for row in rows:
+        by_ud.setdefault(row["update_domain"], []).append(row["instance_id"])
+    assert by_ud == {ud: [str(ud), str(ud + 5), str(ud + 10)] for ud in range(5)}
+    assert all(row["extension_order"] == ["health", "app-config"] for row in rows)
+    assert len({row["ip"] for row in rows}) == 15 and all(row["ip"].startswith("127.") for row in rows)
+
+
+def test_reset_drops_resources_events_and_counters(web):
+    assert web.events()
+    web.reset()
+    assert web.events() == []
+    assert web.requests()["total"] == 0
+    with pytest.raises(EmulatorError, match="404"):
+        web.instances("rg-demo", "web")
+
+
+def test_bad_scenario_is_rejected_whole(emu):
+    bad = web_scenario()
+    bad["scale_sets"].append({"name": "api", "resource_group": "rg-demo", "capacity": "many"})
+    with pytest.raises(EmulatorError, match=r"scale_sets\[1\].capacity"):
+        emu.load_scenario(bad)
+    with pytest.raises(EmulatorError, match="404"):
+        emu.instances("rg-demo", "web")  # nothing of it was added
+    with pytest.raises(EmulatorError, match="unknown config key 'upgrade_secs'"):
+        emu.config(upgrade_secs=1)
+    with pytest.raises(EmulatorError, match="non-negative number"):
+        emu.config(upgrade_seconds=-1)
+
+
+def test_events_since_and_type(web):
+    first = web.events()
+    last_seq = first[-1]["seq"]
+    assert [e["seq"] for e in first] == sorted(e["seq"] for e in first)
+    assert web.events(since=last_seq) == []
+    web.config(scale_set="rg-demo/web", upgrade_seconds=0)
+    assert {e["type"] for e in web.events(type="model_write")} == {"model_write"}
+
+
+def test_state_files_and_env(emulator):
+    state = emulator.state_dir
+    assert (state / "ca.pem").read_text().startswith("-----BEGIN CERTIFICATE-----")
+    env = emulator.env
+    assert env["AZURE_CLOUD_ENVIRONMENT"] == emulator.url == env["VMSS_EMULATOR_URL"]
+    assert emulator.url.startswith("https://127.0.0.1:")
+    assert env["REQUESTS_CA_BUNDLE"] == str(state / "ca.pem")
+    for key in ("AZURE_SUBSCRIPTION_ID", "AZURE_CLIENT_ID", "AZURE_SECRET", "AZURE_TENANT"):
+        assert env[key]
+    assert env["AZURE_SECRET"] not in emulator.log_path.read_text()
+
+
+def test_non_loopback_host_is_refused(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "vmss_emulator", "serve", "--port", "0", "--state-dir",
+                           str(tmp_path), "--host", "0.0.0.0"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "127.0.0.0/8" in proc.stderr
+    assert not (tmp_path / "env.sh").exists()
+
+
+def test_sigterm_stops_cleanly(tmp_path):
+    emu = EmulatorProcess(tmp_path / "emu").start()
+    process = emu.process
+    emu.stop()
+    assert process.returncode == 0
+    assert "stopped" in emu.log_path.read_text()
