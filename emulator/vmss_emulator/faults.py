@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import math
 import random
 import re
 import time
@@ -279,14 +278,15 @@ def http_error_response(rule: Rule) -> web.Response:
 
 
 def _retry_headers(seconds: float) -> dict[str, str]:
-    # Retry-After is whole seconds on the wire; retry-after-ms (read first by azure-core) carries fractions so
-    # tests can keep retries short.
-    return {"Retry-After": str(max(1, math.ceil(seconds))) if seconds else "0",
-            "retry-after-ms": str(int(seconds * 1000))}
+    # ARM sends whole seconds; a fraction is passed through as is (azure-core parses it as a float) so tests can
+    # keep retries short.
+    value = int(seconds) if float(seconds).is_integer() else seconds
+    return {"Retry-After": str(value)}
 
 
-class DropConnection(Exception):
-    """Raised by on_request after closing the transport: the client sees the connection close with no answer."""
+class DropConnection(web.HTTPServiceUnavailable):
+    """Raised by on_request after aborting the transport: the client sees the connection close with no answer.
+    An HTTPException, so the ARM middleware lets it through like aiohttp's own errors (nothing can be written)."""
 
 
 class FaultInjector:
@@ -374,7 +374,7 @@ class FaultInjector:
                 return http_error_response(rule)
             if request.transport is not None:
                 request.transport.abort()
-            raise DropConnection(f"fault rule {rule.id} dropped the connection")
+            raise DropConnection(reason=f"fault rule {rule.id} dropped the connection")
         return None
 
     def token_lifetime(self, default: int) -> int:
@@ -469,7 +469,10 @@ def _admin_error(status: int, message: str) -> web.Response:
 
 
 def operation_of(request: web.Request) -> str | None:
-    """The REST operationId of an ARM request, from the ARM side's route table (None for other paths)."""
+    """The REST operationId of a request: the ARM middleware stores it before calling on_request; otherwise it
+    comes from the ARM route table."""
+    if request.get("operation_id") not in (None, "Unknown"):
+        return request["operation_id"]
     from . import compute
 
     found = compute.resolve(request.method, request.path)

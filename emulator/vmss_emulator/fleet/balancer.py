@@ -88,6 +88,7 @@ class LoadBalancer:
         self._tasks: list[asyncio.Task] = []
         self._traffic_slots = asyncio.Semaphore(64)
         self.probed = asyncio.Event()   # set once every backend has been probed at least once
+        self._wake = asyncio.Event()
 
     @property
     def frontend(self) -> str:
@@ -103,9 +104,7 @@ class LoadBalancer:
         self.failed_by_instance.clear()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self._requested_port,
-                                                  limit=MAX_HEAD + MAX_BODY)
-        self.port = self._server.sockets[0].getsockname()[1]
+        await self.move_frontend(self._requested_port)
         self._tasks.append(asyncio.create_task(self._probe_loop(), name=f"lb-probe-{self.name}"))
         self._tasks.append(asyncio.create_task(self._traffic_loop(), name=f"lb-traffic-{self.name}"))
 
@@ -161,7 +160,20 @@ class LoadBalancer:
             started = loop.time()
             await self.probe_once()
             interval = self.effective_probe_interval(len(self._backends()))
-            await asyncio.sleep(max(0.01, interval - (loop.time() - started)))
+            self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):   # woken early when the settings change
+                await asyncio.wait_for(self._wake.wait(), max(0.01, interval - (loop.time() - started)))
+
+    def settings_changed(self) -> None:
+        self._wake.set()
+
+    async def move_frontend(self, port: int) -> None:
+        """Listen on another frontend port (0 = a free one); raises OSError when it is taken."""
+        server = await asyncio.start_server(self._handle, "127.0.0.1", port, limit=MAX_HEAD + MAX_BODY)
+        if self._server is not None:
+            self._server.close()
+        self._server = server
+        self.port = server.sockets[0].getsockname()[1]
 
     # ---- forwarding ----------------------------------------------------------------------------------------
     def _next_backend(self) -> Backend | None:

@@ -9,21 +9,37 @@ from aiohttp import web
 
 from ..arm import ArmError, json_response, page
 
+from .balancer import LoadBalancer
+from .fleet import validate_options
+
 if TYPE_CHECKING:
     from ..state import Instance, ScaleSet
     from .fleet import EmulatorFleet
 
-VMSS_PATH = ("/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.Compute/"
-             "virtualMachineScaleSets/{vmss}")
+def _ci(name: str, word: str) -> str:
+    """A path segment matched case-insensitively (ARM paths are case-insensitive; aiohttp's static parts are not)."""
+    return "{%s:(?i:%s)}" % (name, word.replace(".", r"\."))
+
+
+VMSS_PATH = (f"/{_ci('w1', 'subscriptions')}/{{subscription}}/{_ci('w2', 'resourceGroups')}/{{resource_group}}/"
+             f"{_ci('w3', 'providers')}/{_ci('w4', 'Microsoft.Compute')}/{_ci('w5', 'virtualMachineScaleSets')}/{{vmss}}")
+VM_PATH = VMSS_PATH + f"/{_ci('w6', 'virtualMachines')}/{{instance_id}}"
+NICS = _ci("w7", "networkInterfaces")
 
 
 def add_routes(app: web.Application, fleet: EmulatorFleet) -> None:
     routes = FleetRoutes(app, fleet)
-    app.router.add_get(VMSS_PATH + "/networkInterfaces", routes.list_scale_set_nics)
-    app.router.add_get(VMSS_PATH + "/virtualMachines/{instance_id}/networkInterfaces", routes.list_instance_nics)
-    app.router.add_get(VMSS_PATH + "/virtualMachines/{instance_id}/networkInterfaces/{nic}", routes.get_instance_nic)
+    # names are the REST operationIds (Microsoft.Network), used by the request counters and fault matching
+    app.router.add_get(f"{VMSS_PATH}/{NICS}", routes.list_scale_set_nics,
+                       name="NetworkInterfaces_ListVirtualMachineScaleSetNetworkInterfaces")
+    app.router.add_get(f"{VM_PATH}/{NICS}", routes.list_instance_nics,
+                       name="NetworkInterfaces_ListVirtualMachineScaleSetVMNetworkInterfaces")
+    app.router.add_get(f"{VM_PATH}/{NICS}/{{nic}}", routes.get_instance_nic,
+                       name="NetworkInterfaces_GetVirtualMachineScaleSetNetworkInterface")
     app.router.add_get("/_emulator/availability", routes.availability)
     app.router.add_delete("/_emulator/availability", routes.reset_availability)
+    app.router.add_post("/_emulator/load_balancers/{rg}/{name}", routes.configure_balancer)
+    app.router.add_post("/_emulator/load_balancers/{rg}/{name}/probe", routes.probe_now)
 
 
 class FleetRoutes:
@@ -88,6 +104,59 @@ class FleetRoutes:
     async def reset_availability(self, request: web.Request) -> web.Response:
         self._fleet.reset_availability()
         return await self.availability(request)
+
+    def _balancer(self, request: web.Request) -> tuple[ScaleSet, LoadBalancer]:
+        rg, name = request.match_info["rg"], request.match_info["name"]
+        ss = self._app["world"].find_scale_set(rg, name)
+        balancer = self._fleet.balancer(ss) if ss is not None else None
+        if ss is None or balancer is None:
+            reason = self._fleet.balancer_error(ss) if ss is not None else None
+            raise AdminError(404, reason or f"no load balancer for scale set '{rg}/{name}'")
+        return ss, balancer
+
+    async def configure_balancer(self, request: web.Request) -> web.Response:
+        """Change frontend_port, probe_interval or traffic_rps of a scale set's load balancer."""
+        try:
+            ss, balancer = self._balancer(request)
+            try:
+                body = await request.json()
+            except ValueError:
+                raise AdminError(400, "the body must be a JSON object") from None
+            try:
+                validate_options(None, body)
+            except ValueError as exc:
+                raise AdminError(400, str(exc)) from None
+            if "frontend_port" in body and body["frontend_port"] != balancer.port:
+                try:
+                    await balancer.move_frontend(body["frontend_port"])
+                except OSError as exc:
+                    raise AdminError(409, f"frontend port {body['frontend_port']} is not free: {exc.strerror}") from None
+            ss.load_balancer.update(body)
+            balancer.traffic_rps = float(ss.load_balancer.get("traffic_rps") or 0)
+            balancer.settings_changed()
+            return json_response(balancer.availability())
+        except AdminError as exc:
+            return exc.response()
+
+    async def probe_now(self, request: web.Request) -> web.Response:
+        """Run one probe round right away (tests use it to step the load balancer deterministically)."""
+        try:
+            _, balancer = self._balancer(request)
+        except AdminError as exc:
+            return exc.response()
+        await balancer.probe_once()
+        return json_response(balancer.availability())
+
+
+class AdminError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+    def response(self) -> web.Response:
+        return json_response({"error": {"code": "BadRequest" if self.status == 400 else "NotFound"
+                                        if self.status == 404 else "Conflict", "message": str(self)}},
+                             status=self.status)
 
 
 def _origin(request: web.Request) -> str:
