@@ -76,7 +76,7 @@ def test_hosts_groups_and_hostvars_match_the_emulator(scenario, ansible_env, tmp
 
     assert sorted(hostvars) == sorted([f"web-tier_{i}" for i in range(7)] + [f"api_{i}" for i in range(4)])
     for name, size in (("web-tier", 7), ("api", 4)):
-        fleet = {inst["instance_id"] if "instance_id" in inst else inst["id"]: inst
+        fleet = {inst["instance_id"]: inst
                  for inst in _fleet(scenario, "rg-inv", name)}
         assert len(fleet) == size
         for instance_id, instance in fleet.items():
@@ -116,8 +116,7 @@ def test_hosts_groups_and_hostvars_match_the_emulator(scenario, ansible_env, tmp
 
 
 def _fleet(emulator, resource_group, name):
-    view = emulator.admin("GET", f"/_emulator/scale_sets/{resource_group}/{name}/instances")
-    return view["instances"] if isinstance(view, dict) else view
+    return emulator.admin("GET", f"/_emulator/scale_sets/{resource_group}/{name}/instances")["instances"]
 
 
 def test_inventory_directory_with_static_hosts_filters_and_constructed_features(scenario, ansible_env, tmp_path):
