@@ -153,6 +153,12 @@ def _scale_set(app: web.Application, spec: Any, index: int, groups: list[Resourc
              f"{where}.upgrade_seconds must be a non-negative number")
     for key in ("app", "load_balancer"):
         _require(isinstance(spec.get(key) or {}, dict), f"{where}.{key} must be a mapping")
+    check_fleet_options = getattr(app["fleet"], "validate_options", None)   # part 2 knows the keys and ranges
+    if check_fleet_options is not None:
+        try:
+            check_fleet_options(spec.get("app"), spec.get("load_balancer"))
+        except ValueError as exc:
+            raise ScenarioError(f"{where}: {exc}") from None
     ss = ScaleSet(subscription=sub, resource_group=rg.name if rg else spec["resource_group"], name=spec["name"],
                   location=location, sku={**sku, "capacity": capacity}, zones=[str(z) for z in spec.get("zones") or []],
                   model=props, tags=dict(spec.get("tags") or {}), upgrade_seconds=upgrade_seconds,

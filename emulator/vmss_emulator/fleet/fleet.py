@@ -70,6 +70,8 @@ def validate_options(app: Any, load_balancer: Any) -> None:
 
 
 class EmulatorFleet:
+    validate_options = staticmethod(validate_options)   # the scenario loader checks app / load_balancer with it
+
     def __init__(self, events: EventLog, settings: Callable[[], Settings], faults: Callable[[], Any] = lambda: None,
                  pool: AddressPool | None = None, clock: Callable[[], float] = time.time) -> None:
         self._events = events

@@ -164,3 +164,16 @@ def test_load_balancer_settings_through_the_admin_api(fresh_emulator):
     else:
         raise AssertionError("a negative traffic_rps was accepted")
     wait_for(lambda: balancer(emulator)["served"] >= 3, what="built-in traffic")
+
+
+def test_bad_app_or_load_balancer_options_refuse_the_scenario(fresh_emulator):
+    from vmss_emulator.testing import EmulatorError
+
+    bad = scenario(capacity=1, load_balancer={"probe_interval": "fast"})
+    try:
+        fresh_emulator.load_scenario(bad)
+    except EmulatorError as exc:
+        assert "HTTP 400" in str(exc) and "'load_balancer.probe_interval' must be a number" in str(exc)
+    else:
+        raise AssertionError("a non-numeric probe_interval was accepted")
+    assert fresh_emulator.availability()["load_balancers"] == {}
