@@ -169,9 +169,10 @@ def _by_id(ss: ScaleSet) -> list[Instance]:
 
 def network_interface(ss: ScaleSet, inst: Instance) -> dict[str, Any]:
     """A networkInterface as Microsoft.Network returns it for a scale-set VM (primary NIC, one IP configuration)."""
-    nic_config = (((ss.profile.get("networkProfile") or {}).get("networkInterfaceConfigurations") or [{}])[0]
-                  or {})
-    nic_name = nic_config.get("name") or f"{ss.name}-nic"
+    # the NIC as configured in the model the instance runs (its VM resource names the same id)
+    nic_config = ((((inst.applied_model or ss.profile).get("networkProfile") or {})
+                   .get("networkInterfaceConfigurations") or [{}])[0] or {})
+    nic_name = nic_config.get("name") or "nic"
     ip_config = (((nic_config.get("properties") or {}).get("ipConfigurations") or [{}])[0] or {})
     ip_name = ip_config.get("name") or "ipconfig1"
     subnet_id = ((ip_config.get("properties") or {}).get("subnet") or {}).get("id") or (

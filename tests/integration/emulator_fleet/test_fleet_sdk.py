@@ -56,6 +56,8 @@ def test_network_interfaces_list_every_private_ip_in_pages(fresh_emulator, sdk):
     assert nic["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"] == by_instance["3"]
     single = sdk.send_request(HttpRequest("GET", f"{emulator.url}{nic['id']}?api-version=2018-10-01"))
     assert single.json()["id"] == nic["id"]
+    vm = sdk.virtual_machine_scale_set_vms.get(RG, VMSS, "3")
+    assert vm.network_profile.network_interfaces[0].id == nic["id"]   # the instance's details name this NIC
     missing = sdk.send_request(HttpRequest("GET", f"{emulator.url}{base}/virtualMachines/99/networkInterfaces"))
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "NotFound")
     assert emulator.requests()["by_operation"]["NetworkInterfaces_ListVirtualMachineScaleSetNetworkInterfaces"] == 3
