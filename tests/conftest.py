@@ -62,6 +62,9 @@ def ansible_env(emulator, tmp_path):
         {
             "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
             "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
+            # the venv's python runs the modules (it has the Azure SDK); discovery could pick a pyenv shim
+            # that fails under the test's HOME
+            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
             "ANSIBLE_LOCALHOST_WARNING": "false",
             "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
             "ANSIBLE_RETRY_FILES_ENABLED": "false",
