@@ -87,10 +87,17 @@ def test_exclusive_replaces_the_whole_set_in_dependency_order(fresh_emulator, ru
     out, _ = run_steps(run_playbook, fresh_emulator, [
         step("vmss_extension_sequence", extensions=wanted, exclusive=True),
         step("vmss_extension_sequence", extensions=wanted, exclusive=True),
+        step("vmss_instance_upgrade", instance_ids=["0"]),
     ], tmp_path, diff=False)
-    first, second = out[0]["result"], out[1]["result"]
+    first, second, upgrade = (o["result"] for o in out)
     assert first["changed"] is True and writes(out[0]) == 1, first.get("msg")
     assert sorted(e["name"] for e in first["extensions"]) == ["health", "last", "middle"]
     assert first["provisioning_order"] == ["health", "middle", "last"]
     assert {"name": "old-agent", "action": "remove", "fields": []} in first["changes"]
     assert second["changed"] is False and writes(out[1]) == 0
+
+    # the upgraded instance provisioned its extensions in the order the model now declares
+    assert not upgrade.get("failed"), upgrade.get("msg")
+    events = [e for e in fresh_emulator.events(type="extension_provisioned") if e["instance_id"] == "0"]
+    last_run = sorted(events, key=lambda e: e["seq"])[-3:]
+    assert [e["extension"] for e in sorted(last_run, key=lambda e: e["order"])] == ["health", "middle", "last"]
