@@ -3,6 +3,9 @@ idempotence (second converge changes nothing), verify (vmss_info), against the s
 from __future__ import annotations
 
 import collections
+import re
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def test_molecule_rehearsal_on_the_emulator(fresh_emulator, ansible_env, run_tool, repo_root):
@@ -12,16 +15,14 @@ def test_molecule_rehearsal_on_the_emulator(fresh_emulator, ansible_env, run_too
     result = run_tool(["molecule", "test", "--scenario-name", "default", "--destroy", "never"],
                       cwd=repo_root / "extensions", env=env)
     assert result.returncode == 0, result.explain()
+    output = ANSI.sub("", result.output)
     for step in ("create", "converge", "idempotence", "verify"):
-        assert f"default ➜ {step}" in result.output or f"Running default > {step}" in result.output \
-            or f"[default > {step}]" in result.output or f"{step}" in result.output, result.explain()
-    assert "Idempotence completed successfully" in result.output or "idempotence" in result.output.lower(), \
-        result.explain()
+        assert f"default ➜ {step}: Executed: Successful" in output, result.explain()
 
     fleet = fresh_emulator.admin("GET", "/_emulator/scale_sets/rg-molecule/web/instances")
     instances = fleet["instances"]
-    assert len(instances) == 6
+    assert len(instances) == 2
     assert {i["image_version"] for i in instances} == {"2.0.0"}, instances
     # converge upgraded each instance exactly once; the idempotence run upgraded nothing
     starts = collections.Counter(e["instance_id"] for e in fresh_emulator.events(type="instance_upgrade_start"))
-    assert sorted(starts) == sorted(str(i) for i in range(6)) and set(starts.values()) == {1}, starts
+    assert sorted(starts) == ["0", "1"] and set(starts.values()) == {1}, starts
