@@ -391,7 +391,7 @@ async def vmss_action(request: web.Request, m: dict[str, str]) -> web.StreamResp
     body = await read_json(request, required=False)
     targets = target_instances(ss, body, required=action in ("manualupgrade", "delete"), action=action)
     ensure_writable(ss, f"{action} Virtual Machine Scale Set")
-    if rolling.is_running(ss):
+    if rolling.is_running(ss) or any(i.busy for i in targets):
         raise ArmError(409, "Conflict", CONFLICT_MESSAGE)
     op = start_op(request, SS_ACTIONS[action], ss, lambda op: _run_on(request.app, ss, targets, action))
     return request.app["operations"].accepted(request, op)

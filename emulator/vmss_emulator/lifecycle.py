@@ -63,7 +63,8 @@ async def run_action(app: web.Application, ss: ScaleSet, inst: Instance, operati
     """One instance through upgrade / reimage / restart / create: returns its error, or None.
 
     The instance is Updating and not running for upgrade_seconds; then the faults decide the outcome (they may
-    hold it there); then it runs the model (the latest for upgrades and creates, its own for restart/reimage).
+    hold it there); then it runs the model (the latest for upgrades and creates, its own for restart/reimage;
+    its own too when the upgrade failed, with provisioningState Failed).
     """
     fleet, events, world = app["fleet"], app["events"], app["world"]
     inst.busy = operation
@@ -85,7 +86,8 @@ async def run_action(app: web.Application, ss: ScaleSet, inst: Instance, operati
                                 f"'{inst.instance_id}' (scenario fail_upgrade_instances)."}
         else:
             error = await app["faults"].instance_upgrade_outcome(ss, inst, operation)
-        if operation in MODEL_APPLYING:
+        if operation in MODEL_APPLYING and not error:
+            # a failed upgrade leaves the instance on its old model, so it still shows as drifted
             inst.applied_model = ss.profile
         if operation != "restart":
             record_extension_order(app, ss, inst)

@@ -82,6 +82,7 @@ def test_failed_instance_fails_the_lro(emu, compute):
     assert "VMExtensionProvisioningError" in str(err.value)
     vms = {v.instance_id: v for v in compute.virtual_machine_scale_set_vms.list("rg-demo", "web")}
     assert vms["5"].provisioning_state == "Failed"
+    assert not vms["5"].latest_model_applied  # a failed upgrade leaves the old model
     assert vms["4"].provisioning_state == "Succeeded"
     assert vms["4"].latest_model_applied
 
