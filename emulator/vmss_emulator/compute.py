@@ -198,7 +198,8 @@ async def _after_model_write(request: web.Request, ss: ScaleSet, profile_changed
                     raise OperationFailed(_upgrade_error(errors))
         finally:
             ss.provisioning_state = "Succeeded"
-        if profile_changed and ss.upgrade_policy().get("mode") == "Rolling":
+        # a rolling upgrade already running picks the new model up in its next batch
+        if profile_changed and ss.upgrade_policy().get("mode") == "Rolling" and not rolling.is_running(ss):
             rolling.start(app, ss, "rolling", started_by="Platform")
 
     return work

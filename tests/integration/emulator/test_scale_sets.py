@@ -8,7 +8,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, \
     ResourceNotFoundError
 from azure.core.rest import HttpRequest
-from emu_sdk import HEALTH_EXT, IMAGE, SCRIPT_EXT
+from emu_sdk import HEALTH_EXT, IMAGE, SCRIPT_EXT, web_scenario
 
 NEW_SET = {
     "location": "westeurope",
@@ -158,3 +158,20 @@ def test_malformed_or_wrongly_typed_body_is_400(web, compute, body, message):
     assert message in error["message"]
     assert response.headers["x-ms-request-id"]
     assert compute.virtual_machine_scale_sets.get("rg-demo", "web").etag == '"1"'
+
+
+def test_automatic_policy_upgrades_every_instance_within_the_write(emu, compute):
+    emu.load_scenario(web_scenario(upgrade_policy="Automatic", capacity=6))
+    patch = {"properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": {"version": "2.0.0"}}}}}
+    compute.virtual_machine_scale_sets.begin_update("rg-demo", "web", patch).result()
+    vms = list(compute.virtual_machine_scale_set_vms.list("rg-demo", "web"))
+    assert all(v.latest_model_applied and v.provisioning_state == "Succeeded" for v in vms)
+    assert len(emu.events(type="instance_upgrade_end")) == 6
+
+
+def test_bad_skiptoken_is_400(web, compute):
+    url = (f"{web.url}/subscriptions/{web.env['AZURE_SUBSCRIPTION_ID']}/resourceGroups/rg-demo/providers/"
+           "Microsoft.Compute/virtualMachineScaleSets/web/virtualMachines?api-version=2026-04-01&$skiptoken=%%%")
+    response = compute.send_request(HttpRequest("GET", url))
+    assert response.status_code == 400
+    assert response.json()["error"]["target"] == "$skiptoken"
