@@ -6,12 +6,16 @@
 ``app["world"]`` is the ``state.World`` (settings included) and ``app["events"]`` the ``events.EventLog``.
 
 Call order the ARM side guarantees for a scale set:
-  create:  allocate_ip(ss, inst) for each instance -> scale_set_created(ss) -> instance_started(ss, inst) each
-  upgrade / reimage / restart of an instance:
-           instance_stopped (power_state "stopping", provisioning_state "Updating")
+  scenario load: allocate_ip(ss, inst) for each instance -> scale_set_created(ss) -> instance_started each
+  SDK create (PUT): scale_set_created(ss) -> allocate_ip each (instances "Creating"/"starting")
+           -> after upgrade_seconds and faults.instance_upgrade_outcome(ss, inst, "create"): instance_started each
+  upgrade / reimage / restart of an instance (operation manualupgrade | rolling | reimage | restart):
+           instance_stopped (power_state "stopping", provisioning_state "Updating") -> power_state "starting"
            -> sleep upgrade_seconds -> faults.instance_upgrade_outcome(...) (may block)
-           -> new model applied, power_state "running" -> instance_started
-  scale-out: allocate_ip then instance_started for each new instance
+           -> the latest model applied (upgrades only, and only on success) -> power_state "running"
+           -> instance_started
+  scale-out: allocate_ip, then as for create
+  power off / deallocate: instance_stopped; start: instance_started after upgrade_seconds
   scale-in / delete instances: instance_stopped then the instance is removed from ss.instances
   delete:  instance_stopped for each running instance -> scale_set_deleted(ss)
   POST /_emulator/reset: every scale set is deleted as above, then fleet.reset() and faults.reset()
