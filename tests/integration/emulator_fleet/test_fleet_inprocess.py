@@ -156,3 +156,29 @@ def test_draining_before_stopping_loses_no_request():
             await fleet.stop()
 
     asyncio.run(scenario())
+
+
+def test_address_pool_skips_addresses_already_in_use():
+    from vmss_emulator.fleet.addresses import AddressPool
+
+    pool = AddressPool(second_octet=77)
+    with socket.socket() as squatter:   # someone else already listens on the first candidate
+        squatter.bind(("127.77.0.1", 8080))
+        squatter.listen()
+        ip, sock = pool.allocate(8080)
+        try:
+            assert ip == "127.77.0.2"
+            other_ip, other_sock = pool.allocate(8080)
+            other_sock.close()
+            assert other_ip == "127.77.0.3"
+        finally:
+            sock.close()
+
+
+def test_second_octet_is_random_per_pool_and_avoids_127_0_and_127_1():
+    import random
+
+    from vmss_emulator.fleet.addresses import AddressPool
+
+    octets = {AddressPool(rng=random.Random(seed)).second_octet for seed in range(20)}
+    assert len(octets) > 10 and all(2 <= o <= 254 for o in octets)
