@@ -85,7 +85,7 @@ options:
     default: present
   exclusive:
     description:
-      - With O(state=present), also remove extensions of the model that are not listed.
+      - With O(state=present), also remove extensions of the model that are not listed. Not allowed with O(state=absent).
     type: bool
     default: false
   protected_settings_update:
@@ -214,7 +214,7 @@ def run(module, service):
     params = module.params
     rg, name = params["resource_group"], params["name"]
     # Checks that need no Azure state fail before the first request.
-    ext_graph.check_user_extensions(params["extensions"], params["state"])
+    ext_graph.check_user_extensions(params["extensions"], params["state"], params["exclusive"])
     for attempt in range(CONFLICT_RETRIES + 1):
         vmss = service.get_scale_set(rg, name)
         current = ext_graph.model_extensions(vmss)
@@ -244,7 +244,8 @@ def run(module, service):
 def main():
     module = VmssModule(argument_spec=ARGUMENT_SPEC)
     try:
-        ext_graph.check_user_extensions(module.params["extensions"], module.params["state"])
+        params = module.params
+        ext_graph.check_user_extensions(params["extensions"], params["state"], params["exclusive"])
         service = ExtensionService(module.client(), module.wait_timeout, module.poll_interval)
         result = run(module, service)
     except ext_graph.ExtensionGraphError as err:

@@ -262,8 +262,11 @@ def validate_graph(final_arm, removed=()):
 
 # ---------------------------------------------------------------- input checks
 
-def check_user_extensions(extensions, state):
-    """Checks on the extensions option that need no Azure state. Raises ExtensionGraphError."""
+def check_user_extensions(extensions, state, exclusive=False):
+    """Checks on the options that need no Azure state. Raises ExtensionGraphError."""
+    if exclusive and state == "absent":
+        raise ExtensionGraphError("exclusive: only meaningful with state=present (state=absent removes exactly the "
+                                  "listed extensions).")
     seen = set()
     for index, ext in enumerate(extensions):
         name = ext.get("name")
@@ -303,7 +306,7 @@ def plan(current_arm, desired, state="present", exclusive=False, protected_setti
 
     Validation runs on the final set (validate_graph). Raises ExtensionGraphError.
     """
-    check_user_extensions(desired, state)
+    check_user_extensions(desired, state, exclusive)
     current_by_name = dict((e["name"].lower(), e) for e in current_arm)
     desired_by_name = dict((e["name"].lower(), e) for e in desired)
     changes = []
@@ -394,11 +397,16 @@ def diff(current_arm, plan_result):
     return {"before": {"extensions": before}, "after": {"extensions": after}}
 
 
+# Output-only extension properties; everything else read from the model is written back unchanged, so
+# properties this collection does not manage (protectedSettingsFromKeyVault, newer API fields) survive.
+READ_ONLY_PROPERTIES = ("provisioningState", "instanceView")
+
+
 def arm_profile_for_write(plan_result):
     """The extension list to PATCH (ARM shape): the plan's list without read-only properties."""
     out = []
     for ext in plan_result["extensions"]:
-        props = dict((k, v) for k, v in _props(ext).items() if k in USER_KEY)
+        props = dict((k, v) for k, v in _props(ext).items() if k not in READ_ONLY_PROPERTIES)
         out.append({"name": ext["name"], "properties": copy.deepcopy(props)})
     return out
 

@@ -34,6 +34,8 @@ CASES = [
      ["cannot remove extension 'health'", "'app'"]),
     ("remove a dependency (exclusive)", step(SEQ, extensions=[{"name": "app"}], exclusive=True),
      ["cannot remove extension 'health'"]),
+    ("exclusive with absent", step(SEQ, extensions=[{"name": "bare"}], state="absent", exclusive=True),
+     ["exclusive", "state=present"]),
     ("duplicate names", step(SEQ, extensions=[new("d"), new("d")]), ["extensions", "listed twice"]),
     ("new extension without publisher", step(SEQ, extensions=[{"name": "n", "type": "T", "settings": {}}]),
      ["extensions[0]", "publisher and type_handler_version are required"]),

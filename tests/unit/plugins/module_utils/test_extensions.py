@@ -222,12 +222,14 @@ def test_absent_of_missing_extension_is_idempotent():
     assert result["changed"] is False
 
 
-def test_write_profile_drops_read_only_properties():
-    current = [arm("a", provisioningState="Succeeded")]
+def test_write_profile_drops_read_only_properties_and_keeps_unmanaged_ones():
+    vault = {"secretUrl": "https://vault.invalid/secrets/s", "sourceVault": {"id": "/vaults/v"}}
+    current = [arm("a", provisioningState="Succeeded", protectedSettingsFromKeyVault=vault)]
     result = ex.plan(current, [user("a", force_update_tag="x")])
     body = ex.arm_profile_for_write(result)
     assert body == [{"name": "a", "properties": {
-        "publisher": "Pub.a", "type": "Ta", "typeHandlerVersion": "1.0", "settings": {}, "forceUpdateTag": "x"}}]
+        "publisher": "Pub.a", "type": "Ta", "typeHandlerVersion": "1.0", "settings": {}, "forceUpdateTag": "x",
+        "protectedSettingsFromKeyVault": vault}}]
 
 
 # ------------------------------------------------------------ automatic upgrade table
@@ -303,3 +305,8 @@ def test_names_match_case_insensitively_like_azure():
         ex.plan(current, [user("health")], state="absent")
     with pytest.raises(ex.ExtensionGraphError, match="listed twice"):
         ex.plan(current, [user("a"), user("A")])
+
+
+def test_exclusive_with_absent_is_refused():
+    with pytest.raises(ex.ExtensionGraphError, match="^exclusive: only meaningful with state=present"):
+        ex.plan([arm("a")], [user("a")], state="absent", exclusive=True)
