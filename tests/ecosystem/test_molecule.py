@@ -17,7 +17,9 @@ def test_molecule_rehearsal_on_the_emulator(fresh_emulator, ansible_env, run_too
     assert result.returncode == 0, result.explain()
     output = ANSI.sub("", result.output)
     for step in ("create", "converge", "idempotence", "verify"):
-        assert f"default ➜ {step}: Executed: Successful" in output, result.explain()
+        # "[default > step] ..." without a terminal, "default ➜ step: ..." with one
+        assert re.search(rf"(\[default > {step}\]|default ➜ {step}:) Executed: Successful", output), \
+            result.explain()
 
     fleet = fresh_emulator.admin("GET", "/_emulator/scale_sets/rg-molecule/web/instances")
     instances = fleet["instances"]
