@@ -17,7 +17,6 @@ import hashlib
 import json
 import random
 import re
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable
@@ -105,7 +104,6 @@ class Rule:
     method: str | None = None
     path: re.Pattern[str] | None = None
     operation: str | None = None
-    created: float = field(default_factory=time.time)
     removed: asyncio.Event | None = None  # set when the rule is deleted: releases hung upgrades
 
     def matches_request(self, method: str, path: str, operation: str | None) -> bool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
@@ -25,6 +24,7 @@ class Backend:
 
 HOP_HEADERS = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"}
 PROBE_CHUNK = 100
+UPSTREAM_TIMEOUT = 10.0
 MAX_PROBES_PER_SECOND = 500
 
 
@@ -208,14 +208,15 @@ class LoadBalancer:
         lines += [f"{k}: {v}" for k, v in headers.items() if k not in HOP_HEADERS and k != "content-length"]
         lines += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
         try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(backend.ip, backend.port)
-            try:
-                upstream_writer.write("\r\n".join(lines).encode("latin-1") + body)
-                answer = await upstream_reader.read()
-            finally:
-                upstream_writer.close()
+            async with asyncio.timeout(UPSTREAM_TIMEOUT):
+                upstream_reader, upstream_writer = await asyncio.open_connection(backend.ip, backend.port)
+                try:
+                    upstream_writer.write("\r\n".join(lines).encode("latin-1") + body)
+                    answer = await upstream_reader.read()
+                finally:
+                    upstream_writer.close()
             status = int(answer.split(b" ", 2)[1]) if answer else 0
-        except (OSError, ValueError, IndexError):
+        except (OSError, asyncio.TimeoutError, ValueError, IndexError):
             status, answer = 0, b""
         if status == 0:
             self.failed += 1

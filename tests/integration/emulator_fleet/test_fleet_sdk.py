@@ -3,6 +3,7 @@ instance view, and the load balancer's availability."""
 from __future__ import annotations
 
 import ipaddress
+import urllib.error
 import urllib.request
 
 from azure.core.rest import HttpRequest
