@@ -61,7 +61,7 @@ extends_documentation_fragment:
 notes:
   - In check mode nothing is written; the result says which instances would be upgraded.
   - An upgrade operation that ends Failed fails the task with the Azure error code, message and request id, and
-    still returns RV(instances), RV(upgraded) and RV(failed).
+    still returns RV(instances), RV(upgraded) and RV(failed_instances).
 author:
   - vmss.rollout maintainers
 """
@@ -126,8 +126,10 @@ skipped:
   type: list
   elements: dict
   sample: [{instance_id: "3", reason: protected from scale-set actions}]
-failed:
-  description: Instances that did not reach the latest model, with the reason.
+failed_instances:
+  description:
+    - Instances that did not reach the latest model, with the reason.
+    - Not named C(failed), which Ansible reserves for the task's own status.
   returned: always
   type: list
   elements: dict
@@ -274,7 +276,7 @@ def run_manual(module, service):
 
     result_instances, upgraded, failed = outcomes(selected_ids, after, to_upgrade, skipped, module.check_mode)
     result = module.result(bool(to_upgrade), instances=result_instances, upgraded=upgraded, skipped=skipped,
-                           failed=failed, waited_for=waited_for)
+                           failed_instances=failed, waited_for=waited_for)
     if module.diff_mode and to_upgrade:
         result["diff"] = {"before": {"outdated_instances": to_upgrade}, "after": {"outdated_instances": []}}
     return result, error
@@ -314,7 +316,7 @@ def run_platform(module, service):
     report = {"kind": kind, "status": status or None, "progress": None, "history": []}
     if not needed or module.check_mode:
         return module.result(changed, instances=summaries, upgraded=outdated if changed else [], skipped=[],
-                             failed=[], waited_for=[], rolling_upgrade=report), None
+                             failed_instances=[], waited_for=[], rolling_upgrade=report), None
 
     poller = None if in_progress else service.start_rolling_upgrade(rg, name, kind)
 
@@ -343,7 +345,7 @@ def run_platform(module, service):
     upgraded = [i for i in outdated if any(s["instance_id"] == i and s["latest_model_applied"] for s in after)]
     failed = [{"instance_id": i, "reason": "not on the latest model after the rolling upgrade"}
               for i in outdated if i not in upgraded]
-    return module.result(True, instances=after, upgraded=upgraded, skipped=[], failed=failed, waited_for=[],
+    return module.result(True, instances=after, upgraded=upgraded, skipped=[], failed_instances=failed, waited_for=[],
                          rolling_upgrade=report), error
 
 

@@ -239,7 +239,7 @@ def test_failed_lro_still_returns_the_outcomes():
     fleet = FakeFleet([vm(0), vm(1)], fail="1")
     result, error = vmss_instance_upgrade.run(upgrade_module(), fleet)
     assert error.code == "VMExtensionProvisioningError" and error.request_id == "r-1"
-    assert result["upgraded"] == ["0"] and [f["instance_id"] for f in result["failed"]] == ["1"]
+    assert result["upgraded"] == ["0"] and [f["instance_id"] for f in result["failed_instances"]] == ["1"]
 
 
 def test_wait_for_health_times_out_with_a_warning_not_a_failure():
