@@ -135,6 +135,10 @@ class Rule:
         return {**self.spec, "id": self.id, "matched": self.trigger.matched, "fired": self.trigger.fired}
 
 
+def _instance_key(ss: ScaleSet, inst: Instance | None) -> tuple[str, str, str]:
+    return (ss.subscription.lower(), ss.key.lower(), inst.instance_id if inst is not None else "")
+
+
 def _in_fraction(fraction: float, seed: int, ss: ScaleSet, inst: Instance) -> bool:
     """A stable pick of `fraction` of the instances: the same instances on every run, whatever the order in which
     their upgrades finish."""
@@ -296,8 +300,8 @@ class FaultInjector:
         self._operation_of = operation_of or (lambda request: None)
         self._rules: list[Rule] = []
         self._next_id = 1
-        # (scale set key lower, instance id) -> id of the unhealthy_after_upgrade rule that made its app sick
-        self._sick: dict[tuple[str, str], str] = {}
+        # _instance_key -> id of the unhealthy_after_upgrade rule that made the instance's app sick
+        self._sick: dict[tuple[str, str, str], str] = {}
         self._listeners: list[Callable[[], None]] = []
 
     # ---- rule management -------------------------------------------------------------------------------
@@ -382,7 +386,7 @@ class FaultInjector:
         return default
 
     async def instance_upgrade_outcome(self, ss: ScaleSet, inst: Instance, operation: str) -> dict[str, Any] | None:
-        key = (ss.key.lower(), inst.instance_id)
+        key = _instance_key(ss, inst)
         details = {"resource_group": ss.resource_group, "vmss": ss.name, "instance_id": inst.instance_id,
                    "operation": operation}
         for rule in list(self._rules):
@@ -423,11 +427,12 @@ class FaultInjector:
 
     def app_is_sick(self, ss: ScaleSet, inst: Instance) -> bool:
         """Whether an unhealthy_after_upgrade rule made this instance's app report unhealthy."""
-        return (ss.key.lower(), inst.instance_id) in self._sick
+        return _instance_key(ss, inst) in self._sick
 
     def forget_scale_set(self, ss: ScaleSet) -> None:
-        prefix = ss.key.lower()
-        self._sick = {key: rule for key, rule in self._sick.items() if key[0] != prefix}
+        """The scale set was deleted: a new one with the same name starts healthy."""
+        prefix = _instance_key(ss, None)[:2]
+        self._sick = {key: rule for key, rule in self._sick.items() if key[:2] != prefix}
 
     # ---- admin API -----------------------------------------------------------------------------------------
     def extra_routes(self, app: web.Application) -> None:

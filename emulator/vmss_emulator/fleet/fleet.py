@@ -127,6 +127,9 @@ class EmulatorFleet:
         fleet.balancer = balancer
 
     async def scale_set_deleted(self, ss: ScaleSet) -> None:
+        faults = self._faults()
+        if faults is not None and hasattr(faults, "forget_scale_set"):
+            faults.forget_scale_set(ss)
         fleet = self._sets.pop(ss, None)
         if fleet is None:
             return

@@ -233,3 +233,16 @@ def test_bad_rule_is_refused_with_the_option_named(fresh_emulator):
         fresh_emulator.set_faults([{"kind": "throttle", "count": 1}, {"kind": "http_error", "status": 418}])
     assert "HTTP 400" in str(info.value) and "'status' must be 500 or 503" in str(info.value)
     assert fresh_emulator.admin("GET", "/_emulator/faults")["rules"] == []
+
+
+def test_a_recreated_scale_set_does_not_inherit_a_sick_app(fresh_emulator, sdk):
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(capacity=1, grace=0, upgrade_seconds=0.1))
+    emulator.set_faults([{"kind": "unhealthy_after_upgrade", "instance_ids": ["0"]}])
+    upgrade(sdk, "0").result()
+    assert vm_health(sdk, "0") == "HealthState/unhealthy"
+    sdk.virtual_machine_scale_sets.begin_delete(RG, VMSS).result()
+    emulator.load_scenario({key: value for key, value in scenario(capacity=1, grace=0).items()
+                            if key != "resource_groups"})
+    assert vm_health(sdk, "0") == "HealthState/healthy"
+    assert app_request(fleet_row(emulator, "0")["ip"])[0] == 200
