@@ -146,7 +146,13 @@ async def _serve(request: web.Request, handler) -> web.StreamResponse:
         route, groups = resolved
         return await route.handler(request, groups)
     except ArmError as exc:
-        return exc.response()
+        response = exc.response()
+        if exc.status == 401:
+            # as ARM words it; no insufficient_claims, so azure-core raises instead of re-authenticating
+            response.headers["WWW-Authenticate"] = (
+                f'Bearer authorization_uri="{app["base_url"]}/{app["default_principal"].tenant}", '
+                f'error="invalid_token", error_description="{exc.message}"')
+        return response
     except web.HTTPException:
         raise
     except Exception:  # noqa: BLE001 - answer with ARM's envelope, keep serving
