@@ -19,7 +19,7 @@ class AddressPool:
         self.second_octet = second_octet if second_octet is not None else (rng or random).randint(2, 254)
         self._next = 0
 
-    def _candidate(self) -> str:
+    def next_address(self) -> str:
         n = self._next
         self._next += 1
         third, fourth = divmod(n, HOSTS_PER_OCTET)
@@ -30,7 +30,7 @@ class AddressPool:
     def allocate(self, port: int, attempts: int = 1000) -> tuple[str, socket.socket]:
         """A fresh address with a socket bound to (address, port), skipping addresses in use."""
         for _ in range(attempts):
-            ip = self._candidate()
+            ip = self.next_address()
             try:
                 return ip, bind_socket(ip, port, reuse=False)
             except OSError as exc:

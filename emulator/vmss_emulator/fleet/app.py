@@ -88,7 +88,7 @@ class AppServer:
     """One instance's app. Holds its address for the instance's whole life: listening while the instance runs, a
     bound but silent socket (connection refused) while it is stopped or being upgraded."""
 
-    def __init__(self, ip: str, port: int, sock: socket.socket, handler: Handler) -> None:
+    def __init__(self, ip: str, port: int, sock: socket.socket | None, handler: Handler) -> None:
         self.ip = ip
         self.port = port
         self.handler = handler
@@ -117,7 +117,10 @@ class AppServer:
         for transport in list(self.connections):
             transport.abort()
         self.connections.clear()
-        self._reserved = bind_socket(self.ip, self.port)
+        try:
+            self._reserved = bind_socket(self.ip, self.port)
+        except OSError:
+            self._reserved = None   # start() binds again (and reports the error) when the instance comes back
 
     def close(self) -> None:
         """The instance is gone: release the address too."""

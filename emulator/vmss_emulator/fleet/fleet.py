@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -54,8 +55,9 @@ def validate_options(app: Any, load_balancer: Any) -> None:
         if not isinstance(app, dict) or set(app) - {"port"}:
             raise ValueError("scale set 'app' must be an object with the key 'port'")
         port = app.get("port", DEFAULT_APP_PORT)
-        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-            raise ValueError(f"'app.port' must be an integer between 1 and 65535, got {port!r}")
+        lowest = 1 if os.geteuid() == 0 else 1024   # privileged ports need root
+        if isinstance(port, bool) or not isinstance(port, int) or not lowest <= port <= 65535:
+            raise ValueError(f"'app.port' must be an integer between {lowest} and 65535, got {port!r}")
     if load_balancer is not None:
         allowed = {"frontend_port", "probe_interval", "traffic_rps"}
         if not isinstance(load_balancer, dict) or set(load_balancer) - allowed:
@@ -101,7 +103,12 @@ class EmulatorFleet:
         old = fleet.nodes.pop(inst.instance_id, None)
         if old is not None:
             self._close_node(old)
-        ip, sock = self._pool.allocate(app_port(ss))
+        try:
+            ip, sock = self._pool.allocate(app_port(ss))
+        except OSError as exc:   # e.g. no permission for the port: the instance runs, its app cannot listen
+            ip, sock = self._pool.next_address(), None
+            log.warning("%s instance %s: cannot reserve %s:%s for its app: %s", ss.key, inst.instance_id, ip,
+                        app_port(ss), exc)
         fleet.nodes[inst.instance_id] = self._node(ss, inst, AppServer(ip, app_port(ss), sock, lambda m, p: (0, {})))
         return ip
 
