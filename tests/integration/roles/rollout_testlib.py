@@ -1,0 +1,123 @@
+"""Shared helpers for the role and playbook integration tests: scenarios, plays and timeline checks.
+
+Everything here reads the emulator (fleet view, events, availability) or writes test inputs; nothing mocks Azure.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+RG = "rg-roll"
+OLD = "1.0.0"
+NEW = "2.0.0"
+APP_PORT = 8080
+# Short emulator timings keep each rollout to seconds (fractions are sent as retry-after-ms).
+FAST = {"upgrade_seconds": 0.2, "lro_retry_after": 0.1, "health_grace_seconds": 0.2, "probe_interval": 0.1}
+# Engine settings for tests: smallest integer waits; every other option keeps its default.
+FAST_ENGINE = {"poll_interval": 1, "http_delay": 1, "http_retries": 3, "health_timeout": 30, "wait_timeout": 120,
+               "show_heatmap": False}
+
+HEALTH_EXTENSION = {
+    "name": "health",
+    "properties": {"publisher": "Microsoft.ManagedServices", "type": "ApplicationHealthLinux",
+                   "typeHandlerVersion": "2.0",
+                   "settings": {"protocol": "http", "port": APP_PORT, "requestPath": "/health"}},
+}
+
+
+def image(version: str) -> dict:
+    return {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": version}
+
+
+def scale_set(name: str = "web", capacity: int = 5, rg: str = RG, extensions=None, load_balancer: bool = False,
+              **extra) -> dict:
+    entry = {"name": name, "resource_group": rg, "capacity": capacity, "upgrade_policy": "Manual",
+             "image": image(OLD), "extensions": [HEALTH_EXTENSION] if extensions is None else extensions,
+             "app": {"port": APP_PORT}}
+    if load_balancer:
+        entry["load_balancer"] = {"frontend_port": 0, "probe_interval": 0.1, "traffic_rps": 30}
+    entry.update(extra)
+    return entry
+
+
+def scenario(*scale_sets: dict, locations: dict | None = None) -> dict:
+    """A scenario with FAST timings; one resource group per distinct rg (location from `locations`)."""
+    sets = list(scale_sets) or [scale_set()]
+    groups = sorted({s["resource_group"] for s in sets})
+    locations = locations or {}
+    return {"config": dict(FAST),
+            "resource_groups": [{"name": g, "location": locations.get(g, "westeurope")} for g in groups],
+            "scale_sets": sets}
+
+
+def role_play(role: str, result_file: Path | None = None, engine: dict | None = None, **role_vars) -> list:
+    """A play running one of our roles with FAST_ENGINE settings (prefixed with the role name), then saving
+    rolling_upgrade_result (or the role's own result fact) to `result_file`."""
+    variables = {f"{role}_{key}": value for key, value in role_vars.items()}
+    if role in ("image_rollout", "extension_rollout", "rolling_upgrade"):
+        for key, value in {**FAST_ENGINE, **(engine or {})}.items():
+            variables.setdefault(f"{role}_{key}", value)
+    tasks = [{"name": f"Run {role}", "ansible.builtin.include_role": {"name": f"vmss.rollout.{role}"},
+              "vars": variables}]
+    play = {"name": f"Test {role}", "hosts": "localhost", "gather_facts": False, "tasks": tasks}
+    if result_file is not None:
+        fact = "auto_extension_upgrade_result" if role == "auto_extension_upgrade" else "rolling_upgrade_result"
+        # `always` so a failed rollout still leaves its result behind.
+        play["tasks"] = [{"name": "Run and keep the result", "block": tasks, "always": [
+            {"name": "Save the result", "ansible.builtin.copy": {
+                "content": "{{ %s | default({}) | to_json }}" % fact, "dest": str(result_file)}}]}]
+    return [play]
+
+
+def read_json(path: Path):
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def fleet(emulator, name: str = "web", rg: str = RG) -> list[dict]:
+    return emulator.admin("GET", f"/_emulator/scale_sets/{rg}/{name}/instances")["instances"]
+
+
+def image_versions(emulator, name: str = "web", rg: str = RG) -> dict[str, str]:
+    return {row["instance_id"]: row["image_version"] for row in fleet(emulator, name, rg)}
+
+
+def upgrade_events(emulator, name: str | None = None) -> list[dict]:
+    """instance_upgrade_start/end events in timeline order (optionally of one scale set)."""
+    events = [e for e in emulator.events() if e["type"] in ("instance_upgrade_start", "instance_upgrade_end")]
+    if name is not None:
+        events = [e for e in events if e.get("vmss", "").lower() == name.lower()]
+    return sorted(events, key=lambda e: e["seq"])
+
+
+def upgrade_starts(emulator, name: str | None = None) -> Counter:
+    return Counter(str(e["instance_id"]) for e in upgrade_events(emulator, name)
+                   if e["type"] == "instance_upgrade_start")
+
+
+def in_flight_sets(events: list[dict]) -> list[frozenset]:
+    """Every set of instances out of service at the same time, from the start/end timeline."""
+    in_flight: set[str] = set()
+    seen = []
+    for event in events:
+        instance = str(event["instance_id"])
+        if event["type"] == "instance_upgrade_start":
+            in_flight.add(instance)
+            seen.append(frozenset(in_flight))
+        else:
+            in_flight.discard(instance)
+    return seen
+
+
+def failure_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if "FAILED!" in line]
+
+
+def wait_for_rotation(emulator, count: int, name: str = "web", rg: str = RG, timeout: float = 60.0) -> None:
+    """Wait (bounded) until the load balancer has `count` instances in rotation, so availability is measured
+    from a settled start rather than from the instances' first boot."""
+    import time
+    deadline = time.monotonic() + timeout
+    while len(emulator.availability()["load_balancers"][f"{rg}/{name}"]["in_rotation"]) < count:
+        assert time.monotonic() < deadline, "the load balancer never had every instance in rotation"
+        time.sleep(0.05)

@@ -1,0 +1,168 @@
+"""The rolling_upgrade engine through image_rollout, run by ansible-playbook against the emulator.
+
+Real azure-identity + azure-mgmt-compute inside the modules; the checks read the emulator's fleet view, event
+timeline, request counters and load-balancer availability.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import yaml
+
+from rollout_testlib import (NEW, OLD, RG, failure_lines, fleet, image, image_versions, in_flight_sets, read_json,
+                             role_play, scale_set, scenario, upgrade_events, upgrade_starts,
+                             wait_for_rotation)
+
+
+def test_healthy_rollout_goes_update_domain_by_update_domain(fresh_emulator, run_playbook, tmp_path):
+    """Every unprotected instance upgraded once, in update-domain order, one batch out of service at a time,
+    protected instance skipped and reported, and with the drain hook no request through the load balancer fails."""
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(scale_set(capacity=10, protected_instances=["3"], load_balancer=True)))
+    emulator.clear_events()
+    wait_for_rotation(emulator, 10)
+    emulator.reset_availability()
+    result_file = tmp_path / "result.json"
+
+    run = run_playbook(yaml.safe_dump(role_play(
+        "image_rollout", result_file, resource_group=RG, name="web", image=image(NEW),
+        drain=True, drain_seconds=1)))
+
+    assert run.rc == 0, run.output
+    versions = image_versions(emulator)
+    assert versions.pop("3") == OLD
+    assert set(versions.values()) == {NEW}
+    starts = upgrade_starts(emulator)
+    assert "3" not in starts
+    assert set(starts.values()) == {1}, f"an instance was upgraded twice: {dict(starts)}"
+
+    events = upgrade_events(emulator)
+    for batch in in_flight_sets(events):
+        assert len({int(i) % 5 for i in batch}) == 1, f"two update domains out of service at once: {sorted(batch)}"
+    first_start_by_domain = {}
+    for event in events:
+        if event["type"] == "instance_upgrade_start":
+            first_start_by_domain.setdefault(int(event["instance_id"]) % 5, event["seq"])
+    assert sorted(first_start_by_domain, key=first_start_by_domain.get) == [0, 1, 2, 3, 4]
+
+    balancer = emulator.availability()["load_balancers"][f"{RG}/web"]
+    assert balancer["served"] > 0
+    assert balancer["failed"] == 0, balancer
+
+    result = read_json(result_file)
+    assert result["status"] == "completed"
+    assert sorted(result["upgraded"], key=int) == ["0", "1", "2", "4", "5", "6", "7", "8", "9"]
+    assert {"instance_id": "3", "reason": "protected from scale-set actions"} in result["skipped"]
+    assert [b["instance_ids"] for b in result["batches"]] == [["0", "5"], ["1", "6"], ["2", "7"], ["8"], ["4", "9"]]
+    assert "Batch 1/5: update domain 0 — instances 0, 5" in run.output
+    assert "Batch 4/5: update domain 3 — instances 8" in run.output
+    assert "3 (protected from scale-set actions)" in run.output
+    assert "completed in" in run.output
+
+
+def test_unhealthy_image_stops_in_first_batch_and_rolls_back(fresh_emulator, run_playbook, tmp_path):
+    """An image whose instances turn unhealthy: the rollout stops after the first update domain, touches nothing
+    outside it, restores the previous image in the model and on the instances it upgraded, and fails once."""
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(scale_set(capacity=10)))
+    emulator.set_faults([{"kind": "unhealthy_after_upgrade", "image_version": NEW}])
+    emulator.clear_events()
+    result_file = tmp_path / "result.json"
+
+    run = run_playbook(yaml.safe_dump(role_play(
+        "image_rollout", result_file, resource_group=RG, name="web", image=image(NEW), rollback=True,
+        engine={"http_retries": 1})))
+
+    assert run.rc != 0
+    assert "Traceback" not in run.output
+    assert len(failure_lines(run.output)) == 1, failure_lines(run.output)
+    assert "max_unhealthy_upgraded_percent" in run.output
+    assert "Rolled back" in run.output
+    # update domain 0 went forward once and back once; nothing else was touched
+    assert dict(upgrade_starts(emulator)) == {"0": 2, "5": 2}
+    rows = fleet(emulator)
+    assert {row["image_version"] for row in rows} == {OLD}
+    # every instance runs the latest model again, so the model itself is back on the old image
+    assert all(row["latest_model_applied"] for row in rows)
+    result = read_json(result_file)
+    assert result["status"] == "rolled_back"
+    assert sorted(result["rolled_back"]) == ["0", "5"]
+    assert len(result["batches"]) == 1
+
+
+def test_interrupted_rollout_resumes_without_upgrading_twice(fresh_emulator, run_playbook, ansible_env, tmp_path):
+    """ansible-playbook killed in the middle of the rollout; the re-run finishes the job and no instance is
+    upgraded twice (counted from instance_upgrade_start events)."""
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(scale_set(capacity=10)))
+    emulator.clear_events()
+    playbook = tmp_path / "interrupted.yml"
+    playbook.write_text(yaml.safe_dump(role_play("image_rollout", resource_group=RG, name="web", image=image(NEW))))
+    first = subprocess.Popen(
+        [str(ansible_env["PATH"].split(os.pathsep)[0] + "/ansible-playbook"), str(playbook), "-i", "localhost,",
+         "-c", "local"], env=ansible_env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        # kill it once the second update domain has started upgrading
+        while not {"1", "6"} & set(upgrade_starts(emulator)):
+            assert first.poll() is None, "the first run ended before it could be interrupted"
+            assert time.monotonic() < deadline, "the rollout never reached update domain 1"
+            time.sleep(0.05)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    done_before = upgrade_starts(emulator)
+    assert set(done_before) < {str(i) for i in range(10)}, "nothing left for the re-run"
+
+    run = run_playbook(playbook)
+
+    assert run.rc == 0, run.output
+    starts = upgrade_starts(emulator)
+    assert set(starts) == {str(i) for i in range(10)}
+    assert set(starts.values()) == {1}, f"an instance was upgraded twice: {dict(starts)}"
+    assert set(image_versions(emulator).values()) == {NEW}
+    assert "already on the latest model" in run.output
+
+
+def test_zonal_set_with_a_ramp_never_has_two_zones_in_flight(fresh_emulator, run_playbook, tmp_path):
+    """A zonal set rolled with a canary ramp [1, "50%"]: the first batch is one instance, later ones are bigger,
+    and no two zones are ever out of service at the same time."""
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(scale_set(capacity=6, zones=["1", "2", "3"])))
+    emulator.clear_events()
+    result_file = tmp_path / "result.json"
+
+    run = run_playbook(yaml.safe_dump(role_play(
+        "image_rollout", result_file, resource_group=RG, name="web", image=image(NEW), batch=[1, "50%"])))
+
+    assert run.rc == 0, run.output
+    zone_of = {row["instance_id"]: row["zone"] for row in fleet(emulator)}
+    assert len(set(zone_of.values())) == 3
+    for batch in in_flight_sets(upgrade_events(emulator)):
+        assert len({zone_of[i] for i in batch}) == 1, f"two zones in flight: {sorted(batch)}"
+    result = read_json(result_file)
+    sizes = [len(b["instance_ids"]) for b in result["batches"]]
+    assert sizes[0] == 1
+    assert max(sizes[1:]) > 1
+    for batch in result["batches"]:
+        assert len({zone_of[i] for i in batch["instance_ids"]}) == 1
+    assert set(upgrade_starts(emulator).values()) == {1}
+    assert set(image_versions(emulator).values()) == {NEW}
+
+
+def test_invalid_batch_fails_before_anything_is_written(fresh_emulator, run_playbook):
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(scale_set(capacity=2)))
+    emulator.reset_requests()
+
+    run = run_playbook(yaml.safe_dump(role_play(
+        "image_rollout", resource_group=RG, name="web", image=image(NEW), batch="0%")))
+
+    assert run.rc != 0
+    assert "image_rollout_batch must be" in run.output
+    assert len(failure_lines(run.output)) == 1, failure_lines(run.output)
+    assert emulator.requests()["writes"] == 0
