@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..events import EventLog
 from ..state import Instance, ScaleSet, Settings
-from .addresses import AddressPool, bind_socket
+from .addresses import AddressPool
 from .app import AppServer
 from .balancer import Backend, LoadBalancer
 from .health import AppStatus, health_body, health_state
@@ -109,15 +110,15 @@ class EmulatorFleet:
             ip, sock = self._pool.next_address(), None
             log.warning("%s instance %s: cannot reserve %s:%s for its app: %s", ss.key, inst.instance_id, ip,
                         app_port(ss), exc)
-        fleet.nodes[inst.instance_id] = self._node(ss, inst, AppServer(ip, app_port(ss), sock, lambda m, p: (0, {})))
+        fleet.nodes[inst.instance_id] = self._node(ss, inst, ip, sock)
         return ip
 
     async def scale_set_created(self, ss: ScaleSet) -> None:
         fleet = self._fleet(ss)
         options = ss.load_balancer or {}
 
-        def probe_interval() -> float:
-            return float(options.get("probe_interval") or self._settings().probe_interval or 0.5)
+        def probe_interval() -> float:   # read each round: the admin API may change it
+            return float((ss.load_balancer or {}).get("probe_interval") or self._settings().probe_interval or 0.5)
 
         balancer = LoadBalancer(
             ss.key, backends=lambda: self._backends(fleet), probe_interval=probe_interval,
@@ -227,9 +228,8 @@ class EmulatorFleet:
             fleet = self._sets[ss] = SetFleet(ss)
         return fleet
 
-    def _node(self, ss: ScaleSet, inst: Instance, server: AppServer) -> Node:
-        node = Node(inst, server)
-        server.handler = lambda method, path: self._answer(ss, node, method, path)
+    def _node(self, ss: ScaleSet, inst: Instance, ip: str, sock: socket.socket | None) -> Node:
+        node = Node(inst, AppServer(ip, app_port(ss), sock, lambda method, path: self._answer(ss, node, method, path)))
         return node
 
     def _node_for(self, ss: ScaleSet, inst: Instance) -> Node:
@@ -240,13 +240,11 @@ class EmulatorFleet:
             return node
         if node is not None:
             self._close_node(node)
-        port = app_port(ss)
-        if inst.private_ip:
-            ip, sock = inst.private_ip, bind_socket(inst.private_ip, port)
-        else:
-            ip, sock = self._pool.allocate(port)
-            inst.private_ip = ip
-        node = fleet.nodes[inst.instance_id] = self._node(ss, inst, AppServer(ip, port, sock, lambda m, p: (0, {})))
+        if not inst.private_ip:
+            inst.private_ip = self.allocate_ip(ss, inst)
+            return fleet.nodes[inst.instance_id]
+        # an address handed out earlier (its node was pruned): rebind it; start() reports a failure to listen
+        node = fleet.nodes[inst.instance_id] = self._node(ss, inst, inst.private_ip, None)
         return node
 
     def _is_sick(self, ss: ScaleSet, inst: Instance) -> bool:
