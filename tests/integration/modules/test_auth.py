@@ -1,0 +1,52 @@
+"""Sign-in through the real azure-identity client: environment variables, ~/.azure/credentials profiles,
+and clear errors for a wrong secret, a missing profile and a missing Azure CLI."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from core_helpers import core_step, run_steps, scale_set, scenario, writes
+
+CLIENT_VARS = ("AZURE_CLIENT_ID", "AZURE_SECRET", "AZURE_TENANT", "AZURE_TENANT_ID", "AZURE_SUBSCRIPTION_ID")
+
+
+def test_env_vars(fresh_emulator, run_playbook, tmp_path):
+    fresh_emulator.load_scenario(scenario(scale_set("web", capacity=1)))
+    out, _ = run_steps(run_playbook, fresh_emulator, [core_step("vmss_info", private_ips=False)], tmp_path)
+    assert out[0]["result"]["vmss"]["name"] == "web", out[0]["result"].get("msg")
+    assert out[0]["requests"]["token_requests"] == 1 and out[0]["requests"]["by_operation"]["Metadata_Endpoints"] == 1
+
+
+def test_credentials_file_profiles(fresh_emulator, run_playbook, ansible_env, tmp_path):
+    fresh_emulator.load_scenario(scenario(scale_set("web", capacity=1)))
+    env = fresh_emulator.env
+    good = "subscription_id = {s}\nclient_id = {c}\nsecret = {p}\ntenant = {t}\n".format(
+        s=env["AZURE_SUBSCRIPTION_ID"], c=env["AZURE_CLIENT_ID"], p=env["AZURE_SECRET"], t=env["AZURE_TENANT"])
+    wrong_secret = "not-the-secret-5e1f9a"
+    creds = Path(ansible_env["HOME"]) / ".azure" / "credentials"
+    creds.parent.mkdir(parents=True, exist_ok=True)
+    creds.write_text("[default]\n" + good + "\n[staging]\n" + good
+                     + "\n[broken]\n" + good.replace(env["AZURE_SECRET"], wrong_secret))
+    for name in CLIENT_VARS:  # only the cloud endpoint and CA bundle stay in the environment
+        ansible_env.pop(name, None)
+
+    steps = [
+        core_step("vmss_info", private_ips=False),                                   # [default] profile
+        core_step("vmss_info", private_ips=False, profile="staging"),                # named profile
+        core_step("vmss_info", private_ips=False, profile="broken"),                 # wrong secret
+        core_step("vmss_info", private_ips=False, profile="missing"),                # no such profile
+        core_step("vmss_info", private_ips=False, auth_source="cli"),                # no az on PATH
+    ]
+    out, res = run_steps(run_playbook, fresh_emulator, steps, tmp_path)
+    r = [o["result"] for o in out]
+    assert r[0]["vmss"]["name"] == "web", r[0].get("msg")
+    assert r[1]["vmss"]["name"] == "web", r[1].get("msg")
+
+    assert r[2]["failed"] and r[2]["msg"].startswith("Could not read scale set"), r[2]["msg"]
+    assert "sign-in failed" in r[2]["msg"] and r[2]["error_code"]
+    assert out[2]["requests"]["reads"] == 0 and writes(out[2]) == 0
+
+    assert r[3]["failed"] and "profile 'missing' was not found in" in r[3]["msg"]
+    assert out[3]["requests"]["total"] == 0
+    assert r[4]["failed"] and "auth_source cli needs the Azure CLI (az)" in r[4]["msg"], r[4]["msg"]
+    for text in (res.output, str(r)):
+        assert wrong_secret not in text and env["AZURE_SECRET"] not in text
