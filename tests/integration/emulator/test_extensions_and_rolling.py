@@ -108,3 +108,17 @@ def test_rolling_upgrade_cancel(emu, compute):
     stale = list(compute.virtual_machine_scale_set_vms.list("rg-demo", "web",
                                                            filter="properties/latestModelApplied eq false"))
     assert len(stale) == 10  # the first batch was interrupted before it finished
+
+
+def test_rolling_upgrade_does_not_start_a_batch_when_too_much_of_the_set_is_unhealthy(emu, compute):
+    policy = {"mode": "Manual", "rollingUpgradePolicy": {"maxBatchInstancePercent": 20,
+                                                         "maxUnhealthyInstancePercent": 20}}
+    emu.load_scenario(web_scenario(upgrade_policy=policy, capacity=10))
+    compute.virtual_machine_scale_sets.begin_power_off("rg-demo", "web", {"instanceIds": ["0", "1", "2"]}).result()
+    compute.virtual_machine_scale_sets.begin_update("rg-demo", "web", NEW_IMAGE).result()
+    with pytest.raises(HttpResponseError) as err:
+        compute.virtual_machine_scale_set_rolling_upgrades.begin_start_os_upgrade("rg-demo", "web").result()
+    assert "MaxUnhealthyInstancePercentExceededInRollingUpgrade" in str(err.value)
+    assert compute.virtual_machine_scale_set_rolling_upgrades.get_latest("rg-demo", "web").running_status.code == \
+        "Faulted"
+    assert emu.events(type="rolling_batch") == []  # checked before the first batch
