@@ -147,6 +147,8 @@ class EmulatorFleet:
             self._close_node(node)
 
     async def instance_started(self, ss: ScaleSet, inst: Instance) -> None:
+        if ss.deleting:   # an operation finishing after the set was deleted must not bring an app back
+            return
         node = self._node_for(ss, inst)
         node.drained = False   # a drain lasts until the next restart / upgrade
         try:
