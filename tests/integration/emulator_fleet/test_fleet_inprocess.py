@@ -163,12 +163,13 @@ def test_address_pool_skips_addresses_already_in_use():
 
     pool = AddressPool(second_octet=77)
     with socket.socket() as squatter:   # someone else already listens on the first candidate
-        squatter.bind(("127.77.0.1", 8080))
+        squatter.bind(("127.77.0.1", 0))   # a free port, so other emulators on this machine cannot interfere
         squatter.listen()
-        ip, sock = pool.allocate(8080)
+        port = squatter.getsockname()[1]
+        ip, sock = pool.allocate(port)
         try:
             assert ip == "127.77.0.2"
-            other_ip, other_sock = pool.allocate(8080)
+            other_ip, other_sock = pool.allocate(port)
             other_sock.close()
             assert other_ip == "127.77.0.3"
         finally:
