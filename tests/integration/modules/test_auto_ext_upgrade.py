@@ -1,7 +1,13 @@
 """vmss_auto_ext_upgrade through ansible-playbook against the emulator (real SDK over HTTPS)."""
 from __future__ import annotations
 
-from extension_helpers import HEALTH, run_steps, scenario, step, writes
+import sys
+from pathlib import Path
+
+# extension_helpers sits next to this file; found whatever pytest's import mode
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from extension_helpers import HEALTH, run_steps, scenario, step, writes  # noqa: E402
 
 AUTO = "vmss_auto_ext_upgrade"
 APP = {"name": "app", "properties": {"publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",

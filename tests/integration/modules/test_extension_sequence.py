@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
-from extension_helpers import HEALTH, ext_named, run_steps, scenario, step, writes
+# extension_helpers sits next to this file; found whatever pytest's import mode
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from extension_helpers import HEALTH, ext_named, run_steps, scenario, step, writes  # noqa: E402
 
 APP = {
     "name": "app", "publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",

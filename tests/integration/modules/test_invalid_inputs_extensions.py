@@ -2,7 +2,13 @@
 and zero ARM writes. All cases run in one ansible-playbook run (each with its own request counts)."""
 from __future__ import annotations
 
-from extension_helpers import HEALTH, run_steps, scenario, step, writes
+import sys
+from pathlib import Path
+
+# extension_helpers sits next to this file; found whatever pytest's import mode
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from extension_helpers import HEALTH, run_steps, scenario, step, writes  # noqa: E402
 
 SEQ = "vmss_extension_sequence"
 AUTO = "vmss_auto_ext_upgrade"

@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
-from extension_helpers import run_steps, scenario, step
+# extension_helpers sits next to this file; found whatever pytest's import mode
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from extension_helpers import run_steps, scenario, step  # noqa: E402
 
 SECRET_CREATE = "pw-create-7f3a9c1e5d"
 SECRET_ROTATE = "pw-rotate-2b8e4f6a0c"
