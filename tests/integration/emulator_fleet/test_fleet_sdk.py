@@ -180,3 +180,17 @@ def test_bad_app_or_load_balancer_options_refuse_the_scenario(fresh_emulator):
     else:
         raise AssertionError("a non-numeric probe_interval was accepted")
     assert fresh_emulator.availability()["load_balancers"] == {}
+
+
+def test_protected_settings_never_reach_the_app_or_fleet_views(fresh_emulator):
+    emulator = fresh_emulator
+    secret = "fleet-s3cret-value-9731"
+    app_extension = {"name": "app", "properties": {
+        "publisher": "Microsoft.Azure.Extensions", "type": "CustomScript", "typeHandlerVersion": "2.1",
+        "settings": {"release": "1"}, "protectedSettings": {"commandToExecute": f"deploy --token {secret}"}}}
+    emulator.load_scenario(scenario(capacity=1, extensions=[app_extension], load_balancer={"traffic_rps": 50}))
+    status, body = app_request(fleet_row(emulator, "0")["ip"])
+    assert status == 200 and body["extensions"]["app"] == {"release": "1"}
+    wait_for(lambda: balancer(emulator)["served"] > 0, what="traffic")
+    seen = [str(body), str(emulator.instances(RG, VMSS)), str(emulator.availability()), str(emulator.events())]
+    assert not any(secret in text for text in seen)
