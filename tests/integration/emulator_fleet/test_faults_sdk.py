@@ -246,3 +246,22 @@ def test_a_recreated_scale_set_does_not_inherit_a_sick_app(fresh_emulator, sdk):
                             if key != "resource_groups"})
     assert vm_health(sdk, "0") == "HealthState/healthy"
     assert app_request(fleet_row(emulator, "0")["ip"])[0] == 200
+
+
+def test_platform_rolling_upgrade_stops_on_apps_made_unhealthy(fresh_emulator, sdk):
+    """The health states drive the platform's own rolling policy: a bad image breaches the upgraded-instances
+    threshold after the first batch, and the LRO fails with Azure's code."""
+    emulator = fresh_emulator
+    spec = scenario(capacity=5, grace=0.1, upgrade_seconds=0.1)
+    spec["scale_sets"][0]["upgrade_policy"] = {"mode": "Manual", "rollingUpgradePolicy": {
+        "maxBatchInstancePercent": 20, "maxUnhealthyInstancePercent": 100,
+        "maxUnhealthyUpgradedInstancePercent": 0, "pauseTimeBetweenBatches": "PT0S"}}
+    emulator.load_scenario(spec)
+    emulator.set_faults([{"kind": "unhealthy_after_upgrade", "image_version": NEW_VERSION}])
+    set_image_version(sdk, NEW_VERSION)
+    with pytest.raises(HttpResponseError) as info:
+        sdk.virtual_machine_scale_set_rolling_upgrades.begin_start_os_upgrade(RG, VMSS).result()
+    assert "MaxUnhealthyUpgradedInstancePercentExceededInRollingUpgrade" in str(info.value)
+    sick = [e["instance_id"] for e in fired(emulator, "unhealthy_after_upgrade")]
+    assert len(sick) == 1   # the first batch only
+    assert vm_health(sdk, sick[0]) == "HealthState/unhealthy"
