@@ -17,6 +17,8 @@ description:
   - Reads one instance list (with instance views, all pages) and one network interface list per scale set, plus
     one scale set list per resource group (or one for the whole subscription); never one call per instance.
   - Works beside static hosts and other inventory sources in an inventory directory.
+  - Scale sets in Flexible orchestration mode are skipped with a warning; their instances are ordinary virtual
+    machines without scale-set update domains.
   - The inventory file name must end with C(vmss.yml) or C(vmss.yaml).
 extends_documentation_fragment:
   - constructed
@@ -120,6 +122,11 @@ def scale_set_selected(scale_set, names, tags):
     return True
 
 
+def is_flexible(scale_set):
+    mode = (scale_set.get("properties") or {}).get("orchestrationMode") or "Uniform"
+    return mode.lower() == "flexible"
+
+
 def resource_group_of(resource_id):
     parts = resource_id.split("/")
     lowered = [part.lower() for part in parts]
@@ -193,6 +200,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         records = []
         for scale_set in self._scale_sets(service):
             if not scale_set_selected(scale_set, names, tags):
+                continue
+            if is_flexible(scale_set):
+                self.display.warning("vmss.rollout.vmss: skipping scale set %s, which uses Flexible orchestration."
+                                     % scale_set["id"])
                 continue
             resource_group = resource_group_of(scale_set["id"])
             vms = service.list_instances(resource_group, scale_set["name"])

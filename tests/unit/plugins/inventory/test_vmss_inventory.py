@@ -94,3 +94,13 @@ def test_host_records_join_instances_with_nic_ips_and_keep_resource_group_case()
 
 def test_resource_group_of_is_case_insensitive_on_the_segment_name():
     assert plugin.resource_group_of("/subscriptions/s/resourcegroups/rg1/providers/x/y/z") == "rg1"
+
+
+@pytest.mark.parametrize("properties, flexible", [
+    ({}, False),
+    ({"orchestrationMode": "Uniform"}, False),
+    ({"orchestrationMode": "Flexible"}, True),
+    ({"orchestrationMode": "flexible"}, True),
+])
+def test_flexible_orchestration_is_recognised(properties, flexible):
+    assert plugin.is_flexible(dict(SCALE_SET, properties=properties)) is flexible
