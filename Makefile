@@ -9,7 +9,7 @@ COLLECTIONS := $(CURDIR)/.tmp/collections
 COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/vmss/rollout
 PYTEST_ARGS ?=
 
-.PHONY: demo test unit venv collection-path clean
+.PHONY: demo test unit sanity venv collection-path clean
 
 demo: venv collection-path
 	$(BIN)/python tools/demo.py
@@ -19,6 +19,10 @@ test: venv collection-path
 
 unit: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/unit
+
+# ansible-test sanity on a copy of the tree (also part of make test, in tests/ecosystem/test_sanity.py)
+sanity: venv
+	$(BIN)/python tools/sanity.py
 
 venv: $(STAMP)
 
