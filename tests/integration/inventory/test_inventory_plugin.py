@@ -22,9 +22,11 @@ SCENARIO = {
          "image": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "1.0.0"}},
         {"name": "batch", "resource_group": "rg-other", "capacity": 2,
          "image": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "1.0.0"}},
+        # same name as rg-inv/api: host names collide unless the resource group is part of them
+        {"name": "api", "resource_group": "rg-other", "capacity": 1,
+         "image": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "1.0.0"}},
     ],
 }
-SIZES = {"web-tier": 7, "api": 4, "batch": 2}
 
 
 @pytest.fixture
@@ -163,14 +165,14 @@ def test_cache_serves_a_second_run_without_calling_azure(scenario, ansible_env, 
     source = write(tmp_path / "cached.vmss.yml", f"""\
         plugin: vmss.rollout.vmss
         resource_groups: [rg-inv, rg-other]
-        names: [batch, api]
+        names: [batch, web-tier]
         cache: true
         cache_plugin: ansible.builtin.jsonfile
         cache_connection: {tmp_path / 'cache'}
         cache_timeout: 3600
         """)
     first = listed(ansible_inventory(ansible_env, source))
-    assert sorted(first["_meta"]["hostvars"]) == ["api_0", "api_1", "api_2", "api_3", "batch_0", "batch_1"]
+    assert sorted(first["_meta"]["hostvars"]) == sorted(["batch_0", "batch_1"] + [f"web-tier_{i}" for i in range(7)])
     assert scenario.requests()["reads"] > 0
     assert list((tmp_path / "cache").iterdir()), "the cache plugin wrote nothing"
 
@@ -182,7 +184,25 @@ def test_cache_serves_a_second_run_without_calling_azure(scenario, ansible_env, 
     # --flush-cache goes back to Azure
     third = listed(ansible_inventory(ansible_env, source, "--flush-cache"))
     assert third == first
-    assert scenario.requests()["by_operation"].get("VirtualMachineScaleSetVMs_List", 0) == 2
+    assert scenario.requests()["by_operation"].get("VirtualMachineScaleSetVMs_List", 0) == math.ceil(7 / PAGE_SIZE) + 1
+
+
+def test_same_scale_set_name_in_two_resource_groups(scenario, ansible_env, tmp_path):
+    source = write(tmp_path / "both.vmss.yml", """\
+        plugin: vmss.rollout.vmss
+        names: [api]
+        """)
+    clash = ansible_inventory(ansible_env, source)
+    assert clash.returncode != 0
+    assert "two instances are both named 'api_0'" in clash.stdout + clash.stderr
+    assert "hostnames: resource_group_instance_name" in clash.stdout + clash.stderr
+
+    source.write_text(source.read_text() + "hostnames: resource_group_instance_name\n")
+    inventory = listed(ansible_inventory(ansible_env, source))
+    assert sorted(inventory["_meta"]["hostvars"]) == ["rg-inv_api_0", "rg-inv_api_1", "rg-inv_api_2", "rg-inv_api_3",
+                                                      "rg-other_api_0"]
+    assert group_hosts(inventory, "vmss_api") == sorted(inventory["_meta"]["hostvars"])
+    assert inventory["_meta"]["hostvars"]["rg-other_api_0"]["resource_group"] == "rg-other"
 
 
 def test_an_azure_error_is_one_clear_sentence_and_never_shows_the_secret(scenario, ansible_env, tmp_path):
