@@ -21,6 +21,16 @@ REPO = Path(__file__).resolve().parent.parent
 COLLECTIONS = REPO / ".tmp" / "collections"
 BIN = Path(sys.executable).parent
 
+# Tests run with --import-mode=importlib (test files in different folders share names), so the
+# folders holding shared helper modules (any .py that is neither a test nor a conftest) go on sys.path.
+_HELPER_DIRS = {
+    p.parent for p in Path(__file__).parent.rglob("*.py")
+    if not p.name.startswith("test_") and p.name != "conftest.py" and "output" not in p.parts
+}
+for _helpers_dir in sorted(_HELPER_DIRS):
+    if str(_helpers_dir) not in sys.path:
+        sys.path.insert(0, str(_helpers_dir))
+
 
 def _ensure_collection_link() -> None:
     link = COLLECTIONS / "ansible_collections" / "vmss" / "rollout"
