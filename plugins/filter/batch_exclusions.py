@@ -24,7 +24,7 @@ options:
     type: bool
     default: false
 author:
-  - vmss.rollout maintainers
+  - vmss.rollout maintainers (@vmss-rollout)
 """
 
 EXAMPLES = r"""

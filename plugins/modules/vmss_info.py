@@ -27,7 +27,7 @@ extends_documentation_fragment:
   - vmss.rollout.wait
   - vmss.rollout.attributes.INFO_MODULE
 author:
-  - vmss.rollout maintainers
+  - vmss.rollout maintainers (@vmss-rollout)
 """
 
 EXAMPLES = r"""

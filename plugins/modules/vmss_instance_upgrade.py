@@ -39,7 +39,11 @@ options:
     choices: [manual, platform]
     default: manual
   platform_upgrade:
-    description: With O(strategy=platform), which rolling upgrade to start.
+    description:
+      - With O(strategy=platform), which rolling upgrade to start.
+      - V(os) starts nothing (changed false, no write) when every unprotected instance is already on the latest
+        model, and follows an upgrade already in progress instead of starting another.
+      - V(extension) cannot know whether newer extension versions exist, so it always starts one (changed true).
     type: str
     choices: [os, extension]
     default: os
@@ -63,7 +67,7 @@ notes:
   - An upgrade operation that ends Failed fails the task with the Azure error code, message and request id, and
     still returns RV(instances), RV(upgraded) and RV(failed_instances).
 author:
-  - vmss.rollout maintainers
+  - vmss.rollout maintainers (@vmss-rollout)
 """
 
 EXAMPLES = r"""
@@ -101,20 +105,62 @@ instances:
   type: list
   elements: dict
   contains:
-    instance_id: {description: Instance id., type: str, returned: always}
-    name: {description: Instance name., type: str, returned: always}
-    update_domain: {description: Platform update domain., type: int, returned: always}
-    fault_domain: {description: Platform fault domain., type: int, returned: always}
-    zone: {description: Availability zone, or null., type: str, returned: always}
-    latest_model_applied: {description: Whether the instance runs the latest model., type: bool, returned: always}
-    provisioning_state: {description: Provisioning state., type: str, returned: always}
-    power_state: {description: Power state (running, stopped, ...)., type: str, returned: always}
-    health_state: {description: App Health state (healthy, unhealthy, unknown, initializing) or null., type: str, returned: always}
-    private_ip: {description: Private IP (null here; see vmss_info)., type: str, returned: always}
-    image: {description: Image reference of the instance., type: dict, returned: always}
-    protected: {description: Protected from scale-set actions., type: bool, returned: always}
-    outcome: {description: upgraded, skipped or failed., type: str, returned: always}
-    reason: {description: Why it was skipped or failed (null when upgraded)., type: str, returned: always}
+    instance_id:
+      description: "Instance id."
+      type: str
+      returned: always
+    name:
+      description: "Instance name."
+      type: str
+      returned: always
+    update_domain:
+      description: "Platform update domain."
+      type: int
+      returned: always
+    fault_domain:
+      description: "Platform fault domain."
+      type: int
+      returned: always
+    zone:
+      description: "Availability zone, or null."
+      type: str
+      returned: always
+    latest_model_applied:
+      description: "Whether the instance runs the latest model."
+      type: bool
+      returned: always
+    provisioning_state:
+      description: "Provisioning state."
+      type: str
+      returned: always
+    power_state:
+      description: "Power state: running, stopped, deallocated, and so on."
+      type: str
+      returned: always
+    health_state:
+      description: "App Health state (healthy, unhealthy, unknown or initializing), or null without App Health."
+      type: str
+      returned: always
+    private_ip:
+      description: "Private IP address; null here (vmss_info reads the network interfaces)."
+      type: str
+      returned: always
+    image:
+      description: "Image reference of the instance."
+      type: dict
+      returned: always
+    protected:
+      description: "Protected from scale-set actions."
+      type: bool
+      returned: always
+    outcome:
+      description: "One of upgraded, skipped, failed."
+      type: str
+      returned: always
+    reason:
+      description: "Why the instance was skipped or failed; null when upgraded."
+      type: str
+      returned: always
 upgraded:
   description: Ids of the instances upgraded (that would be, in check mode).
   returned: always

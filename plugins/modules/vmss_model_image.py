@@ -100,7 +100,7 @@ extends_documentation_fragment:
   - vmss.rollout.wait
   - vmss.rollout.attributes
 author:
-  - vmss.rollout maintainers
+  - vmss.rollout maintainers (@vmss-rollout)
 """
 
 EXAMPLES = r"""

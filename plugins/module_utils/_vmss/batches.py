@@ -106,7 +106,7 @@ def plan(instances, batch="update_domain", include_current=False):
         groups[-1][1].append(inst)
 
     batches = []
-    for _, members in groups:
+    for _key, members in groups:
         if sizes is None:
             batches.append(_make_batch(members))
             continue

@@ -13,7 +13,7 @@ PLATFORM_KEYS = ("publisher", "offer", "sku", "version")
 # user option -> ARM imageReference key, for the kinds of image that are named by one id
 ID_KEYS = (("id", "id"), ("shared_gallery_image_id", "sharedGalleryImageId"),
            ("community_gallery_image_id", "communityGalleryImageId"))
-ALL_WIRE_KEYS = PLATFORM_KEYS + tuple(wire for _, wire in ID_KEYS)
+ALL_WIRE_KEYS = PLATFORM_KEYS + tuple(wire for _user, wire in ID_KEYS)
 UPGRADE_MODES = ("Automatic", "Manual", "Rolling")
 
 # rolling_upgrade_policy suboption -> ARM key
@@ -38,12 +38,12 @@ def image_to_wire(image):
     if not isinstance(image, dict) or not image:
         raise ImageError("image must be a dict of publisher, offer, sku and version, or of id "
                          "(or shared_gallery_image_id / community_gallery_image_id).")
-    allowed = PLATFORM_KEYS + tuple(user for user, _ in ID_KEYS)
+    allowed = PLATFORM_KEYS + tuple(user for user, _wire in ID_KEYS)
     unknown = sorted(k for k in image if k not in allowed)
     if unknown:
         raise ImageError("image has unknown key(s) %s; allowed: %s." % (", ".join(unknown), ", ".join(allowed)))
     given = dict((k, v) for k, v in image.items() if v not in (None, ""))
-    ids = [user for user, _ in ID_KEYS if user in given]
+    ids = [user for user, _wire in ID_KEYS if user in given]
     platform = [k for k in PLATFORM_KEYS if k in given]
     if ids and platform:
         raise ImageError("image takes either publisher/offer/sku/version or %s, not both." % ids[0])

@@ -2,7 +2,9 @@
 vmss_info). The many-steps-in-one-playbook runner is shared with the extension tests (extension_helpers)."""
 from __future__ import annotations
 
-from extension_helpers import HEALTH, run_steps, step, writes  # noqa: F401  (re-exported for the tests)
+from extension_helpers import HEALTH, run_steps, step, writes
+
+__all__ = ["HEALTH", "NEW", "OLD", "RG", "by_operation", "core_step", "run_steps", "scale_set", "scenario", "writes"]
 
 RG = "rg-core"
 OLD = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "1.0.0"}

@@ -11,7 +11,7 @@ CLIENT_VARS = ("AZURE_CLIENT_ID", "AZURE_SECRET", "AZURE_TENANT", "AZURE_TENANT_
 
 def test_env_vars(fresh_emulator, run_playbook, tmp_path):
     fresh_emulator.load_scenario(scenario(scale_set("web", capacity=1)))
-    out, _ = run_steps(run_playbook, fresh_emulator, [core_step("vmss_info", private_ips=False)], tmp_path)
+    out, _playbook = run_steps(run_playbook, fresh_emulator, [core_step("vmss_info", private_ips=False)], tmp_path)
     assert out[0]["result"]["vmss"]["name"] == "web", out[0]["result"].get("msg")
     assert out[0]["requests"]["token_requests"] == 1 and out[0]["requests"]["by_operation"]["Metadata_Endpoints"] == 1
 

@@ -18,7 +18,7 @@ def test_info_zonal_set(fresh_emulator, run_playbook, tmp_path):
         core_step("vmss_info"),
         core_step("vmss_info", check=True, private_ips=False),
     ]
-    out, _ = run_steps(run_playbook, fresh_emulator, steps, tmp_path)
+    out, _playbook = run_steps(run_playbook, fresh_emulator, steps, tmp_path)
     info = out[2]["result"]
     assert info["changed"] is False and writes(out[2]) == 0, info.get("msg")
     assert out[2]["requests"]["reads"] == 3          # scale set, instances (one page), NICs

@@ -61,7 +61,7 @@ def test_failed_upgrade_reports_outcomes_and_error(fresh_emulator, run_playbook,
     fresh_emulator.load_scenario(scenario(scale_set("web", capacity=2)))
     fresh_emulator.set_faults([{"kind": "upgrade_fails", "instance_ids": ["1"], "message": "disk exploded"}])
     steps = [core_step("vmss_model_image", image=NEW), core_step("vmss_instance_upgrade")]
-    out, _ = run_steps(run_playbook, fresh_emulator, steps, tmp_path)
+    out, _playbook = run_steps(run_playbook, fresh_emulator, steps, tmp_path)
     r = out[1]["result"]
     assert r["failed"] is True and by_operation(out[1], UPGRADE) == 1
     assert r["msg"].startswith("Could not upgrade instances 0, 1 of scale set"), r["msg"]
@@ -80,7 +80,7 @@ def test_platform_rolling_upgrade(fresh_emulator, run_playbook, tmp_path):
         core_step("vmss_instance_upgrade", strategy="platform", platform_upgrade="os"),
         core_step("vmss_instance_upgrade", strategy="platform", platform_upgrade="os"),
     ]
-    out, _ = run_steps(run_playbook, fresh_emulator, steps, tmp_path)
+    out, _playbook = run_steps(run_playbook, fresh_emulator, steps, tmp_path)
     r = [o["result"] for o in out]
     assert r[0]["changed"], r[0].get("msg")
     assert r[1]["changed"] is True and writes(out[1]) == 0

@@ -38,7 +38,7 @@ CASES = [
 def outcomes(fresh_emulator, run_playbook, tmp_path_factory):
     fresh_emulator.load_scenario(scenario(scale_set("web", capacity=2)))
     steps = []
-    for _, module, args, _ in CASES:
+    for _case_id, module, args, _words in CASES:
         args = dict(args)
         step = core_step(module, **args)
         if args.get("name", "") is None:
@@ -46,13 +46,13 @@ def outcomes(fresh_emulator, run_playbook, tmp_path_factory):
         steps.append(step)
     # the model is outdated, so a valid upgrade would write: the failures above must not
     steps.insert(0, core_step("vmss_model_image", image=NEW))
-    out, _ = run_steps(run_playbook, fresh_emulator, steps, tmp_path_factory.mktemp("invalid"))
+    out, _playbook = run_steps(run_playbook, fresh_emulator, steps, tmp_path_factory.mktemp("invalid"))
     return out[1:]
 
 
 def test_invalid_inputs(outcomes):
     problems = []
-    for (case_id, _, _, words), entry in zip(CASES, outcomes):
+    for (case_id, _module, _args, words), entry in zip(CASES, outcomes):
         result = entry["result"]
         msg = result.get("msg", "")
         if not result.get("failed"):

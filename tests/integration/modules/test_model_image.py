@@ -60,7 +60,7 @@ def test_missing_scale_set_is_a_clear_error(fresh_emulator, run_playbook, tmp_pa
     # The 412 re-read path is unit-tested (tests/unit/plugins/modules/test_core_modules.py): the emulator's
     # fault rules only inject 500/503, and a real concurrent edit cannot be timed between our GET and PATCH.
     fresh_emulator.load_scenario(scenario(scale_set("web", capacity=1)))
-    out, _ = run_steps(run_playbook, fresh_emulator, [core_step("vmss_model_image", name="nope", image=NEW)], tmp_path)
+    out, _playbook = run_steps(run_playbook, fresh_emulator, [core_step("vmss_model_image", name="nope", image=NEW)], tmp_path)
     r = out[0]["result"]
     assert r["failed"] and writes(out[0]) == 0
     assert r["msg"].startswith("Could not read scale set %s/nope: ResourceNotFound: " % RG), r["msg"]

@@ -2,6 +2,7 @@
 import copy
 
 import pytest
+from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssConflict, VmssError
 from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule, vmss_argument_spec
@@ -41,7 +42,8 @@ def make_module(module_spec, check_mode=False, diff=False, **params):
     return module
 
 
-def vmss(image=OLD, mode="Manual", etag='"1"'):
+def vmss(image=None, mode="Manual", etag='"1"'):
+    image = OLD if image is None else image
     return {"name": "web", "id": "/subscriptions/s/x/web", "location": "westeurope", "etag": etag,
             "sku": {"capacity": 3},
             "properties": {"upgradePolicy": {"mode": mode},
@@ -103,7 +105,7 @@ def test_model_image_reapplies_after_a_concurrent_edit():
     other_edit["properties"]["upgradePolicy"]["rollingUpgradePolicy"] = {"maxBatchInstancePercent": 50}
     service = FakeImageService([vmss(), other_edit], conflicts=1)
     result = vmss_model_image.run(image_module(image=NEW), service)
-    assert [etag for _, etag in service.patches] == ['"1"', '"2"']
+    assert [etag for _body, etag in service.patches] == ['"1"', '"2"']
     # the second PATCH again carries only our change, so the other edit is kept
     assert service.patches[1][0] == {"virtualMachineProfile": {"storageProfile": {"imageReference": NEW}}}
     assert result["conflicts"] == 1 and result["changed"] is True
@@ -196,15 +198,15 @@ def test_one_call_for_the_whole_selection_and_skips_reported():
 
 def test_default_selection_is_everything_outdated_and_second_run_is_a_no_op():
     fleet = FakeFleet([vm(0), vm(1, latest=True), vm(2)])
-    result, _ = vmss_instance_upgrade.run(upgrade_module(), fleet)
+    result, _error = vmss_instance_upgrade.run(upgrade_module(), fleet)
     assert fleet.upgrade_calls == [["0", "2"]] and result["upgraded"] == ["0", "2"]
-    result, _ = vmss_instance_upgrade.run(upgrade_module(), fleet)
+    result, _error = vmss_instance_upgrade.run(upgrade_module(), fleet)
     assert fleet.upgrade_calls == [["0", "2"]] and result["changed"] is False and result["instances"] == []
 
 
 def test_check_mode_reports_without_writing():
     fleet = FakeFleet([vm(0), vm(1)])
-    result, _ = vmss_instance_upgrade.run(upgrade_module(instance_ids=["1"], check_mode=True), fleet)
+    result, _error = vmss_instance_upgrade.run(upgrade_module(instance_ids=["1"], check_mode=True), fleet)
     assert fleet.upgrade_calls == [] and result["changed"] is True and result["upgraded"] == ["1"]
 
 
@@ -229,7 +231,7 @@ def test_invalid_inputs(params, match):
 
 def test_instances_still_updating_are_waited_for_not_upgraded_again():
     fleet = FakeFleet([vm(0, prov="Updating"), vm(1)], settle_after=2)
-    result, _ = vmss_instance_upgrade.run(upgrade_module(instance_ids=["0", "1"]), fleet)
+    result, _error = vmss_instance_upgrade.run(upgrade_module(instance_ids=["0", "1"]), fleet)
     assert result["waited_for"] == ["0"]
     assert fleet.upgrade_calls == [["1"]]
     assert result["skipped"] == [{"instance_id": "0", "reason": "already on the latest model"}]
@@ -274,3 +276,34 @@ def test_info_brief_order_and_no_protected_settings():
     assert [i["instance_id"] for i in result["instances"]] == ["0", "1"]
     assert result["heatmap"][:2] == ["UD0 [#]  0", "UD1 [.]  1"]
     assert "Private IPs unavailable" in module.ansible.warnings[0]
+
+
+# ---------------------------------------------------------------- VmssModule wrapper
+
+def test_wrapper_spec_merges_auth_wait_and_scale_set_options():
+    spec = vmss_argument_spec({"image": {"type": "dict"}})
+    assert {"secret", "tenant", "wait_timeout", "poll_interval", "resource_group", "name", "image"} <= set(spec)
+    assert spec["secret"]["no_log"] is True
+    assert "resource_group" not in vmss_argument_spec({}, scale_set=False)
+
+
+def test_wrapper_diff_only_in_diff_mode_and_errors_carry_code():
+    assert "diff" not in make_module({}).result(True, before={"a": 1}, after={"a": 2})
+    assert make_module({}, diff=True).result(True, before={"a": 1}, after={"a": 2})["diff"] == {
+        "before": {"a": 1}, "after": {"a": 2}}
+    with pytest.raises(Failed) as caught:
+        make_module({}).fail_from_error(VmssError("Could not x: Code: m", code="Code", request_id="r", status=409))
+    msg, extra = caught.value.args
+    assert msg == "Could not x: Code: m" and extra == {"error_code": "Code", "request_id": "r", "status_code": 409}
+
+
+def test_constructor_only_parses_arguments():
+    # Resolving this cloud would fetch its metadata from a closed port and fail; the constructor must not try.
+    args = {"resource_group": "rg", "name": "web", "cloud_environment": "https://127.0.0.1:1",
+            "client_id": "c", "secret": "x", "tenant": "t", "subscription_id": "s"}
+    with patch_module_args(args):
+        module = VmssModule({})
+    assert module.params["name"] == "web" and module.params["wait_timeout"] == 1800
+    assert module._client is None and module._auth is None
+    with pytest.raises(VmssError, match="cloud_environment https://127.0.0.1:1: could not read"):
+        module.client()
