@@ -1,0 +1,125 @@
+"""The AWX-ready playbooks and the demo, run end to end against the emulator (ansible-playbook, real SDK)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "roles"))
+from rollout_testlib import (FAST_ENGINE, NEW, failure_lines, image, image_versions,  # noqa: E402
+                             in_flight_sets, scale_set, scenario, upgrade_events, upgrade_starts)
+
+REPO = Path(__file__).resolve().parents[3]
+PLAYBOOKS = REPO / "playbooks"
+FAST_IMAGE_ROLLOUT = {f"image_rollout_{key}": value for key, value in FAST_ENGINE.items()}
+
+
+def fleet_scenario() -> dict:
+    sets = [scale_set("web", capacity=2, rg="rg-we"), scale_set("web", capacity=2, rg="rg-ne"),
+            scale_set("web", capacity=2, rg="rg-us")]
+    return scenario(*sets, locations={"rg-we": "westeurope", "rg-ne": "northeurope", "rg-us": "eastus"})
+
+
+def starts_and_ends(emulator, rg: str) -> tuple[list[int], list[int]]:
+    events = [e for e in upgrade_events(emulator) if e.get("resource_group", "").lower() == rg]
+    return ([e["seq"] for e in events if e["type"] == "instance_upgrade_start"],
+            [e["seq"] for e in events if e["type"] == "instance_upgrade_end"])
+
+
+def test_fleet_rollout_runs_paired_regions_in_different_phases(fresh_emulator, run_playbook):
+    """westeurope and eastus roll together in phase 1 (in parallel, through forks); northeurope, westeurope's
+    pair, only starts once phase 1 has finished."""
+    emulator = fresh_emulator
+    emulator.load_scenario(fleet_scenario())
+    emulator.clear_events()
+    extra_vars = {
+        "fleet_rollout_scale_sets": [
+            {"resource_group": "rg-we", "name": "web", "location": "westeurope"},
+            {"resource_group": "rg-ne", "name": "web", "location": "northeurope"},
+            {"resource_group": "rg-us", "name": "web", "location": "eastus"}],
+        "fleet_rollout_image": image(NEW), **FAST_IMAGE_ROLLOUT}
+
+    run = run_playbook(PLAYBOOKS / "fleet_rollout.yml", extra_vars=extra_vars)
+
+    assert run.rc == 0, run.output
+    for rg in ("rg-we", "rg-ne", "rg-us"):
+        assert set(image_versions(emulator, "web", rg).values()) == {NEW}
+    we_starts, we_ends = starts_and_ends(emulator, "rg-we")
+    us_starts, us_ends = starts_and_ends(emulator, "rg-us")
+    ne_starts, _ = starts_and_ends(emulator, "rg-ne")
+    assert len(we_starts) == len(us_starts) == len(ne_starts) == 2
+    # phase 2 begins after everything of phase 1 ended
+    assert min(ne_starts) > max(we_ends + us_ends)
+    # phase 1's scale sets progressed together, not one after the other
+    assert min(us_starts) < max(we_starts) and min(we_starts) < max(us_starts)
+    assert "Phase 1: rg-we/web (westeurope), rg-us/web (eastus)" in run.output
+    assert "Phase 2: rg-ne/web (northeurope)" in run.output
+    assert "phase 2 rg-ne/web (northeurope): completed" in run.output
+
+
+def test_fleet_rollout_refuses_paired_regions_in_one_phase(fresh_emulator, run_playbook):
+    emulator = fresh_emulator
+    emulator.load_scenario(fleet_scenario())
+    emulator.reset_requests()
+    extra_vars = {
+        "fleet_rollout_scale_sets": [
+            {"resource_group": "rg-we", "name": "web", "location": "westeurope", "phase": 1},
+            {"resource_group": "rg-ne", "name": "web", "location": "northeurope", "phase": 1}],
+        "fleet_rollout_image": image(NEW)}
+
+    run = run_playbook(PLAYBOOKS / "fleet_rollout.yml", extra_vars=extra_vars)
+
+    assert run.rc != 0
+    assert "Paired regions share a phase: northeurope and westeurope" in run.output
+    assert len(failure_lines(run.output)) == 1, failure_lines(run.output)
+    assert emulator.requests()["total"] == 0
+
+
+def test_inventory_rollout_batches_by_update_domain(fresh_emulator, run_playbook, run_module, tmp_path):
+    """Hosts from the vmss.rollout.vmss inventory plugin: one serial batch per update domain, one upgrade call
+    per batch, a per-host HTTP check; every instance upgraded once, in update-domain order."""
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(scale_set(capacity=6)))
+    changed = run_module("vmss_model_image", {"resource_group": "rg-roll", "name": "web", "image": image(NEW)})
+    assert changed["changed"], changed
+    emulator.clear_events()
+    inventory = tmp_path / "azure.vmss.yml"
+    inventory.write_text(yaml.safe_dump({"plugin": "vmss.rollout.vmss", "resource_groups": ["rg-roll"]}))
+
+    run = run_playbook(PLAYBOOKS / "inventory_rollout.yml", inventory=str(inventory), extra_vars={
+        "inventory_rollout_vmss": "web", "inventory_rollout_http_delay": 1, "inventory_rollout_poll_interval": 1})
+
+    assert run.rc == 0, run.output
+    assert set(image_versions(emulator).values()) == {NEW}
+    assert set(upgrade_starts(emulator).values()) == {1}
+    events = upgrade_events(emulator)
+    for batch in in_flight_sets(events):
+        assert len({int(i) % 5 for i in batch}) == 1, f"two update domains out of service at once: {sorted(batch)}"
+    order = []
+    for event in events:
+        domain = int(event["instance_id"]) % 5
+        if event["type"] == "instance_upgrade_start" and domain not in order:
+            order.append(domain)
+    assert order == [0, 1, 2, 3, 4]
+    assert emulator.requests()["by_operation"]["VirtualMachineScaleSets_UpdateInstances"] == 5
+    assert "Update domain 0 — instances 0, 5" in run.output
+
+
+def test_make_demo_script_rolls_the_demo_scale_set(ansible_env, tmp_path):
+    """tools/demo.py (what `make demo` runs) end to end: its own emulator, the live rollout, and the report."""
+    env = {k: v for k, v in ansible_env.items() if not k.startswith("AZURE_")}
+    demo = subprocess.run([sys.executable, str(REPO / "tools" / "demo.py")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=900, check=False)
+    output = demo.stdout + demo.stderr
+
+    assert demo.returncode == 0, output[-6000:]
+    assert "UD0 [.][.][.]  0 5 10" in output          # heatmap before
+    assert "Batch 1/5: update domain 0 — instances 0, 5, 10" in output
+    assert "Batch 5/5: update domain 4 — instances 4, 9, 14" in output
+    assert "UD4 [#][#][#]  4 9 14" in output          # heatmap after
+    assert "15/15 instances on image 2.0.0" in output
+    assert ", 0 failed." in output
+    assert "Demo passed." in output
+    assert "Traceback" not in output
