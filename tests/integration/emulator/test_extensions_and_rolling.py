@@ -93,7 +93,7 @@ def test_rolling_upgrade_stops_when_upgraded_instances_are_unhealthy(emu, comput
 
 def test_rolling_upgrade_cancel(emu, compute):
     emu.load_scenario(web_scenario(upgrade_policy="Manual", capacity=10))
-    emu.config(upgrade_seconds=0.5)
+    emu.set_faults([{"kind": "upgrade_hangs", "instance_ids": ["0"]}])  # the first batch stays in flight
     compute.virtual_machine_scale_sets.begin_update("rg-demo", "web", NEW_IMAGE).result()
     compute.virtual_machine_scale_sets.begin_update(
         "rg-demo", "web", {"properties": {"upgradePolicy": {"mode": "Manual", "rollingUpgradePolicy": {
@@ -102,6 +102,7 @@ def test_rolling_upgrade_cancel(emu, compute):
     compute.virtual_machine_scale_set_rolling_upgrades.begin_cancel("rg-demo", "web").result()
     with pytest.raises(HttpResponseError):
         upgrade.result()
+    emu.clear_faults()
     latest = compute.virtual_machine_scale_set_rolling_upgrades.get_latest("rg-demo", "web")
     assert latest.running_status.code == "Cancelled"
     assert latest.running_status.last_action == "Cancel"

@@ -46,9 +46,10 @@ def test_instance_view_has_domains_statuses_extensions_and_health(web, compute):
 
 
 def test_manual_upgrade_of_a_batch_is_one_lro(web, compute):
-    web.config(upgrade_seconds=0.5)
     compute.virtual_machine_scale_sets.begin_update("rg-demo", "web", NEW_IMAGE).result()
     web.reset_requests()
+    # hold the batch in Updating (a fault rule) so the check below never races the clock
+    web.set_faults([{"kind": "upgrade_hangs", "instance_ids": ["0", "5", "10"]}])
     poller = compute.virtual_machine_scale_sets.begin_update_instances("rg-demo", "web",
                                                                        {"instanceIds": ["0", "5", "10"]})
     during = {v.instance_id: v for v in compute.virtual_machine_scale_set_vms.list("rg-demo", "web",
@@ -57,6 +58,8 @@ def test_manual_upgrade_of_a_batch_is_one_lro(web, compute):
         assert during[iid].provisioning_state == "Updating"
         assert "PowerState/running" not in [s.code for s in during[iid].instance_view.statuses]
     assert during["1"].provisioning_state == "Succeeded"
+    assert not poller.done()
+    web.clear_faults()
     poller.result()
     after = {v.instance_id: v for v in compute.virtual_machine_scale_set_vms.list("rg-demo", "web")}
     assert {i for i, v in after.items() if v.latest_model_applied} == {"0", "5", "10"}

@@ -117,12 +117,15 @@ def test_capacity_changes_add_on_latest_model_and_remove_highest_ids(web, comput
 
 
 def test_second_write_while_one_is_in_flight_is_409(web, compute):
-    web.config(upgrade_seconds=1)
+    web.set_faults([{"kind": "upgrade_hangs", "instance_ids": ["0"]}])  # keeps the first write in flight
     poller = compute.virtual_machine_scale_sets.begin_update_instances("rg-demo", "web", {"instanceIds": ["0"]})
     with pytest.raises(ResourceExistsError) as err:
         compute.virtual_machine_scale_sets.begin_update("rg-demo", "web", {"tags": {"a": "b"}})
     assert err.value.status_code == 409
     assert err.value.error.code == "Conflict"
+    with pytest.raises(ResourceExistsError):
+        compute.virtual_machine_scale_sets.begin_update_instances("rg-demo", "web", {"instanceIds": ["1"]})
+    web.clear_faults()
     poller.result()
     compute.virtual_machine_scale_sets.begin_update("rg-demo", "web", {"tags": {"a": "b"}}).result()
     assert compute.virtual_machine_scale_sets.get("rg-demo", "web").tags == {"a": "b"}
