@@ -68,7 +68,7 @@ def run_rollout(emulator, workdir: Path, old_image: dict) -> int:
         "image_rollout_name": SCALE_SET,
         "image_rollout_image": dict(old_image, version=NEW_VERSION),
         "image_rollout_drain": True,
-        "image_rollout_drain_seconds": 1,      # > the load balancer's probe interval (0.5 s)
+        "image_rollout_drain_seconds": 2,      # a few probe intervals (0.5 s) for the load balancer to notice
         "image_rollout_rollback": True,
         "image_rollout_poll_interval": 1,
         "image_rollout_http_delay": 1,

@@ -36,7 +36,8 @@ def scale_set(name: str = "web", capacity: int = 5, rg: str = RG, extensions=Non
              "image": image(OLD), "extensions": [HEALTH_EXTENSION] if extensions is None else extensions,
              "app": {"port": APP_PORT}}
     if load_balancer:
-        entry["load_balancer"] = {"frontend_port": 0, "probe_interval": 0.1, "traffic_rps": 30}
+        # The emulator's probe times out after one interval; 0.5 s leaves room for a loaded test machine.
+        entry["load_balancer"] = {"frontend_port": 0, "probe_interval": 0.5, "traffic_rps": 30}
     entry.update(extra)
     return entry
 

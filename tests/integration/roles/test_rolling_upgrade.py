@@ -29,7 +29,7 @@ def test_healthy_rollout_goes_update_domain_by_update_domain(fresh_emulator, run
 
     run = run_playbook(yaml.safe_dump(role_play(
         "image_rollout", result_file, resource_group=RG, name="web", image=image(NEW),
-        drain=True, drain_seconds=1)))
+        drain=True, drain_seconds=2)))
 
     assert run.rc == 0, run.output
     versions = image_versions(emulator)
@@ -50,6 +50,7 @@ def test_healthy_rollout_goes_update_domain_by_update_domain(fresh_emulator, run
 
     balancer = emulator.availability()["load_balancers"][f"{RG}/web"]
     assert balancer["served"] > 0
+    assert balancer["failed_by_instance"] == {}, f"requests reached instances out of service: {balancer}"
     assert balancer["failed"] == 0, balancer
 
     result = read_json(result_file)

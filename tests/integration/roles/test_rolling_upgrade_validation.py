@@ -1,0 +1,75 @@
+"""Bad engine options fail with one clear message naming the option, before anything is read or written.
+
+One ansible-playbook run checks every case: each case includes the role's validate.yml with its own options
+and records the failure message."""
+from __future__ import annotations
+
+import json
+
+import yaml
+
+CASES = {
+    "zero": ({"rolling_upgrade_batch": 0}, "rolling_upgrade_batch must be"),
+    "zero percent": ({"rolling_upgrade_batch": "0%"}, "rolling_upgrade_batch must be"),
+    "over 100 percent": ({"rolling_upgrade_batch": "150%"}, "rolling_upgrade_batch must be"),
+    "word": ({"rolling_upgrade_batch": "fault_domain"}, "rolling_upgrade_batch must be"),
+    "empty ramp": ({"rolling_upgrade_batch": []}, "rolling_upgrade_batch must be"),
+    "bad ramp step": ({"rolling_upgrade_batch": [1, "x"]}, "rolling_upgrade_batch must be"),
+    "threshold": ({"rolling_upgrade_max_unhealthy_percent": 101}, "rolling_upgrade_max_unhealthy_percent must be"),
+    "upgraded threshold": ({"rolling_upgrade_max_unhealthy_upgraded_percent": -1},
+                           "rolling_upgrade_max_unhealthy_upgraded_percent must be"),
+    "timeout": ({"rolling_upgrade_health_timeout": 0}, "rolling_upgrade_health_timeout must be"),
+    "negative bake": ({"rolling_upgrade_bake_seconds": -5}, "must not be negative"),
+    "missing health tasks": ({"rolling_upgrade_health_tasks": "/nonexistent/checks.yml"},
+                             "rolling_upgrade_health_tasks must name an existing task file"),
+    "prefix of the calling role": ({"rolling_upgrade_batch": "0", "rolling_upgrade_option_prefix": "image_rollout_"},
+                                   "image_rollout_batch must be"),
+}
+VALID = {"update domain": {"rolling_upgrade_batch": "update_domain"}, "count": {"rolling_upgrade_batch": 3},
+         "count as text": {"rolling_upgrade_batch": "3"}, "percent": {"rolling_upgrade_batch": "100%"},
+         "ramp": {"rolling_upgrade_batch": [1, "10%", "25%"]}}
+
+
+
+
+def test_every_bad_option_is_refused_with_its_name(fresh_emulator, run_playbook, tmp_path, repo_root):
+    emulator = fresh_emulator
+    emulator.reset_requests()
+    results = tmp_path / "results.json"
+    case_file = tmp_path / "case.yml"
+    case_file.write_text(yaml.safe_dump([{
+        "name": "Check one case",
+        "block": [{"name": "Load the case's options", "ansible.builtin.include_vars": "{{ case.value }}"},
+                  {"name": "Validate", "ansible.builtin.include_role": {
+                      "name": "vmss.rollout.rolling_upgrade", "tasks_from": "validate.yml"}},
+            {"name": "Record a pass", "ansible.builtin.set_fact": {
+                "messages": "{{ messages | combine({case.key: ''}) }}"}}],
+        "rescue": [{"name": "Record the failure", "ansible.builtin.set_fact": {
+            "messages": "{{ messages | combine({case.key: ansible_failed_result.msg}) }}"}}],
+    }]))
+    # Every case file sets every option (the role's defaults plus the case's own), because included vars
+    # outlive the loop iteration that loaded them.
+    defaults = yaml.safe_load((repo_root / "roles" / "rolling_upgrade" / "defaults" / "main.yml").read_text())
+    defaults.update(rolling_upgrade_resource_group="rg", rolling_upgrade_name="web",
+                    rolling_upgrade_option_prefix="rolling_upgrade_")
+    cases = {}
+    for index, (name, options) in enumerate([(n, o) for n, (o, _) in CASES.items()] + list(VALID.items())):
+        path = tmp_path / f"case_{index}.yml"
+        path.write_text(yaml.safe_dump(dict(defaults, **options)))
+        cases[name] = str(path)
+    play = [{"name": "Validation cases", "hosts": "localhost", "gather_facts": False,
+             "vars": {"messages": {}, "cases": cases},
+             "tasks": [{"name": "Run each case", "ansible.builtin.include_tasks": str(case_file),
+                        "loop": "{{ cases | dict2items }}", "loop_control": {"loop_var": "case"}},
+                       {"name": "Save", "ansible.builtin.copy": {
+                           "content": "{{ messages | to_json }}", "dest": str(results)}}]}]
+
+    run = run_playbook(yaml.safe_dump(play))
+
+    assert run.rc == 0, run.output
+    messages = json.loads(results.read_text())
+    for name, (_, expected) in CASES.items():
+        assert expected in messages[name], (name, messages[name])
+    for name in VALID:
+        assert messages[name] == "", (name, messages[name])
+    assert emulator.requests()["total"] == 0
