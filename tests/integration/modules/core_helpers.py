@@ -20,7 +20,7 @@ def scale_set(name, capacity=5, upgrade_policy="Manual", **extra):
 
 def scenario(*scale_sets):
     return {
-        "config": {"upgrade_seconds": 0.1, "lro_retry_after": 1, "health_grace_seconds": 0.2, "probe_interval": 0.1},
+        "config": {"upgrade_seconds": 0.1, "lro_retry_after": 0.2, "health_grace_seconds": 0.2, "probe_interval": 0.1},
         "resource_groups": [{"name": RG, "location": "westeurope"}],
         "scale_sets": list(scale_sets),
     }

@@ -12,7 +12,10 @@ def outcome(result, instance_id):
 
 
 def test_manual_upgrade_by_domain_ids_and_rest(fresh_emulator, run_playbook, tmp_path):
-    fresh_emulator.load_scenario(scenario(scale_set("web", capacity=8, protected_instances=["3"])))
+    fresh_emulator.load_scenario(scenario(scale_set("web", capacity=8, protected_instances=["3"]),
+                                          scale_set("bad", capacity=2)))
+    fresh_emulator.set_faults([{"kind": "upgrade_fails", "instance_ids": ["1"], "scale_set": "rg-core/bad",
+                                "message": "disk exploded"}])
     steps = [
         core_step("vmss_model_image", image=NEW),                                              # 0
         core_step("vmss_instance_upgrade", check=True, update_domains=[0]),                    # 1 check
@@ -22,8 +25,10 @@ def test_manual_upgrade_by_domain_ids_and_rest(fresh_emulator, run_playbook, tmp
         core_step("vmss_instance_upgrade"),                                                    # 5 the rest
         core_step("vmss_instance_upgrade"),                                                    # 6 nothing left
         core_step("vmss_info"),                                                                # 7
+        core_step("vmss_model_image", name="bad", image=NEW),                                  # 8
+        core_step("vmss_instance_upgrade", name="bad"),                                        # 9 LRO fails
     ]
-    out, res = run_steps(run_playbook, fresh_emulator, steps, tmp_path, diff=True)
+    out, _playbook = run_steps(run_playbook, fresh_emulator, steps, tmp_path, diff=True)
     r = [o["result"] for o in out]
     assert r[0]["changed"], r[0].get("msg")
 
@@ -53,21 +58,16 @@ def test_manual_upgrade_by_domain_ids_and_rest(fresh_emulator, run_playbook, tmp
     latest = {i["instance_id"]: i["latest_model_applied"] for i in r[7]["instances"]}
     assert latest == {str(i): i != 3 for i in range(8)}
     # one upgrade call per real (non-check) step that had work: steps 2, 4 and 5, never one per instance
-    upgrades = [e for e in fresh_emulator.events("lro_start") if e.get("operation") == UPGRADE]
+    upgrades = [e for e in fresh_emulator.events("lro_start") if e.get("operation") == UPGRADE and e.get("vmss") == "web"]
     assert len(upgrades) == 3
 
-
-def test_failed_upgrade_reports_outcomes_and_error(fresh_emulator, run_playbook, tmp_path):
-    fresh_emulator.load_scenario(scenario(scale_set("web", capacity=2)))
-    fresh_emulator.set_faults([{"kind": "upgrade_fails", "instance_ids": ["1"], "message": "disk exploded"}])
-    steps = [core_step("vmss_model_image", image=NEW), core_step("vmss_instance_upgrade")]
-    out, _playbook = run_steps(run_playbook, fresh_emulator, steps, tmp_path)
-    r = out[1]["result"]
-    assert r["failed"] is True and by_operation(out[1], UPGRADE) == 1
-    assert r["msg"].startswith("Could not upgrade instances 0, 1 of scale set"), r["msg"]
-    assert r["error_code"] and "request id" in r["msg"]
-    assert r["upgraded"] == ["0"] and [f["instance_id"] for f in r["failed_instances"]] == ["1"]
-    assert outcome(r, "1")["outcome"] == "failed"
+    # an upgrade LRO that ends Failed fails the task, with the outcomes still returned
+    failed = r[9]
+    assert failed["failed"] is True and by_operation(out[9], UPGRADE) == 1
+    assert failed["msg"].startswith("Could not upgrade instances 0, 1 of scale set"), failed["msg"]
+    assert failed["error_code"] and "request id" in failed["msg"]
+    assert failed["upgraded"] == ["0"] and [f["instance_id"] for f in failed["failed_instances"]] == ["1"]
+    assert outcome(failed, "1")["outcome"] == "failed"
 
 
 def test_platform_rolling_upgrade(fresh_emulator, run_playbook, tmp_path):

@@ -1,4 +1,6 @@
-"""vmss_model_image against the emulator: check mode, real run, idempotence, diff, policy, Automatic guard, 412."""
+"""vmss_model_image against the emulator: check mode, real run, idempotence, diff, policy, Automatic guard,
+and an ARM error. The 412 re-read path is unit-tested (tests/unit/plugins/modules/test_core_modules.py): the
+emulator's fault rules inject only 500/503, and a real concurrent edit cannot be timed between our GET and PATCH."""
 from __future__ import annotations
 
 from core_helpers import NEW, OLD, RG, by_operation, core_step, run_steps, scale_set, scenario, writes
@@ -21,6 +23,7 @@ def test_model_image_lifecycle(fresh_emulator, run_playbook, tmp_path):
         core_step("vmss_model_image", name="auto", image=NEW),                        # 6 Automatic refused
         core_step("vmss_model_image", name="auto", image=NEW, allow_automatic_upgrade=True),  # 7 allowed
         core_step("vmss_info"),                                                       # 8 instances untouched
+        core_step("vmss_model_image", name="nope", image=NEW),                        # 9 no such scale set
     ]
     out, res = run_steps(run_playbook, fresh_emulator, steps, tmp_path, diff=True)
     r = [o["result"] for o in out]
@@ -50,19 +53,13 @@ def test_model_image_lifecycle(fresh_emulator, run_playbook, tmp_path):
     assert all(not i["latest_model_applied"] for i in r[8]["instances"])
     assert all(i["image"]["version"] == "1.0.0" for i in r[8]["instances"])
 
+    # an ARM error is one sentence with code, message and request id
+    assert r[9]["failed"] and writes(out[9]) == 0
+    assert r[9]["msg"].startswith("Could not read scale set %s/nope: ResourceNotFound: " % RG), r[9]["msg"]
+    assert "request id" in r[9]["msg"] and r[9]["request_id"] and r[9]["error_code"] == "ResourceNotFound"
+    assert "Traceback" not in r[9]["msg"] and "module_stderr" not in r[9]
+
     # --diff printed the image change
     lines = res.output.splitlines()
     assert any(line.startswith("-") and '"version": "1.0.0"' in line for line in lines), res.output[-2000:]
     assert any(line.startswith("+") and '"version": "1.0.1"' in line for line in lines)
-
-
-def test_missing_scale_set_is_a_clear_error(fresh_emulator, run_playbook, tmp_path):
-    # The 412 re-read path is unit-tested (tests/unit/plugins/modules/test_core_modules.py): the emulator's
-    # fault rules only inject 500/503, and a real concurrent edit cannot be timed between our GET and PATCH.
-    fresh_emulator.load_scenario(scenario(scale_set("web", capacity=1)))
-    out, _playbook = run_steps(run_playbook, fresh_emulator, [core_step("vmss_model_image", name="nope", image=NEW)], tmp_path)
-    r = out[0]["result"]
-    assert r["failed"] and writes(out[0]) == 0
-    assert r["msg"].startswith("Could not read scale set %s/nope: ResourceNotFound: " % RG), r["msg"]
-    assert "request id" in r["msg"] and r["request_id"] and r["error_code"] == "ResourceNotFound"
-    assert "Traceback" not in r["msg"] and "module_stderr" not in r
