@@ -36,6 +36,15 @@ SCALE_SET_ARGSPEC = {
 }
 
 
+def wait_options_problem(params):
+    """One sentence naming a wait option that cannot work, or None."""
+    if params.get("wait_timeout") is not None and params["wait_timeout"] <= 0:
+        return "wait_timeout must be a positive number of seconds, got %s." % params["wait_timeout"]
+    if params.get("poll_interval") is not None and params["poll_interval"] <= 0:
+        return "poll_interval must be a positive number of seconds, got %s." % params["poll_interval"]
+    return None
+
+
 def vmss_argument_spec(argument_spec=None, scale_set=True):
     """Module options + the auth and wait options (+ resource_group/name when ``scale_set``)."""
     spec = {}
@@ -53,6 +62,9 @@ class VmssModule:
     def __init__(self, argument_spec=None, scale_set=True, supports_check_mode=True, **kwargs):
         self.ansible = AnsibleModule(argument_spec=vmss_argument_spec(argument_spec, scale_set),
                                      supports_check_mode=supports_check_mode, **kwargs)
+        problem = wait_options_problem(self.ansible.params)
+        if problem:
+            self.ansible.fail_json(msg=problem)
         self._client = None
         self._auth = None
 

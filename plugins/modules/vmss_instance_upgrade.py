@@ -213,12 +213,8 @@ class InputError(ValueError):
 
 
 def validate(params):
-    if params["wait_timeout"] <= 0:
-        raise InputError("wait_timeout must be a positive number of seconds, got %d." % params["wait_timeout"])
     if params["health_timeout"] < 0:
         raise InputError("health_timeout must be 0 or more seconds, got %d." % params["health_timeout"])
-    if params["poll_interval"] <= 0:
-        raise InputError("poll_interval must be a positive number of seconds, got %s." % params["poll_interval"])
     ids = params.get("instance_ids")
     if ids is not None:
         bad = [i for i in ids if not str(i).strip().isdigit()]

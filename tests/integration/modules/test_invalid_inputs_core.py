@@ -30,7 +30,8 @@ CASES = [
     ("strategy choice", "vmss_instance_upgrade", {"strategy": "yolo"}, ["strategy", "manual, platform"]),
     ("platform with ids", "vmss_instance_upgrade", {"strategy": "platform", "instance_ids": ["0"]},
      ["instance_ids", "strategy: platform"]),
-    ("wait_timeout zero", "vmss_instance_upgrade", {"wait_timeout": 0}, ["wait_timeout"]),
+    ("wait_timeout zero", "vmss_instance_upgrade", {"wait_timeout": 0}, ["wait_timeout must be a positive"]),
+    ("poll_interval zero", "vmss_info", {"poll_interval": 0}, ["poll_interval must be a positive"]),
 ]
 
 

@@ -5,7 +5,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssConflict, VmssError
-from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule, vmss_argument_spec
+from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule, vmss_argument_spec, wait_options_problem
 from ansible_collections.vmss.rollout.plugins.modules import vmss_info, vmss_instance_upgrade, vmss_model_image
 
 OLD = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "1.0.0"}
@@ -221,7 +221,6 @@ def test_unknown_instance_id_is_a_clear_error_before_any_write():
     ({"instance_ids": ["x"]}, "instance_ids must be"),
     ({"instance_ids": []}, "instance_ids must be"),
     ({"update_domains": [-1]}, "update_domains must be"),
-    ({"wait_timeout": 0}, "wait_timeout must be"),
     ({"strategy": "platform", "update_domains": [0]}, "do not apply to strategy: platform"),
 ])
 def test_invalid_inputs(params, match):
@@ -295,6 +294,20 @@ def test_wrapper_diff_only_in_diff_mode_and_errors_carry_code():
         make_module({}).fail_from_error(VmssError("Could not x: Code: m", code="Code", request_id="r", status=409))
     msg, extra = caught.value.args
     assert msg == "Could not x: Code: m" and extra == {"error_code": "Code", "request_id": "r", "status_code": 409}
+
+
+@pytest.mark.parametrize("option", ["wait_timeout", "poll_interval"])
+def test_wait_options_must_be_positive(option, capsys):
+    with patch_module_args({"resource_group": "rg", "name": "web", option: 0}):
+        with pytest.raises(SystemExit):
+            VmssModule({})
+    assert "%s must be a positive number of seconds" % option in capsys.readouterr().out
+
+
+def test_wait_options_problem_names_the_option():
+    assert wait_options_problem({"wait_timeout": -5, "poll_interval": 1}).startswith("wait_timeout must be")
+    assert wait_options_problem({"wait_timeout": 5, "poll_interval": 0}).startswith("poll_interval must be")
+    assert wait_options_problem({"wait_timeout": 5, "poll_interval": 0.5}) is None
 
 
 def test_constructor_only_parses_arguments():
