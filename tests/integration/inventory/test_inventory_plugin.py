@@ -223,8 +223,8 @@ def test_an_azure_error_is_one_clear_sentence_and_never_shows_the_secret(scenari
     ("hostnames", "fqdn", "instance_name, resource_group_instance_name"),
     ("tags", "[env]", "dict"),
 ])
-def test_bad_option_is_named_with_what_is_allowed_and_azure_is_not_called(scenario, ansible_env, tmp_path,
-                                                                           option, value, allowed):
+def test_bad_option_is_named_with_what_is_allowed_and_azure_is_not_called(
+        scenario, ansible_env, tmp_path, option, value, allowed):
     source = write(tmp_path / "bad.vmss.yml", f"""\
         plugin: vmss.rollout.vmss
         {option}: {value}
