@@ -26,6 +26,10 @@ HOP_HEADERS = {"connection", "keep-alive", "proxy-connection", "transfer-encodin
 PROBE_CHUNK = 100
 UPSTREAM_TIMEOUT = 10.0
 MAX_PROBES_PER_SECOND = 500
+# A probe that times out says nothing definite (on a busy machine every probe of a round can time out at once);
+# only this many timeouts in a row take an instance out. A refusal or a non-200 answer takes it out at once.
+TIMEOUTS_BEFORE_OUT = 2
+PROBE_TIMED_OUT = -1
 
 
 class _StatusProtocol(asyncio.Protocol):
@@ -52,8 +56,8 @@ class _StatusProtocol(asyncio.Protocol):
             self._done.set_result(None)
 
 
-async def http_get_status(ip: str, port: int, path: str, timeout: float) -> int | None:
-    """Status code of GET path, or None when nothing answers (refused, reset, timeout)."""
+async def http_get_status(ip: str, port: int, path: str, timeout: float, timed_out: int | None = None) -> int | None:
+    """Status code of GET path, or None when nothing answers (refused, reset); `timed_out` on a timeout."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future = loop.create_future()
     request = f"GET {path} HTTP/1.1\r\nHost: {ip}:{port}\r\nConnection: close\r\n\r\n".encode()
@@ -62,7 +66,9 @@ async def http_get_status(ip: str, port: int, path: str, timeout: float) -> int 
         async with asyncio.timeout(timeout):
             transport, _ = await loop.create_connection(lambda: _StatusProtocol(request, done), ip, port)
             return await done
-    except (OSError, asyncio.TimeoutError):
+    except asyncio.TimeoutError:
+        return timed_out
+    except OSError:
         return None
     finally:
         if transport is not None:
@@ -84,6 +90,7 @@ class LoadBalancer:
         self.failed = 0
         self.failed_by_instance: Counter[str] = Counter()
         self._rr = 0
+        self._timeouts: Counter[str] = Counter()   # consecutive probe timeouts per instance
         self._server: asyncio.base_events.Server | None = None
         self._tasks: list[asyncio.Task] = []
         self._traffic_slots = asyncio.Semaphore(64)
@@ -128,22 +135,29 @@ class LoadBalancer:
     async def probe_once(self) -> None:
         """Probe every backend once (GET /health; 200 = in rotation) and apply the result."""
         backends = self._backends()
-        timeout = max(0.2, min(1.0, self._probe_interval()))
-        results: list[bool] = []
+        timeout = max(0.5, min(2.0, 2 * self._probe_interval()))
+        results: list[int | None] = []
         for start in range(0, len(backends), PROBE_CHUNK):   # chunks keep the event loop responsive for ARM
             chunk = backends[start:start + PROBE_CHUNK]
             results += await asyncio.gather(*(self._probe(b, timeout) for b in chunk))
         known = set()
-        for backend, healthy in zip(backends, results):
+        for backend, status in zip(backends, results):
             known.add(backend.instance_id)
-            self._set_rotation(backend, healthy)
+            if status == PROBE_TIMED_OUT:
+                self._timeouts[backend.instance_id] += 1
+                if self._timeouts[backend.instance_id] < TIMEOUTS_BEFORE_OUT:
+                    continue
+            else:
+                self._timeouts.pop(backend.instance_id, None)
+            self._set_rotation(backend, status == 200)
         for gone in [i for i in self.in_rotation if i not in known]:
             self._set_rotation(Backend(gone, "", 0), False)
+            self._timeouts.pop(gone, None)
         self.probed.set()
 
     @staticmethod
-    async def _probe(backend: Backend, timeout: float) -> bool:
-        return await http_get_status(backend.ip, backend.port, "/health", timeout) == 200
+    async def _probe(backend: Backend, timeout: float) -> int | None:
+        return await http_get_status(backend.ip, backend.port, "/health", timeout, timed_out=PROBE_TIMED_OUT)
 
     def _set_rotation(self, backend: Backend, healthy: bool) -> None:
         was = backend.instance_id in self.in_rotation

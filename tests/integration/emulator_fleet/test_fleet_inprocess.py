@@ -183,3 +183,39 @@ def test_second_octet_is_random_per_pool_and_avoids_127_0_and_127_1():
 
     octets = {AddressPool(rng=random.Random(seed)).second_octet for seed in range(20)}
     assert len(octets) > 10 and all(2 <= o <= 254 for o in octets)
+
+
+def test_a_probe_that_times_out_once_keeps_the_instance_in_rotation():
+    """On a busy machine a probe round can time out everywhere at once; only a second timeout in a row counts."""
+    from vmss_emulator.fleet.balancer import Backend, LoadBalancer
+
+    async def scenario():
+        answering = {"on": True}
+
+        async def app(reader, writer):
+            await reader.readuntil(b"\r\n\r\n")
+            if answering["on"]:
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+                writer.close()
+            else:
+                await asyncio.sleep(5)   # accepted, never answered: the probe times out
+
+        server = await asyncio.start_server(app, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        changes = []
+        lb = LoadBalancer("rg/web", lambda: [Backend("0", "127.0.0.1", port)], lambda: 0.1,
+                          lambda instance_id, healthy: changes.append((instance_id, healthy)))
+        try:
+            await lb.probe_once()
+            assert list(lb.in_rotation) == ["0"]
+            answering["on"] = False
+            await lb.probe_once()
+            assert list(lb.in_rotation) == ["0"], "one timeout is not a verdict"
+            await lb.probe_once()
+            assert lb.in_rotation == {}, "two timeouts in a row take it out"
+            assert changes == [("0", True), ("0", False)]
+        finally:
+            server.close()
+
+    asyncio.run(scenario())
