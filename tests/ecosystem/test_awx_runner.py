@@ -10,7 +10,7 @@ import ansible_runner
 IMAGE_OLD = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "1.0.0"}
 IMAGE_NEW = dict(IMAGE_OLD, version="1.1.0")
 SCENARIO = {
-    "config": {"upgrade_seconds": 0.2, "lro_retry_after": 1, "health_grace_seconds": 0.2, "probe_interval": 0.2},
+    "config": {"upgrade_seconds": 0.2, "lro_retry_after": 0.2, "health_grace_seconds": 0.2, "probe_interval": 0.2},
     "resource_groups": [{"name": "rg-awx", "location": "westeurope"}],
     "scale_sets": [{
         "name": "web", "resource_group": "rg-awx", "capacity": 2, "upgrade_policy": "Manual", "image": IMAGE_OLD,
