@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Benchmark: a 1000-instance scale set with its apps and load balancer in one emulator process.
 
 Starts its own emulator, loads one scale set of N instances with the App Health extension, an app on every

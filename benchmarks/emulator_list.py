@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Benchmark: create a 1000-instance scale set through the SDK and list it with instanceView.
 
 Starts its own emulator, creates the scale set with azure-mgmt-compute (PUT + LRO), lists every instance with

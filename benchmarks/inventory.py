@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Benchmark: time and peak memory to build the inventory of a large scale set.
 
 Starts its own emulator with one scale set of N instances (apps on, so every instance has a private IP),
@@ -41,7 +41,7 @@ def run_measured(cmd: list[str], env: dict, cwd: Path) -> tuple[subprocess.Compl
     started = time.perf_counter()
     with open(cwd / "stdout", "w+") as out, open(cwd / "stderr", "w+") as err:
         proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
+        _pid, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -51,7 +51,7 @@ def run_measured(cmd: list[str], env: dict, cwd: Path) -> tuple[subprocess.Compl
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--instances", type=int, default=1000)
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)

@@ -130,7 +130,8 @@ def run_playbook(ansible_env, tmp_path):
         cmd += list(args)
         full_env = dict(ansible_env)
         full_env.update(env or {})
-        proc = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout, cwd=tmp_path)
+        proc = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout, cwd=tmp_path,
+                              check=False)
         return PlaybookResult(proc.returncode, proc.stdout, proc.stderr)
 
     return run

@@ -74,7 +74,7 @@ async def config(request: web.Request) -> web.Response:
     world = request.app["world"]
     target = body.pop("scale_set", None)
     if target is not None:
-        rg, _, name = str(target).partition("/")
+        rg, _sep, name = str(target).partition("/")
         ss = world.find_scale_set(rg, name)
         if ss is None:
             return _error(404, f"scale set '{target}' not found (use \"RG/NAME\")")

@@ -96,7 +96,7 @@ def encode_skiptoken(offset: int) -> str:
 def decode_skiptoken(token: str) -> int:
     try:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        kind, _, value = text.partition(":")
+        kind, _sep, value = text.partition(":")
         offset = int(value)
         if kind != "o" or offset < 0:
             raise ValueError

@@ -93,7 +93,7 @@ def authenticate(request: web.Request, subscription: str | None, action: str) ->
     if not header:
         raise unauthorized("InvalidAuthenticationToken",
                            "Authentication failed. The 'Authorization' header is missing.")
-    scheme, _, token = header.partition(" ")
+    scheme, _sep, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized("InvalidAuthenticationToken",
                            "Authentication failed. The 'Authorization' header is provided in an invalid format.")

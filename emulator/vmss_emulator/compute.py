@@ -182,18 +182,19 @@ async def _after_model_write(request: web.Request, ss: ScaleSet, profile_changed
         try:
             if target_capacity > len(ss.instances):
                 new = [lifecycle.new_instance(app, ss, running=False)
-                       for _ in range(target_capacity - len(ss.instances))]
+                       for _index in range(target_capacity - len(ss.instances))]
                 errors = await lifecycle.provision_new(app, ss, new)
                 if errors:
                     raise OperationFailed(_upgrade_error(errors))
             elif target_capacity < len(ss.instances):
-                await lifecycle.remove_instances(app, ss, lifecycle.scale_in_victims(ss, len(ss.instances)
-                                                                                      - target_capacity))
+                surplus = len(ss.instances) - target_capacity
+                await lifecycle.remove_instances(app, ss, lifecycle.scale_in_victims(ss, surplus))
             mode = ss.upgrade_policy().get("mode")
             if profile_changed and mode == "Automatic":
                 stale = [i for i in ss.instances.values() if not ss.latest_model_applied(i) and not i.protected]
-                errors = [e for e in await asyncio.gather(*(lifecycle.run_action(app, ss, i, "manualupgrade")
-                                                             for i in stale)) if e]
+                outcomes = await asyncio.gather(*(lifecycle.run_action(app, ss, i, "manualupgrade")
+                                                  for i in stale))
+                errors = [e for e in outcomes if e]
                 if errors:
                     raise OperationFailed(_upgrade_error(errors))
         finally:
@@ -234,7 +235,7 @@ async def vmss_put(request: web.Request, m: dict[str, str]) -> web.Response:
         _record_write(request, ss, "VirtualMachineScaleSets_CreateOrUpdate")
         ss.provisioning_state = "Creating"
         await request.app["fleet"].scale_set_created(ss)
-        instances = [lifecycle.new_instance(request.app, ss, running=False) for _ in range(target)]
+        instances = [lifecycle.new_instance(request.app, ss, running=False) for _index in range(target)]
 
         async def create(op: Operation) -> None:
             try:
@@ -267,7 +268,7 @@ async def vmss_patch(request: web.Request, m: dict[str, str]) -> web.Response:
     ensure_writable(ss)
     check_preconditions(request, ss)
     patch_props = body.get("properties") or {}
-    current = {k: v for k, v in ss.model.items()}
+    current = dict(ss.model.items())
     merged = deep_merge(current, patch_props)
     props, secrets = _new_model(ss.name, merged, ss, ss.protected_settings)
     sku = {**ss.sku, **(body.get("sku") or {})}
@@ -305,14 +306,14 @@ async def vmss_delete(request: web.Request, m: dict[str, str]) -> web.StreamResp
 
 async def vmss_list(request: web.Request, m: dict[str, str]) -> web.Response:
     resource_group(request, m)
-    items = [ss for (sub, rg, _), ss in _world(request).scale_sets.items()
+    items = [ss for (sub, rg, _name), ss in _world(request).scale_sets.items()
              if sub == m["sub"].lower() and rg == m["rg"].lower()]
     return json_response(page(request, request.app["base_url"], items, _world(request).settings.page_size,
                               render_vmss))
 
 
 async def vmss_list_all(request: web.Request, m: dict[str, str]) -> web.Response:
-    items = [ss for (sub, _, _), ss in _world(request).scale_sets.items() if sub == m["sub"].lower()]
+    items = [ss for (sub, _rg, _name), ss in _world(request).scale_sets.items() if sub == m["sub"].lower()]
     return json_response(page(request, request.app["base_url"], items, _world(request).settings.page_size,
                               render_vmss))
 

@@ -72,7 +72,7 @@ async def load(app: web.Application, data: dict[str, Any]) -> dict[str, Any]:
             world.resource_groups[(ss.subscription.lower(), ss.resource_group.lower())] = ResourceGroup(
                 ss.subscription, ss.resource_group, ss.location)
         world.add_scale_set(ss)
-        for _ in range(capacity):
+        for _index in range(capacity):
             inst = lifecycle.new_instance(app, ss, running=True)
             inst.protected = inst.instance_id in protected
         ss.sku["capacity"] = capacity

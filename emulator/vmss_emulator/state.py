@@ -194,7 +194,7 @@ class World:
 
     def find_scale_set(self, resource_group: str, name: str) -> ScaleSet | None:
         """By "RG/NAME" in any subscription (the admin API's naming)."""
-        for (_, rg, n), ss in self.scale_sets.items():
+        for (_sub, rg, n), ss in self.scale_sets.items():
             if rg == resource_group.lower() and n == name.lower():
                 return ss
         return None

@@ -170,6 +170,6 @@ def parse_env_sh(text: str) -> dict[str, str]:
     for line in text.splitlines():
         line = line.strip()
         if line.startswith("export "):
-            key, _, value = line[len("export "):].partition("=")
+            key, _sep, value = line[len("export "):].partition("=")
             env[key] = shlex.split(value)[0] if value else ""
     return env

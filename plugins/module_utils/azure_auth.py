@@ -17,10 +17,8 @@ import configparser
 import json
 import os
 import shutil
-import ssl
 import subprocess
 import urllib.error
-import urllib.request
 
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
 
@@ -206,12 +204,15 @@ def parse_cloud_metadata(document, url):
 
 def fetch_cloud_metadata(url, ca_bundle=None, timeout=METADATA_TIMEOUT):
     """GET ``{url}/metadata/endpoints`` over verified TLS and return the parsed JSON."""
+    # Ansible's open_url (sanity: replace-urlopen); imported here so this file still loads without Ansible.
+    from ansible.module_utils.urls import ConnectionError as UrlConnectionError, open_url
+
     endpoint = "%s/metadata/endpoints?api-version=%s" % (url.rstrip("/"), METADATA_API_VERSION)
-    context = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else ssl.create_default_context()
     try:
-        with urllib.request.urlopen(endpoint, context=context, timeout=timeout) as response:  # nosec B310 - https only
-            return json.loads(response.read().decode("utf-8"))
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+        response = open_url(endpoint, method="GET", validate_certs=True, ca_path=ca_bundle, timeout=timeout,
+                            use_netrc=False)
+        return json.loads(response.read().decode("utf-8"))
+    except (urllib.error.URLError, UrlConnectionError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise VmssError("cloud_environment %s: could not read %s: %s" % (url, endpoint, reason))
 

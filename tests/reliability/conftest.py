@@ -28,4 +28,3 @@ def sdk(emulator):
     return ComputeManagementClient(credential, env["AZURE_SUBSCRIPTION_ID"], base_url=url,
                                    credential_scopes=[f"{audience}/.default"],
                                    connection_verify=str(emulator.ca_path), polling_interval=0.2)
-

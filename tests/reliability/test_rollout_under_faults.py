@@ -128,7 +128,7 @@ def test_tokens_expiring_mid_rollout_are_refreshed(fresh_emulator, run_playbook)
 
 
 def test_killed_controller_rerun_converges_without_upgrading_twice(fresh_emulator, ansible_env, run_playbook,
-                                                                 tmp_path):
+                                                                   tmp_path):
     """ansible-playbook killed while a batch is upgrading; a second run finishes the job and no instance is
     upgraded twice."""
     emulator = fresh_emulator

@@ -29,7 +29,7 @@ class AddressPool:
 
     def allocate(self, port: int, attempts: int = 1000) -> tuple[str, socket.socket]:
         """A fresh address with a socket bound to (address, port), skipping addresses in use."""
-        for _ in range(attempts):
+        for _attempt in range(attempts):
             ip = self.next_address()
             try:
                 return ip, bind_socket(ip, port, reuse=False)

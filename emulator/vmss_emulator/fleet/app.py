@@ -38,7 +38,7 @@ def parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
     headers = {}
     for line in lines[1:]:
         if line:
-            name, _, value = line.partition(":")
+            name, _sep, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
     return method.upper(), target, headers
 

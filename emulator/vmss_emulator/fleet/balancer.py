@@ -64,7 +64,7 @@ async def http_get_status(ip: str, port: int, path: str, timeout: float, timed_o
     transport = None
     try:
         async with asyncio.timeout(timeout):
-            transport, _ = await loop.create_connection(lambda: _StatusProtocol(request, done), ip, port)
+            transport, _protocol = await loop.create_connection(lambda: _StatusProtocol(request, done), ip, port)
             return await done
     except asyncio.TimeoutError:
         return timed_out

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ..state import Instance, ScaleSet
     from .fleet import EmulatorFleet
 
+
 def _ci(name: str, word: str) -> str:
     """A path segment matched case-insensitively (ARM paths are case-insensitive; aiohttp's static parts are not)."""
     return "{%s:(?i:%s)}" % (name, word.replace(".", r"\."))
@@ -141,7 +142,7 @@ class FleetRoutes:
     async def probe_now(self, request: web.Request) -> web.Response:
         """Run one probe round right away (tests use it to step the load balancer deterministically)."""
         try:
-            _, balancer = self._balancer(request)
+            _key, balancer = self._balancer(request)
         except AdminError as exc:
             return exc.response()
         await balancer.probe_once()

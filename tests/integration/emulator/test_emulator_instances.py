@@ -52,8 +52,8 @@ def test_manual_upgrade_of_a_batch_is_one_lro(web, compute):
     web.set_faults([{"kind": "upgrade_hangs", "instance_ids": ["0", "5", "10"]}])
     poller = compute.virtual_machine_scale_sets.begin_update_instances("rg-demo", "web",
                                                                        {"instanceIds": ["0", "5", "10"]})
-    during = {v.instance_id: v for v in compute.virtual_machine_scale_set_vms.list("rg-demo", "web",
-                                                                                    expand="instanceView")}
+    during = {v.instance_id: v for v in compute.virtual_machine_scale_set_vms.list(
+        "rg-demo", "web", expand="instanceView")}
     for iid in ("0", "5", "10"):
         assert during[iid].provisioning_state == "Updating"
         assert "PowerState/running" not in [s.code for s in during[iid].instance_view.statuses]

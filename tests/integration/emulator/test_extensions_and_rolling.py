@@ -106,8 +106,8 @@ def test_rolling_upgrade_cancel(emu, compute):
     latest = compute.virtual_machine_scale_set_rolling_upgrades.get_latest("rg-demo", "web")
     assert latest.running_status.code == "Cancelled"
     assert latest.running_status.last_action == "Cancel"
-    stale = list(compute.virtual_machine_scale_set_vms.list("rg-demo", "web",
-                                                           filter="properties/latestModelApplied eq false"))
+    stale = list(compute.virtual_machine_scale_set_vms.list(
+        "rg-demo", "web", filter="properties/latestModelApplied eq false"))
     assert len(stale) == 10  # the first batch was interrupted before it finished
 
 

@@ -5,8 +5,7 @@ import copy
 
 import pytest
 from azure.core import MatchConditions
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, \
-    ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.core.rest import HttpRequest
 from emu_sdk import HEALTH_EXT, IMAGE, SCRIPT_EXT, web_scenario
 
@@ -103,8 +102,8 @@ def test_capacity_changes_add_on_latest_model_and_remove_highest_ids(web, comput
     patch = {"sku": {"capacity": 17},
              "properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": {"version": "2.0.0"}}}}}
     compute.virtual_machine_scale_sets.begin_update("rg-demo", "web", patch).result()
-    vms = {v.instance_id: v for v in compute.virtual_machine_scale_set_vms.list("rg-demo", "web",
-                                                                                 expand="instanceView")}
+    vms = {v.instance_id: v for v in compute.virtual_machine_scale_set_vms.list(
+        "rg-demo", "web", expand="instanceView")}
     assert len(vms) == 17
     assert vms["15"].latest_model_applied and vms["16"].latest_model_applied
     assert not vms["14"].latest_model_applied

@@ -10,7 +10,7 @@ from vmss_emulator.state import Instance, ScaleSet
 
 def fire_pattern(rule_dict, times=12):
     rule = parse_rule(rule_dict, 0, "1")
-    return [rule.trigger.fire() for _ in range(times)]
+    return [rule.trigger.fire() for _index in range(times)]
 
 
 def test_count_fires_the_first_n_matches_only():

@@ -59,7 +59,7 @@ def test_http_error_every_nth_request(fresh_emulator):
     emulator.set_faults([{"kind": "http_error", "status": 503, "match": {"operation": "VirtualMachineScaleSets_Get"},
                           "every": 2}])
     outcomes = []
-    for _ in range(4):
+    for _index in range(4):
         try:
             client.virtual_machine_scale_sets.get(RG, VMSS)
             outcomes.append("ok")
@@ -88,7 +88,7 @@ def test_probability_faults_repeat_exactly_for_a_seed(fresh_emulator):
         emulator.set_faults([{"kind": "http_error", "match": {"operation": "VirtualMachineScaleSets_Get"},
                               "probability": 0.5, "seed": 11}])
         pattern = []
-        for _ in range(12):
+        for _index in range(12):
             try:
                 client.virtual_machine_scale_sets.get(RG, VMSS)
                 pattern.append(0)
@@ -137,7 +137,7 @@ def test_upgrade_fails_for_a_fraction_is_the_same_instances_every_run(fresh_emul
     emulator.load_scenario(scenario(capacity=10, upgrade_seconds=0.1))
     set_image_version(sdk, NEW_VERSION)
     failed_runs = []
-    for _ in range(2):
+    for _index in range(2):
         emulator.clear_faults()
         emulator.clear_events()
         emulator.set_faults([{"kind": "upgrade_fails", "fraction": 0.3, "seed": 5}])

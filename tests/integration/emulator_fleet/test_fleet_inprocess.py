@@ -23,7 +23,7 @@ async def http(ip, port, method="GET", path="/"):
     writer.write(f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode())
     data = await reader.read()
     writer.close()
-    head, _, body = data.partition(b"\r\n\r\n")
+    head, _sep, body = data.partition(b"\r\n\r\n")
     return int(head.split()[1]), json.loads(body)
 
 
@@ -113,18 +113,18 @@ def test_load_balancer_fails_only_requests_sent_to_an_instance_gone_before_the_p
         try:
             await lb.probe_once()
             assert sorted(lb.in_rotation) == ["0", "1", "2"]
-            for _ in range(6):
+            for _index in range(6):
                 assert await http_get_status("127.0.0.1", lb.port, "/", 2) == 200
             assert (lb.served, lb.failed) == (6, 0)
 
             await fleet.instance_stopped(ss, ss.instances["1"])   # goes down; the probe has not noticed yet
-            statuses = [await http_get_status("127.0.0.1", lb.port, "/", 2) for _ in range(6)]
+            statuses = [await http_get_status("127.0.0.1", lb.port, "/", 2) for _index in range(6)]
             assert statuses.count(502) == 2   # round robin sent two of six to the dead instance
             assert dict(lb.failed_by_instance) == {"1": 2}
 
             await lb.probe_once()   # now it knows
             assert sorted(lb.in_rotation) == ["0", "2"]
-            for _ in range(6):
+            for _index in range(6):
                 assert await http_get_status("127.0.0.1", lb.port, "/", 2) == 200
             assert (lb.served, lb.failed) == (16, 2)
             rotation = [(e["instance_id"], e["in_rotation"]) for e in events.list("lb_rotation")]
@@ -144,12 +144,12 @@ def test_draining_before_stopping_loses_no_request():
             target = ss.instances["2"]
             await http(target.private_ip, 8080, "POST", "/drain")
             # a drained app still serves its in-flight traffic; only its health answer changed
-            statuses = [await http_get_status("127.0.0.1", lb.port, "/", 2) for _ in range(3)]
+            statuses = [await http_get_status("127.0.0.1", lb.port, "/", 2) for _index in range(3)]
             assert statuses == [200, 200, 200]
             await lb.probe_once()
             assert "2" not in lb.in_rotation
             await fleet.instance_stopped(ss, target)
-            statuses = [await http_get_status("127.0.0.1", lb.port, "/", 2) for _ in range(8)]
+            statuses = [await http_get_status("127.0.0.1", lb.port, "/", 2) for _index in range(8)]
             assert statuses == [200] * 8
             assert lb.failed == 0
         finally:

@@ -9,7 +9,7 @@ import urllib.request
 from azure.core.rest import HttpRequest
 
 from fleet_helpers import (NEW_VERSION, OLD_VERSION, RG, VMSS, app_request, fleet_row, scenario, set_image_version,
-                      upgrade, vm_health, wait_for)
+                           upgrade, vm_health, wait_for)
 
 
 def lb_get(frontend):
@@ -121,11 +121,11 @@ def test_load_balancer_fails_only_requests_sent_to_an_instance_down_before_the_p
 
     poller = upgrade(sdk, "1")
     wait_for(lambda: not fleet_row(emulator, "1")["listening"], what="instance 1 down")
-    statuses = [lb_get(frontend) for _ in range(6)]
+    statuses = [lb_get(frontend) for _index in range(6)]
     assert sorted(statuses) == [200, 200, 200, 200, 502, 502]   # round robin: 2 of 6 went to the dead instance
     probe_now(emulator)                                          # the probe notices
     assert balancer(emulator)["in_rotation"] == ["0", "2"]
-    assert [lb_get(frontend) for _ in range(6)] == [200] * 6
+    assert [lb_get(frontend) for _index in range(6)] == [200] * 6
     poller.result()
     probe_now(emulator)
     assert balancer(emulator)["in_rotation"] == ["0", "1", "2"]

@@ -59,7 +59,7 @@ def run_steps(run_playbook, emulator, steps, tmp_path, diff=True, verbosity=0):
         ", ".join("r%d" % i for i in range(len(steps))),
         ", ".join("q%d.json" % i for i in range(len(steps) + 1)))
     tasks.append({"name": "save", "ansible.builtin.copy": {"content": "{{ %s | to_json }}" % collected,
-                                                            "dest": str(out)},
+                                                           "dest": str(out)},
                   "check_mode": False, "diff": False})
     play = [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
     res = run_playbook(yaml.safe_dump(play, sort_keys=False), diff=diff, verbosity=verbosity)

@@ -52,7 +52,7 @@ def test_enable_check_real_idempotent_then_disable(fresh_emulator, run_playbook,
 
 def test_start_upgrade_follows_the_rolling_upgrade(fresh_emulator, run_playbook, tmp_path):
     fresh_emulator.load_scenario(scenario(extensions=[HEALTH], upgrade_policy="Rolling", capacity=3))
-    out, _ = run_steps(run_playbook, fresh_emulator, [
+    out, _counters = run_steps(run_playbook, fresh_emulator, [
         step(AUTO, check=True, extensions=["health"], enabled=True, start_upgrade=True),
         step(AUTO, extensions=["health"], enabled=True, start_upgrade=True),
     ], tmp_path, diff=False)

@@ -89,7 +89,7 @@ def test_exclusive_replaces_the_whole_set_in_dependency_order(fresh_emulator, ru
          "provision_after": ["health"]},
         {"name": "health"},
     ]
-    out, _ = run_steps(run_playbook, fresh_emulator, [
+    out, _counters = run_steps(run_playbook, fresh_emulator, [
         step("vmss_extension_sequence", extensions=wanted, exclusive=True),
         step("vmss_extension_sequence", extensions=wanted, exclusive=True),
         step("vmss_instance_upgrade", instance_ids=["0"]),

@@ -48,7 +48,7 @@ def test_fleet_rollout_runs_paired_regions_in_different_phases(fresh_emulator, r
         assert set(image_versions(emulator, "web", rg).values()) == {NEW}
     we_starts, we_ends = starts_and_ends(emulator, "rg-we")
     us_starts, us_ends = starts_and_ends(emulator, "rg-us")
-    ne_starts, _ = starts_and_ends(emulator, "rg-ne")
+    ne_starts, _ne_ends = starts_and_ends(emulator, "rg-ne")
     assert len(we_starts) == len(us_starts) == len(ne_starts) == 2
     # phase 2 begins after everything of phase 1 ended
     assert min(ne_starts) > max(we_ends + us_ends)

@@ -30,8 +30,6 @@ VALID = {"update domain": {"rolling_upgrade_batch": "update_domain"}, "count": {
          "ramp": {"rolling_upgrade_batch": [1, "10%", "25%"]}}
 
 
-
-
 def test_every_bad_option_is_refused_with_its_name(fresh_emulator, run_playbook, tmp_path, repo_root):
     emulator = fresh_emulator
     emulator.reset_requests()
@@ -39,9 +37,10 @@ def test_every_bad_option_is_refused_with_its_name(fresh_emulator, run_playbook,
     case_file = tmp_path / "case.yml"
     case_file.write_text(yaml.safe_dump([{
         "name": "Check one case",
-        "block": [{"name": "Load the case's options", "ansible.builtin.include_vars": "{{ case.value }}"},
-                  {"name": "Validate", "ansible.builtin.include_role": {
-                      "name": "vmss.rollout.rolling_upgrade", "tasks_from": "validate.yml"}},
+        "block": [
+            {"name": "Load the case's options", "ansible.builtin.include_vars": "{{ case.value }}"},
+            {"name": "Validate", "ansible.builtin.include_role": {
+                "name": "vmss.rollout.rolling_upgrade", "tasks_from": "validate.yml"}},
             {"name": "Record a pass", "ansible.builtin.set_fact": {
                 "messages": "{{ messages | combine({case.key: ''}) }}"}}],
         "rescue": [{"name": "Record the failure", "ansible.builtin.set_fact": {
@@ -53,7 +52,7 @@ def test_every_bad_option_is_refused_with_its_name(fresh_emulator, run_playbook,
     defaults.update(rolling_upgrade_resource_group="rg", rolling_upgrade_name="web",
                     rolling_upgrade_option_prefix="rolling_upgrade_")
     cases = {}
-    for index, (name, options) in enumerate([(n, o) for n, (o, _) in CASES.items()] + list(VALID.items())):
+    for index, (name, options) in enumerate([(n, o) for n, (o, _expected) in CASES.items()] + list(VALID.items())):
         path = tmp_path / f"case_{index}.yml"
         path.write_text(yaml.safe_dump(dict(defaults, **options)))
         cases[name] = str(path)
@@ -68,7 +67,7 @@ def test_every_bad_option_is_refused_with_its_name(fresh_emulator, run_playbook,
 
     assert run.rc == 0, run.output
     messages = json.loads(results.read_text())
-    for name, (_, expected) in CASES.items():
+    for name, (_options, expected) in CASES.items():
         assert expected in messages[name], (name, messages[name])
     for name in VALID:
         assert messages[name] == "", (name, messages[name])

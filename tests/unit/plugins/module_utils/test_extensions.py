@@ -32,7 +32,7 @@ def arm(name, after=None, settings=None, no_settings=False, **props):
 
 
 def user(name, **options):
-    base = dict((k, None) for k, _ in ex.FIELD_MAP)
+    base = dict((k, None) for k, _wire in ex.FIELD_MAP)
     base["name"] = name
     base.update(options)
     return base
