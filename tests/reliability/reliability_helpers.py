@@ -120,5 +120,3 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05, what: str
 def fail_messages(output: str) -> list[str]:
     """The task failure lines Ansible printed ("fatal: [...]: FAILED! => ...")."""
     return [line for line in output.splitlines() if "FAILED!" in line]
-
-
