@@ -130,6 +130,7 @@ def ansible_env(emu, workdir: Path) -> dict:
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
         "ANSIBLE_RETRY_FILES_ENABLED": "false",
         "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
         "ANSIBLE_LOCAL_TEMP": str(workdir / "ansible-local"),
         "HOME": str(home),
     })
@@ -371,11 +372,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch", default="update_domain",
                         help='update_domain (default), a count, "N%%" or a JSON ramp like \'[1, "10%%"]\'')
     parser.add_argument("--probe-interval", type=float, default=0.25, help="load balancer probe interval")
-    parser.add_argument("--drain-seconds", type=float, default=0.75,
-                        help="wait after drain for the probe to notice (> 2 probe intervals)")
+    parser.add_argument("--drain-seconds", type=int, default=1,
+                        help="wait after drain for the probe to notice (> 2 probe intervals; whole seconds)")
     parser.add_argument("--traffic-rps", type=float, default=50.0, help="requests per second through the LB")
     parser.add_argument("--lro-retry-after", type=float, default=1.0, help="Retry-After on LRO responses")
-    parser.add_argument("--poll-interval", type=float, default=1.0, help="the modules' poll_interval")
+    parser.add_argument("--poll-interval", type=int, default=1,
+                        help="the modules' poll_interval (whole seconds; a Retry-After from ARM takes precedence)")
     parser.add_argument("--no-drain", action="store_true", help="turn the drain hook off")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON and PNG go")
     parser.add_argument("--no-plot", action="store_true")

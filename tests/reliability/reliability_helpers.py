@@ -68,9 +68,7 @@ def rollout_play(version: str = NEW_VERSION, **engine) -> list:
         "show_heatmap": False,
     }
     settings.update(engine)
-    for key, value in settings.items():
-        role_vars[f"image_rollout_{key}"] = value
-        role_vars[f"rolling_upgrade_{key}"] = value
+    role_vars.update({f"image_rollout_{key}": value for key, value in settings.items()})
     return [{
         "name": "Reliability rollout",
         "hosts": "localhost",

@@ -167,6 +167,7 @@ def test_concurrent_model_edit_loses_nothing(fresh_emulator, run_module, sdk):
     stale etag (412), re-reads and re-applies only the image. Both edits survive."""
     emulator = fresh_emulator
     emulator.load_scenario(scenario(capacity=2))
+    emulator.clear_events()   # count only the colleague's and our model writes, not the scenario's
     emulator.set_faults([{"kind": "throttle", "match": {"method": "PATCH"}, "count": 1, "retry_after": 2}])
     from azure.mgmt.compute.models import VirtualMachineScaleSetUpdate
 
