@@ -316,8 +316,8 @@ def summarise(args, batches, events, sampler, started, finished, availability, r
 # Picture
 # ---------------------------------------------------------------------------------------------------------
 
-def draw_timeline(batches: list[dict], events: list[dict], started: float, finished: float, title: str,
-                  path: Path) -> None:
+def draw_timeline(batches: list[dict], events: list[dict], instances: int, started: float, finished: float,
+                  title: str, path: Path) -> None:
     """Top: one row per batch (drain, upgrade, health settling, controller time). Bottom: instances in rotation."""
     import matplotlib
 
@@ -344,14 +344,17 @@ def draw_timeline(batches: list[dict], events: list[dict], started: float, finis
     top.legend(loc="upper right", fontsize=8)
 
     rotation = sorted((e for e in events if e["type"] == "lb_rotation"), key=lambda e: e["seq"])
-    if rotation:
-        state: dict = {}
-        xs, ys = [], []
-        for event in rotation:
-            state[str(event.get("instance_id"))] = bool(event.get("in_rotation"))
-            xs.append(event["time"] - started)
-            ys.append(sum(state.values()))
-        bottom.step(xs, ys, where="post", color="#337ab7")
+    # Every instance is in rotation when measuring starts (the benchmark waits for that).
+    out: set = set()
+    xs, ys = [0.0], [instances]
+    for event in rotation:
+        (out.discard if event.get("in_rotation") else out.add)(str(event.get("instance_id")))
+        xs.append(event["time"] - started)
+        ys.append(instances - len(out))
+    xs.append(finished - started)
+    ys.append(instances - len(out))
+    bottom.step(xs, ys, where="post", color="#337ab7")
+    bottom.set_ylim(0, instances * 1.05)
     bottom.set_ylabel("in LB rotation")
     bottom.set_xlabel("seconds since ansible-playbook started")
     fig.tight_layout()
@@ -423,7 +426,7 @@ def main(argv=None) -> int:
     result["playbook_rc"] = proc.returncode
     if not args.no_plot and batches:
         picture = args.results / f"{stem}.png"
-        draw_timeline(batches, events, started, finished,
+        draw_timeline(batches, events, args.instances, started, finished,
                       f"OS image rollout: N={args.instances}, U={args.upgrade_seconds:g}s, "
                       f"H={args.health_seconds:g}s, wall {result['wall_s']}s vs bound {result['bound_s']}s",
                       picture)

@@ -190,6 +190,7 @@ def test_concurrent_model_edit_loses_nothing(fresh_emulator, run_module, sdk):
     result = outcome["result"]
     assert not result.get("failed"), result
     assert result["changed"] is True
+    assert result["conflicts"] == 1, "our retried PATCH should have met the colleague's etag (412) once"
     vmss = sdk.virtual_machine_scale_sets.get(RG, VMSS)
     assert vmss.tags == {"owner": "colleague"}
     assert vmss.virtual_machine_profile.storage_profile.image_reference.version == NEW_VERSION

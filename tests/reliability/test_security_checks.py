@@ -90,8 +90,6 @@ def test_secrets_never_appear_in_output_returns_diffs_events_or_log(fresh_emulat
     }
     problems = {where: found for where, text in haystacks.items() if (found := leaks(text, needles))}
     assert not problems, f"secrets leaked: {problems}"
-    # the protected settings did reach Azure (so not finding them above means they were hidden, not dropped)
-    assert "protected" in json.dumps(returns["ext"]).lower() or returns["ext"]["changed"]
 
 
 def write_fake_az(bin_dir: Path, token: str) -> None:
@@ -160,9 +158,9 @@ def test_hostile_credentials_fail_once_with_a_clear_error_and_write_nothing(fres
     assert emulator.events("model_write") == []
     outcomes = json.loads(results_file.read_text())
     expectations = {
-        "wrong_secret": r"invalid_client|AADSTS7000215|secret",
+        "wrong_secret": r"invalid_client|AADSTS7000215",
         "no_rights": r"AuthorizationFailed",
-        "expired_token": r"ExpiredAuthenticationToken|expired",
+        "expired_token": r"ExpiredAuthenticationToken",
         "no_ca_bundle": r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSL",
         "http_endpoint": r"cloud_environment.*https",
         "validate_certs_option": r"[Uu]nsupported parameters.*validate_certs",
