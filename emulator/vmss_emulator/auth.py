@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
 import time
 import uuid
 from typing import Any
@@ -35,10 +36,13 @@ class TokenIssuer:
         return known
 
     def issue(self, principal: Principal, audience: str, lifetime: int) -> str:
-        now = int(time.time())
+        issued = time.time()
+        now = int(issued)
         claims = {
             "aud": audience, "iss": f"{self.base_url}/{principal.tenant}/", "iat": now, "nbf": now - 5,
-            "exp": now + lifetime, "appid": principal.client_id, "tid": principal.tenant,
+            # rounded up: a token lives at least the expires_in it is advertised with (truncating made a
+            # one-second token issued late in a second expire within milliseconds)
+            "exp": math.ceil(issued + lifetime), "appid": principal.client_id, "tid": principal.tenant,
             "oid": str(uuid.uuid5(uuid.NAMESPACE_URL, principal.client_id)), "sub": principal.client_id,
             "ver": "1.0", "jti": uuid.uuid4().hex,
         }
