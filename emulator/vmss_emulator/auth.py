@@ -36,13 +36,12 @@ class TokenIssuer:
         return known
 
     def issue(self, principal: Principal, audience: str, lifetime: int) -> str:
-        issued = time.time()
-        now = int(issued)
+        # iat rounded up so that exp - iat is the advertised expires_in and the token lives at least
+        # that long (truncating made a one-second token issued late in a second expire within ms)
+        issued_at = math.ceil(time.time())
         claims = {
-            "aud": audience, "iss": f"{self.base_url}/{principal.tenant}/", "iat": now, "nbf": now - 5,
-            # rounded up: a token lives at least the expires_in it is advertised with (truncating made a
-            # one-second token issued late in a second expire within milliseconds)
-            "exp": math.ceil(issued + lifetime), "appid": principal.client_id, "tid": principal.tenant,
+            "aud": audience, "iss": f"{self.base_url}/{principal.tenant}/", "iat": issued_at,
+            "nbf": issued_at - 5, "exp": issued_at + lifetime, "appid": principal.client_id, "tid": principal.tenant,
             "oid": str(uuid.uuid5(uuid.NAMESPACE_URL, principal.client_id)), "sub": principal.client_id,
             "ver": "1.0", "jti": uuid.uuid4().hex,
         }
@@ -53,8 +52,9 @@ class TokenIssuer:
         claims = self._verified.get(token)
         if claims is None:
             try:
+                # iat may lie up to a second ahead (issue() rounds it up); expiry is checked below
                 claims = jwt.decode(token, self._public, algorithms=["RS256"],
-                                    options={"verify_aud": False, "verify_exp": False,
+                                    options={"verify_aud": False, "verify_exp": False, "verify_iat": False,
                                              "require": ["exp", "aud", "appid", "tid"]})
             except jwt.PyJWTError:
                 raise unauthorized("InvalidAuthenticationToken", "The access token is invalid.") from None
