@@ -1,0 +1,76 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmss.rollout contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""HTTP probes of many instances at once: URL rendering (pure) and a concurrent runner around a send function."""
+
+from __future__ import annotations
+
+__metaclass__ = type
+
+import string
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+
+class UrlTemplateError(ValueError):
+    """The url option names a field that instance summaries do not have, or is malformed."""
+
+
+def template_fields(url):
+    """Names of the {field} placeholders in url; raises UrlTemplateError for a malformed template."""
+    try:
+        parsed = list(string.Formatter().parse(url))
+    except ValueError as err:
+        raise UrlTemplateError(str(err))
+    fields = []
+    for dummy, field, spec, conversion in parsed:
+        if field is None:
+            continue
+        if not field or spec or conversion or not field.isidentifier():
+            raise UrlTemplateError("placeholder {%s} is not a plain field name" % field)
+        fields.append(field)
+    return fields
+
+
+def render_urls(url, instances):
+    """[(instance_id, url)] with each {field} replaced by that instance's value.
+
+    An instance without a value for a field it needs (a missing private IP, say) gets url None, so the caller
+    can report it instead of requesting a half-rendered address.
+    """
+    fields = template_fields(url)
+    rendered = []
+    for instance in instances:
+        values = dict((field, instance.get(field)) for field in fields)
+        missing = [field for field, value in values.items() if value in (None, "")]
+        rendered.append((str(instance.get("instance_id")), None if missing else url.format(**values), missing))
+    return rendered
+
+
+def probe_until(send, url, accepted, retries, delay, sleep=time.sleep):
+    """Call send(url) -> (status, msg) until status is accepted or retries run out. Returns a result dict."""
+    attempts = 0
+    while True:
+        attempts += 1
+        status, msg = send(url)
+        ok = status in accepted
+        if ok or attempts > retries:
+            return {"url": url, "status": status, "ok": ok, "attempts": attempts, "msg": msg}
+        sleep(delay)
+
+
+def probe_all(send, rendered, accepted, retries, delay, concurrency, sleep=time.sleep):
+    """Probe every rendered (instance_id, url, missing) concurrently; results in the input order."""
+    def one(item):
+        instance_id, url, missing = item
+        if url is None:
+            return {"instance_id": instance_id, "url": None, "status": None, "ok": False, "attempts": 0,
+                    "msg": "no value for %s" % ", ".join(missing)}
+        result = probe_until(send, url, accepted, retries, delay, sleep)
+        result["instance_id"] = instance_id
+        return result
+
+    if not rendered:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(rendered)))) as pool:
+        return list(pool.map(one, rendered))
