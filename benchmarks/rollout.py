@@ -133,6 +133,10 @@ def ansible_env(emu, workdir: Path) -> dict:
         "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
         "ANSIBLE_LOCAL_TEMP": str(workdir / "ansible-local"),
         "HOME": str(home),
+        # where the controller's time goes, task by task (benchmarks/callbacks/task_times.py)
+        "ANSIBLE_CALLBACK_PLUGINS": str(REPO / "benchmarks" / "callbacks"),
+        "ANSIBLE_CALLBACKS_ENABLED": "task_times",
+        "BENCH_TASK_TIMES": str(workdir / "task_times.jsonl"),
     })
     return env
 
@@ -312,6 +316,27 @@ def summarise(args, batches, events, sampler, started, finished, availability, r
     }
 
 
+def read_task_times(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def time_by_task(task_times: list[dict], batches: list[dict], top: int = 15) -> list[dict]:
+    """The tasks that took longest in total, with their time per batch (everything from the first batch on)."""
+    first = batches[0]["start"] - 60.0 if batches else 0.0   # a batch's drain starts before its upgrade
+    totals: dict = defaultdict(float)
+    counts: Counter = Counter()
+    for entry in task_times:
+        if entry["start"] >= first:
+            totals[entry["task"]] += entry["seconds"]
+            counts[entry["task"]] += 1
+    ranked = sorted(totals.items(), key=lambda item: -item[1])[:top]
+    per = max(len(batches), 1)
+    return [{"task": name, "runs": counts[name], "total_s": round(total, 2), "per_batch_s": round(total / per, 2)}
+            for name, total in ranked]
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Picture
 # ---------------------------------------------------------------------------------------------------------
@@ -418,12 +443,16 @@ def main(argv=None) -> int:
             availability = emu.availability()
             requests_total = emu.requests()
             events = emu.events()
+            task_times = read_task_times(workdir / "task_times.jsonl")
         log_path = args.results / f"{stem}.ansible.log.tmp"
         log_path.write_text(proc.stdout + proc.stderr)
+        # the raw material, for a closer look (git-ignored like the log)
+        (args.results / f"{stem}.raw.json.tmp").write_text(json.dumps({"events": events, "task_times": task_times}))
 
     batches = analyse_batches(events)
     result = summarise(args, batches, events, sampler, started, finished, availability, requests_total)
     result["playbook_rc"] = proc.returncode
+    result["controller_time_by_task"] = time_by_task(task_times, batches)
     if not args.no_plot and batches:
         picture = args.results / f"{stem}.png"
         draw_timeline(batches, events, args.instances, started, finished,

@@ -179,6 +179,14 @@ failed_instances:
   returned: always
   type: list
   elements: dict
+scale_set_instances:
+  description:
+    - With O(strategy=manual), every instance of the scale set as last read (after the health wait with
+      O(wait_for_health)), in the form of RV(instances) without C(outcome) and with C(private_ip) null.
+    - Lets a caller judge the whole set after a batch without reading it again.
+  returned: when strategy is manual
+  type: list
+  elements: dict
 waited_for:
   description: Ids of instances found updating from an earlier run and waited for before anything else.
   returned: always
@@ -318,7 +326,8 @@ def run_manual(module, service):
 
     result_instances, upgraded, failed = outcomes(selected_ids, after, to_upgrade, skipped, module.check_mode)
     result = module.result(bool(to_upgrade), instances=result_instances, upgraded=upgraded, skipped=skipped,
-                           failed_instances=failed, waited_for=waited_for)
+                           failed_instances=failed, waited_for=waited_for,
+                           scale_set_instances=inst_lib.sort_instances(after))
     if module.diff_mode and to_upgrade:
         result["diff"] = {"before": {"outdated_instances": to_upgrade}, "after": {"outdated_instances": []}}
     return result, error
@@ -328,12 +337,15 @@ def wait_for_health(module, service, upgraded_ids, after):
     """Re-read until the upgraded instances' health settles; on timeout keep the last state and warn."""
     state = {"last": after}
 
+    def ours_settled():
+        return all(health.is_settled(s) for s in state["last"] if s["instance_id"] in upgraded_ids)
+
     def settled():
-        ours = [s for s in state["last"] if s["instance_id"] in upgraded_ids]
-        if all(health.is_settled(s) for s in ours):
+        if ours_settled():
             return True
+        # judge the fresh read right away: checking it only on the next poll cost a whole interval per batch
         state["last"] = list_summaries(service, module.params["resource_group"], module.params["name"])
-        return False
+        return ours_settled()
 
     try:
         wait_until(settled, module.params["health_timeout"], module.poll_interval,

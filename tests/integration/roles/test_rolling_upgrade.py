@@ -23,12 +23,16 @@ def test_healthy_rollout_goes_update_domain_by_update_domain(fresh_emulator, run
     emulator = fresh_emulator
     emulator.load_scenario(scenario(scale_set(capacity=10, protected_instances=["3"])))
     emulator.clear_events()
+    emulator.reset_requests()
     result_file = tmp_path / "result.json"
 
     run = run_playbook(yaml.safe_dump(role_play(
         "image_rollout", result_file, resource_group=RG, name="web", image=image(NEW))))
 
     assert run.rc == 0, run.output
+    # The whole set is read with addresses at the start and the end only: after each batch the upgrade call's own
+    # final read is judged (no bake, no health tasks), and batches take their addresses from the first read.
+    assert emulator.requests()["by_operation"]["NetworkInterfaces_ListVirtualMachineScaleSetNetworkInterfaces"] == 2
     versions = image_versions(emulator)
     assert versions.pop("3") == OLD
     assert set(versions.values()) == {NEW}
