@@ -129,7 +129,7 @@ from urllib.error import HTTPError
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
-from ansible.module_utils.urls import open_url
+from ansible.module_utils.urls import Request, make_context
 
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import probes
 
@@ -166,11 +166,14 @@ def validate(module):
 
 def sender(module):
     params = module.params
+    # One TLS context for every request: open_url builds one per call (~25 ms of CPU under the GIL), which made
+    # 200 concurrent checks take seconds.
+    request = Request(timeout=params["timeout"], validate_certs=params["validate_certs"], follow_redirects="safe",
+                      use_netrc=False, context=make_context(validate_certs=params["validate_certs"]))
 
     def send(url):
         try:
-            response = open_url(url, method=params["method"], timeout=params["timeout"],
-                                validate_certs=params["validate_certs"], follow_redirects="safe")
+            response = request.open(params["method"], url)
             return response.getcode(), "OK"
         except HTTPError as err:
             return err.code, to_text(err.reason)
