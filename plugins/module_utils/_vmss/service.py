@@ -11,7 +11,7 @@ from __future__ import annotations
 
 __metaclass__ = type
 
-from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import list_scale_set_nics
+from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import list_scale_set_nics, list_scale_set_vms
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError, from_azure_error
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import wait_for_poller
 
@@ -82,11 +82,8 @@ class VmssService:
     # --- instances -----------------------------------------------------------------------------
 
     def list_instances(self, resource_group, name):
-        """Every instance with its instance view (all pages)."""
-        action = "list the instances of scale set %s/%s" % (resource_group, name)
-        pages = self._call(action, self.client.virtual_machine_scale_set_vms.list,
-                           resource_group, name, expand="instanceView")
-        return self._call(action, lambda: [_plain(vm) for vm in pages])
+        """Every instance with its instance view (all pages), as wire dicts without SDK models (see list_wire_pages)."""
+        return list_scale_set_vms(self.client, resource_group, name)
 
     def manual_upgrade(self, resource_group, name, instance_ids, timeout):
         """ONE manualupgrade call for all ``instance_ids``; waits for the LRO at most ``timeout`` seconds."""
