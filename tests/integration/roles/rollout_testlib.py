@@ -8,6 +8,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import yaml
+
 RG = "rg-roll"
 OLD = "1.0.0"
 NEW = "2.0.0"
@@ -69,6 +71,21 @@ def role_play(role: str, result_file: Path | None = None, engine: dict | None = 
             {"name": "Save the result", "ansible.builtin.copy": {
                 "content": "{{ %s | default({}) | to_json }}" % fact, "dest": str(result_file)}}]}]
     return [play]
+
+
+def change_model_behind_the_engine(run_playbook, module: str, args: dict) -> None:
+    """Change the model with one module call, as a colleague would, then leave the instances to the engine."""
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [{
+        "name": "Change the model", f"vmss.rollout.{module}": {"resource_group": RG, "poll_interval": 1, **args}}]}]
+    result = run_playbook(yaml.safe_dump(play))
+    assert result.rc == 0, result.output
+
+
+def standalone_engine_with_rollback(run_playbook, result_file: Path):
+    """rolling_upgrade on its own, one instance per batch, rollback on and no rollback model given."""
+    return run_playbook(yaml.safe_dump(role_play(
+        "rolling_upgrade", result_file, resource_group=RG, name="web", rollback=True, batch=1,
+        engine={"http_retries": 1})))
 
 
 def read_json(path: Path):

@@ -7,8 +7,8 @@ import urllib.request
 
 import yaml
 
-from rollout_testlib import (HEALTH_EXTENSION, RG, fleet, read_json, role_play, scale_set, scenario,
-                             upgrade_events, upgrade_starts)
+from rollout_testlib import (HEALTH_EXTENSION, RG, change_model_behind_the_engine, fleet, read_json, role_play,
+                             scale_set, scenario, standalone_engine_with_rollback, upgrade_events, upgrade_starts)
 
 SCRIPT_V1 = "https://example.invalid/app/deploy-v1.sh"
 SCRIPT_V2 = "https://example.invalid/app/deploy-v2.sh"
@@ -94,3 +94,32 @@ def test_auto_extension_upgrade_reports_each_scale_set_that_failed(fresh_emulato
     assert "could not be configured on" in run.output
     assert "missing" in run.output
     assert emulator.requests()["writes"] == 1
+
+
+def test_standalone_engine_after_an_extension_change_does_not_claim_a_rollback(fresh_emulator, run_playbook,
+                                                                               tmp_path):
+    """rolling_upgrade on its own, rollback on, after an extension-only model change it was not told about: the
+    image the outdated instances run is the model's image, so there is nothing it could restore. It says so and
+    reports the rollout as breached, never as rolled back."""
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(scale_set(capacity=2, extensions=[HEALTH_EXTENSION, APP_CONFIG])))
+    emulator.set_faults([{"kind": "unhealthy_after_upgrade",
+                          "extension_setting": {"extension": "app-config", "name": "commandToExecute",
+                                                "value": "bash deploy-v2.sh"}}])
+    app_v2 = {"name": "app-config", "publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
+              "type_handler_version": "2.1", "provision_after": ["health"],
+              "settings": {"fileUris": [SCRIPT_V2], "commandToExecute": "bash deploy-v2.sh"}}
+    change_model_behind_the_engine(run_playbook, "vmss_extension_sequence", {"name": "web", "extensions": [app_v2]})
+    emulator.clear_events()
+    result_file = tmp_path / "result.json"
+
+    run = standalone_engine_with_rollback(run_playbook, result_file)
+
+    assert run.rc != 0
+    assert "No rollback: the previous model is unknown" in run.output
+    assert "the previous model is restored" not in run.output
+    assert "Rolled back: none" in run.output
+    result = read_json(result_file)
+    assert result["status"] == "breached"
+    assert result["rolled_back"] == []
+    assert set(upgrade_starts(emulator).values()) == {1}   # nothing went "back"

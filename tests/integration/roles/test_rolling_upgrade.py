@@ -12,8 +12,9 @@ import time
 
 import yaml
 
-from rollout_testlib import (NEW, OLD, RG, failure_lines, fleet, image, image_versions, in_flight_sets, read_json,
-                             role_play, scale_set, scenario, upgrade_events, upgrade_starts)
+from rollout_testlib import (NEW, OLD, RG, change_model_behind_the_engine, failure_lines, fleet, image, image_versions,
+                             in_flight_sets, read_json, role_play, scale_set, scenario, standalone_engine_with_rollback,
+                             upgrade_events, upgrade_starts)
 
 
 def test_healthy_rollout_goes_update_domain_by_update_domain(fresh_emulator, run_playbook, tmp_path):
@@ -90,6 +91,26 @@ def test_unhealthy_image_stops_in_first_batch_and_rolls_back(fresh_emulator, run
     assert len(result["batches"]) == 1
 
 
+def test_standalone_engine_rolls_back_to_the_image_the_instances_ran(fresh_emulator, run_playbook, tmp_path):
+    """rolling_upgrade on its own after a model image change it was not told about: with no rollback model given
+    it restores the image the outdated instances ran (without the read-only exact_version, which
+    vmss_model_image does not take) and brings the upgraded instances back to it."""
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(scale_set(capacity=2)))
+    emulator.set_faults([{"kind": "unhealthy_after_upgrade", "image_version": NEW}])
+    change_model_behind_the_engine(run_playbook, "vmss_model_image", {"name": "web", "image": image(NEW)})
+    emulator.clear_events()
+    result_file = tmp_path / "result.json"
+
+    run = standalone_engine_with_rollback(run_playbook, result_file)
+
+    assert run.rc != 0
+    assert "Rolled back: the previous model is restored and instance(s) 0 are back on it." in run.output
+    assert read_json(result_file)["status"] == "rolled_back"
+    assert set(image_versions(emulator).values()) == {OLD}
+    assert dict(upgrade_starts(emulator)) == {"0": 2}
+
+
 def test_interrupted_rollout_resumes_without_upgrading_twice(fresh_emulator, run_playbook, ansible_env, tmp_path):
     """ansible-playbook killed in the middle of the rollout; the re-run finishes the job and no instance is
     upgraded twice (counted from instance_upgrade_start events)."""
@@ -140,7 +161,11 @@ def test_zonal_set_with_a_ramp_never_has_two_zones_in_flight(fresh_emulator, run
         "name": "Record the batch the health check saw",
         "ansible.builtin.lineinfile": {
             "path": str(seen_by_health_tasks), "create": True,
-            "line": "{{ rolling_upgrade_batch_instances | map(attribute='instance_id') | join(',') }}"}}]))
+            # ids | images the upgrade left them on | how many have an address
+            "line": "{{ rolling_upgrade_batch_instances | map(attribute='instance_id') | join(',') }}|"
+                    "{{ rolling_upgrade_batch_outcome | map(attribute='image') | map(attribute='version') | unique"
+                    " | join(',') }}|{{ rolling_upgrade_batch_instances | map(attribute='private_ip') | select"
+                    " | list | length }}"}}]))
 
     run = run_playbook(yaml.safe_dump(role_play(
         "image_rollout", result_file, resource_group=RG, name="web", image=image(NEW), batch=[1, "50%"],
@@ -157,7 +182,8 @@ def test_zonal_set_with_a_ramp_never_has_two_zones_in_flight(fresh_emulator, run
     assert max(sizes[1:]) > 1
     for batch in result["batches"]:
         assert len({zone_of[i] for i in batch["instance_ids"]}) == 1
-    assert seen_by_health_tasks.read_text().split() == [",".join(b["instance_ids"]) for b in result["batches"]]
+    assert seen_by_health_tasks.read_text().split() == [
+        f"{','.join(b['instance_ids'])}|{NEW}|{len(b['instance_ids'])}" for b in result["batches"]]
     assert set(upgrade_starts(emulator).values()) == {1}
     assert set(image_versions(emulator).values()) == {NEW}
 
