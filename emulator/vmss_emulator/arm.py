@@ -77,14 +77,27 @@ async def read_json(request: web.Request, required: bool = True) -> Any:
                        f"deserialized: {exc}.") from None
 
 
-def expect_type(value: Any, kind: type | tuple[type, ...], target: str, what: str) -> Any:
-    """400 InvalidParameter naming the property when `value` is not of the JSON type expected."""
+def json_type(value: Any) -> str:
     if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {dict: "an object", list: "an array", str: "a string"}.get(type(value), type(value).__name__)
+
+
+def expect_type(value: Any, kind: type | tuple[type, ...], target: str, what: str, null_ok: bool = True) -> Any:
+    """400 InvalidParameter naming the property when `value` is not of the JSON type expected.
+
+    The message names the JSON type received, never the value: it may be a secret (protectedSettings).
+    """
+    if value is None and null_ok:
         return value
     ok = isinstance(value, kind) and not (isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple)
                                                                                    else (kind,)))
     if not ok:
-        raise invalid(f"The value of parameter '{target}' is invalid: expected {what}, got {json.dumps(value)}.",
+        raise invalid(f"The value of parameter '{target}' is invalid: expected {what}, got {json_type(value)}.",
                       target=target)
     return value
 

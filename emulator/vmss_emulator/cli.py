@@ -97,10 +97,11 @@ async def serve(args: argparse.Namespace) -> None:
     app = create_app(url, principal, ident["subscription_id"])
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.SockSite(runner, sock, ssl_context=context, backlog=1024)
-    await site.start()
+    # the scenario is loaded before the site listens, so a health 200 (or any answer) means it is all there
     if args.scenario:
         await scenario.load(app, scenario.parse(Path(args.scenario).read_bytes()))
+    site = web.SockSite(runner, sock, ssl_context=context, backlog=1024)
+    await site.start()
     info = {"url": url, "port": port, "pid": os.getpid(), "tenant": ident["tenant"], "client_id": ident["client_id"],
             "subscription_id": ident["subscription_id"]}
     _write_atomic(state_dir / "emulator.json", json.dumps(info, indent=2) + "\n")

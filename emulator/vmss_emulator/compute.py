@@ -264,21 +264,22 @@ async def vmss_put(request: web.Request, m: dict[str, str]) -> web.Response:
 async def vmss_patch(request: web.Request, m: dict[str, str]) -> web.Response:
     body = await read_json(request)
     ss = scale_set(request, m)
-    check_resource(body, creating=False)
+    check_resource(body, creating=False, patch=True)
     ensure_writable(ss)
     check_preconditions(request, ss)
     patch_props = body.get("properties") or {}
     current = dict(ss.model.items())
     merged = deep_merge(current, patch_props)
     props, secrets = _new_model(ss.name, merged, ss, ss.protected_settings)
-    sku = {**ss.sku, **(body.get("sku") or {})}
+    sku = deep_merge(ss.sku, body.get("sku") or {})  # a null name is "not specified"; capacity was checked
     changed = props["virtualMachineProfile"] is not ss.profile
+    props["timeCreated"] = ss.model.get("timeCreated")  # fill_defaults drops it (read-only); a PATCH keeps it
     ss.model, ss.protected_settings, ss.sku = props, secrets, sku
     if body.get("tags") is not None:
         ss.tags = body["tags"]
     ss.etag += 1
     _record_write(request, ss, "VirtualMachineScaleSets_Update")
-    work = await _after_model_write(request, ss, changed, int(sku.get("capacity") or 0))
+    work = await _after_model_write(request, ss, changed, ss.capacity)
     op = start_op(request, "VirtualMachineScaleSets_Update", ss, work)
     return lro_created(request, op, render_vmss(ss), 200)
 
@@ -522,7 +523,7 @@ async def ext_get(request: web.Request, m: dict[str, str]) -> web.Response:
 async def ext_put(request: web.Request, m: dict[str, str], patch: bool = False) -> web.Response:
     ss = scale_set(request, m, child=True)
     body = await read_json(request)
-    check_extension(body, "parameters", name_required=False)
+    check_extension(body, "parameters", name_required=False, patch=patch)
     ensure_writable(ss)
     existing = _find_extension(ss, m["ext"])
     if patch and existing is None:

@@ -34,10 +34,11 @@ def parse_duration(text: str, target: str) -> float:
 
 def deep_merge(base: Any, patch: Any) -> Any:
     """PATCH semantics of ARM resources: objects merge recursively, lists and scalars replace."""
-    if isinstance(base, dict) and isinstance(patch, dict):
-        merged = dict(base)
+    if isinstance(patch, dict):
+        merged = dict(base) if isinstance(base, dict) else {}
         for key, value in patch.items():
-            merged[key] = deep_merge(base.get(key), value) if key in base else copy.deepcopy(value)
+            if value is not None:  # a null in a PATCH is "not specified", as in Compute: keep what is there
+                merged[key] = deep_merge(merged.get(key), value)
         return merged
     return copy.deepcopy(patch)
 
@@ -45,71 +46,109 @@ def deep_merge(base: Any, patch: Any) -> Any:
 # ---------------------------------------------------------------- input checks
 
 
-def check_resource(body: Any, creating: bool) -> None:
-    """Type checks of a VMSS PUT/PATCH body; 400 InvalidParameter naming the property."""
-    expect_type(body, dict, "parameters", "a JSON object")
+def _get(parent: dict[str, Any], key: str, kind: type | tuple[type, ...], target: str, what: str,
+         patch: bool) -> Any:
+    """parent[key] type-checked (None when absent). A JSON null is a 400, except in a PATCH where, as in
+    Compute, it means "not specified" (deep_merge keeps the current value)."""
+    return expect_type(parent.get(key), kind, target, what, null_ok=patch or key not in parent)
+
+
+def check_resource(body: Any, creating: bool, patch: bool = False) -> None:
+    """Type checks of a VMSS PUT/PATCH body; 400 InvalidParameter naming the property.
+
+    Objects must be objects and lists lists, so nothing downstream (defaults, rendering, the NIC view) meets a
+    value of the wrong shape. List items are never null: a list replaces the stored one whole, even in a PATCH.
+    """
+    expect_type(body, dict, "parameters", "a JSON object", null_ok=False)
     if creating and not body.get("location"):
         raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
-    expect_type(body.get("location"), str, "location", "a string")
-    expect_type(body.get("tags"), dict, "tags", "an object")
-    expect_type(body.get("zones"), list, "zones", "a list of strings")
-    for zone in body.get("zones") or []:
-        expect_type(zone, str, "zones", "a list of strings")
-    sku = expect_type(body.get("sku"), dict, "sku", "an object") or {}
-    expect_type(sku.get("name"), str, "sku.name", "a string")
-    capacity = expect_type(sku.get("capacity"), int, "sku.capacity", "an integer")
+    _get(body, "location", str, "location", "a string", patch)
+    _get(body, "tags", dict, "tags", "an object", patch)
+    for zone in _get(body, "zones", list, "zones", "a list of strings", patch) or []:
+        expect_type(zone, str, "zones", "a list of strings", null_ok=False)
+    sku = _get(body, "sku", dict, "sku", "an object", patch) or {}
+    _get(sku, "name", str, "sku.name", "a string", patch)
+    _get(sku, "tier", str, "sku.tier", "a string", patch)
+    # a null capacity is never "keep": it used to scale the set to 0
+    capacity = _get(sku, "capacity", int, "sku.capacity", "an integer", patch=False)
     if capacity is not None and not 0 <= capacity <= MAX_CAPACITY:
         raise invalid(f"The value {capacity} of parameter 'sku.capacity' is out of range. "
                       f"The value must be between 0 and {MAX_CAPACITY}, inclusive.", target="sku.capacity")
-    props = expect_type(body.get("properties"), dict, "properties", "an object") or {}
-    policy = expect_type(props.get("upgradePolicy"), dict, "properties.upgradePolicy", "an object") or {}
-    mode = policy.get("mode")
+    props = _get(body, "properties", dict, "properties", "an object", patch) or {}
+    policy = _get(props, "upgradePolicy", dict, "properties.upgradePolicy", "an object", patch) or {}
+    mode = _get(policy, "mode", str, "upgradePolicy.mode", "a string", patch)
     if mode is not None and mode not in UPGRADE_MODES:
         raise invalid(f"The value '{mode}' of parameter 'upgradePolicy.mode' is not allowed. Allowed values are: "
                       f"{', '.join(UPGRADE_MODES)}.", target="upgradePolicy.mode")
-    rolling = expect_type(policy.get("rollingUpgradePolicy"), dict, "upgradePolicy.rollingUpgradePolicy",
-                          "an object") or {}
+    rolling = _get(policy, "rollingUpgradePolicy", dict, "upgradePolicy.rollingUpgradePolicy", "an object",
+                   patch) or {}
     for key, (low, high) in PERCENT_RANGES.items():
-        value = expect_type(rolling.get(key), int, f"rollingUpgradePolicy.{key}", "an integer")
+        value = _get(rolling, key, int, f"rollingUpgradePolicy.{key}", "an integer", patch)
         if value is not None and not low <= value <= high:
             raise invalid(f"The value {value} of parameter 'rollingUpgradePolicy.{key}' is out of range. "
                           f"The value must be between {low} and {high}, inclusive.",
                           target=f"rollingUpgradePolicy.{key}")
-    if rolling.get("pauseTimeBetweenBatches") is not None:
+    if _get(rolling, "pauseTimeBetweenBatches", str, "rollingUpgradePolicy.pauseTimeBetweenBatches", "a string",
+            patch) is not None:
         parse_duration(rolling["pauseTimeBetweenBatches"], "rollingUpgradePolicy.pauseTimeBetweenBatches")
-    expect_type(policy.get("automaticOSUpgradePolicy"), dict, "upgradePolicy.automaticOSUpgradePolicy", "an object")
-    profile = expect_type(props.get("virtualMachineProfile"), dict, "properties.virtualMachineProfile",
-                          "an object") or {}
-    storage = expect_type(profile.get("storageProfile"), dict, "virtualMachineProfile.storageProfile",
-                          "an object") or {}
-    image = expect_type(storage.get("imageReference"), dict, "storageProfile.imageReference", "an object") or {}
+    _get(policy, "automaticOSUpgradePolicy", dict, "upgradePolicy.automaticOSUpgradePolicy", "an object", patch)
+    profile = _get(props, "virtualMachineProfile", dict, "properties.virtualMachineProfile", "an object",
+                   patch) or {}
+    storage = _get(profile, "storageProfile", dict, "virtualMachineProfile.storageProfile", "an object",
+                   patch) or {}
+    image = _get(storage, "imageReference", dict, "storageProfile.imageReference", "an object", patch) or {}
     for key in ("publisher", "offer", "sku", "version", "id"):
-        expect_type(image.get(key), str, f"imageReference.{key}", "a string")
-    expect_type(profile.get("osProfile"), dict, "virtualMachineProfile.osProfile", "an object")
-    ext_profile = expect_type(profile.get("extensionProfile"), dict, "virtualMachineProfile.extensionProfile",
-                              "an object") or {}
-    extensions = expect_type(ext_profile.get("extensions"), list, "extensionProfile.extensions", "a list") or []
+        _get(image, key, str, f"imageReference.{key}", "a string", patch)
+    _get(storage, "osDisk", dict, "storageProfile.osDisk", "an object", patch)
+    _get(storage, "dataDisks", list, "storageProfile.dataDisks", "a list", patch)
+    os_profile = _get(profile, "osProfile", dict, "virtualMachineProfile.osProfile", "an object", patch) or {}
+    for key in ("computerNamePrefix", "adminUsername"):
+        _get(os_profile, key, str, f"osProfile.{key}", "a string", patch)
+    network = _get(profile, "networkProfile", dict, "virtualMachineProfile.networkProfile", "an object", patch) or {}
+    nics = _get(network, "networkInterfaceConfigurations", list, "networkProfile.networkInterfaceConfigurations",
+                "a list", patch) or []
+    for index, nic in enumerate(nics):
+        _check_named(nic, f"networkProfile.networkInterfaceConfigurations[{index}]", "ipConfigurations")
+    ext_profile = _get(profile, "extensionProfile", dict, "virtualMachineProfile.extensionProfile", "an object",
+                       patch) or {}
+    extensions = _get(ext_profile, "extensions", list, "extensionProfile.extensions", "a list", patch) or []
     for index, ext in enumerate(extensions):
         check_extension(ext, f"extensionProfile.extensions[{index}]", name_required=True)
 
 
-def check_extension(ext: Any, target: str, name_required: bool) -> None:
-    expect_type(ext, dict, target, "an object")
+def _check_named(item: Any, target: str, children: str | None = None) -> None:
+    """A NIC or IP configuration: {name, properties: {..., children: [same shape]}} (never null: in a list)."""
+    expect_type(item, dict, target, "an object", null_ok=False)
+    _get(item, "name", str, f"{target}.name", "a string", patch=False)
+    props = _get(item, "properties", dict, f"{target}.properties", "an object", patch=False) or {}
+    if children:
+        for index, child in enumerate(_get(props, children, list, f"{target}.properties.{children}", "a list",
+                                           patch=False) or []):
+            _check_named(child, f"{target}.properties.{children}[{index}]")
+    else:
+        subnet = _get(props, "subnet", dict, f"{target}.properties.subnet", "an object", patch=False) or {}
+        _get(subnet, "id", str, f"{target}.properties.subnet.id", "a string", patch=False)
+
+
+def check_extension(ext: Any, target: str, name_required: bool, patch: bool = False) -> None:
+    """An extension, in the scale set's list (never null there) or as the body of the extension resource."""
+    expect_type(ext, dict, target, "an object", null_ok=False)
     name = ext.get("name")
     if (name_required and name is None) or (name is not None and (not isinstance(name, str) or not name)):
         raise invalid(f"The value of parameter '{target}.name' is invalid: expected a non-empty string.",
                       target=f"{target}.name")
-    props = expect_type(ext.get("properties"), dict, f"{target}.properties", "an object") or {}
+    props = _get(ext, "properties", dict, f"{target}.properties", "an object", patch) or {}
     for key in ("publisher", "type", "typeHandlerVersion", "forceUpdateTag"):
-        expect_type(props.get(key), str, f"{target}.properties.{key}", "a string")
+        _get(props, key, str, f"{target}.properties.{key}", "a string", patch)
     for key in ("autoUpgradeMinorVersion", "enableAutomaticUpgrade", "suppressFailures"):
-        expect_type(props.get(key), bool, f"{target}.properties.{key}", "true or false")
-    expect_type(props.get("settings"), dict, f"{target}.properties.settings", "an object")
-    expect_type(props.get("protectedSettings"), dict, f"{target}.properties.protectedSettings", "an object")
-    after = expect_type(props.get("provisionAfterExtensions"), list, f"{target}.properties.provisionAfterExtensions",
-                        "a list of extension names") or []
+        _get(props, key, bool, f"{target}.properties.{key}", "true or false", patch)
+    for key in ("settings", "protectedSettings", "protectedSettingsFromKeyVault"):
+        _get(props, key, dict, f"{target}.properties.{key}", "an object", patch)
+    after = _get(props, "provisionAfterExtensions", list, f"{target}.properties.provisionAfterExtensions",
+                 "a list of extension names", patch) or []
     for name in after:
-        expect_type(name, str, f"{target}.properties.provisionAfterExtensions", "a list of extension names")
+        expect_type(name, str, f"{target}.properties.provisionAfterExtensions", "a list of extension names",
+                    null_ok=False)
 
 
 # ---------------------------------------------------------------- extension ordering

@@ -135,8 +135,10 @@ def _scale_set(app: web.Application, spec: Any, index: int, groups: list[Resourc
         profile["extensionProfile"] = {"extensions": copy.deepcopy(spec["extensions"])}
     sku = spec.get("sku") or "Standard_D2s_v3"
     sku = {"name": sku, "tier": "Standard"} if isinstance(sku, str) else dict(sku)
-    body = {"location": location, "sku": {**sku, "capacity": capacity}, "zones": spec.get("zones"),
-            "properties": props, "tags": spec.get("tags")}
+    body = {"location": location, "sku": {**sku, "capacity": capacity}, "properties": props}
+    for key in ("zones", "tags"):  # optional here: null means none (check_resource refuses a null as in a PUT)
+        if spec.get(key) is not None:
+            body[key] = spec[key]
     try:
         check_resource(body, creating=True)
         props = fill_defaults(props)

@@ -1,11 +1,17 @@
 """The admin API, the state files and the command line."""
 from __future__ import annotations
 
+import json
+import socket
+import ssl
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from emu_sdk import web_scenario
 from vmss_emulator.testing import EmulatorError, EmulatorProcess
 
@@ -82,3 +88,48 @@ def test_sigterm_stops_cleanly(tmp_path):
     emu.stop()
     assert process.returncode == 0
     assert "stopped" in emu.log_path.read_text()
+
+
+SLOW_LOAD = """
+import asyncio, sys
+from vmss_emulator import cli, scenario
+real_load = scenario.load
+
+async def slow_load(app, data):  # a big scenario: the load takes a while
+    await asyncio.sleep(2)
+    return await real_load(app, data)
+
+scenario.load = slow_load
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_health_answers_only_once_the_scenario_is_loaded(tmp_path):
+    (tmp_path / "scenario.yml").write_text(yaml.safe_dump(web_scenario(capacity=3)))
+    with socket.socket() as probe:  # a fixed port, to knock before env.sh tells it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    state = tmp_path / "emu"
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_LOAD, "serve", "--port", str(port), "--state-dir", str(state),
+                             "--scenario", str(tmp_path / "scenario.yml")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"https://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline
+            try:
+                context = ssl.create_default_context(cafile=str(state / "ca.pem"))
+                with urllib.request.urlopen(f"{url}/_emulator/health", context=context, timeout=5) as resp:
+                    if resp.status == 200:
+                        break
+            except (OSError, ssl.SSLError):  # not listening yet (or 503 while loading)
+                pass
+            time.sleep(0.05)
+        with urllib.request.urlopen(f"{url}/_emulator/scale_sets/rg-demo/web/instances", context=context,
+                                    timeout=5) as resp:
+            assert len(json.load(resp)["instances"]) == 3
+        assert (state / "env.sh").exists()
+    finally:
+        proc.terminate()
+        proc.wait(15)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 from azure.core import MatchConditions
@@ -142,24 +143,113 @@ def test_list_and_list_all(web, compute):
     assert [s.name for s in compute.virtual_machine_scale_sets.list_all()] == ["web"]
 
 
-@pytest.mark.parametrize("body, message", [
-    (b"{not json", "could not be deserialized"),
-    (b'{"sku": {"capacity": "ten"}}', "sku.capacity"),
-    (b'{"properties": {"upgradePolicy": {"mode": "Sometimes"}}}', "upgradePolicy.mode"),
-    (b'{"properties": {"upgradePolicy": {"rollingUpgradePolicy": {"maxBatchInstancePercent": 500}}}}',
+def _profile(**fields):
+    return {"properties": {"virtualMachineProfile": fields}}
+
+
+def _script_ext(**props):
+    return _profile(extensionProfile={"extensions": [
+        copy.deepcopy(HEALTH_EXT), {"name": "script", "properties": {**SCRIPT_EXT["properties"], **props}}]})
+
+
+def _ip_configs(value):
+    return _profile(networkProfile={"networkInterfaceConfigurations": [
+        {"name": "nic", "properties": {"ipConfigurations": value}}]})
+
+
+BOTH = ("PATCH", "PUT")
+BAD_BODIES = [
+    # (methods, body, text in the message)
+    (BOTH, b"{not json", "could not be deserialized"),
+    (BOTH, {"sku": {"capacity": "ten"}}, "sku.capacity"),
+    (BOTH, {"sku": {"capacity": None}}, "sku.capacity"),       # PATCH used to scale the set to 0
+    (BOTH, {"sku": {"capacity": -1}}, "sku.capacity"),
+    (BOTH, {"sku": {"capacity": True}}, "sku.capacity"),
+    (BOTH, {"properties": {"upgradePolicy": {"mode": "Sometimes"}}}, "upgradePolicy.mode"),
+    (BOTH, {"properties": {"upgradePolicy": {"rollingUpgradePolicy": {"maxBatchInstancePercent": 500}}}},
      "maxBatchInstancePercent"),
-])
-def test_malformed_or_wrongly_typed_body_is_400(web, compute, body, message):
-    url = (f"{web.url}/subscriptions/{web.env['AZURE_SUBSCRIPTION_ID']}/resourceGroups/rg-demo/providers/"
-           "Microsoft.Compute/virtualMachineScaleSets/web?api-version=2026-04-01")
-    request = HttpRequest("PATCH", url, content=body, headers={"Content-Type": "application/json"})
-    response = compute.send_request(request)
+    (BOTH, _profile(storageProfile={"osDisk": "x"}), "storageProfile.osDisk"),
+    (BOTH, _profile(networkProfile="x"), "virtualMachineProfile.networkProfile"),
+    (BOTH, _profile(networkProfile={"networkInterfaceConfigurations": "x"}),
+     "networkProfile.networkInterfaceConfigurations"),
+    (BOTH, _profile(networkProfile={"networkInterfaceConfigurations": [None]}),
+     "networkInterfaceConfigurations[0]"),
+    (BOTH, _ip_configs(["x"]), "ipConfigurations[0]"),
+    (BOTH, _ip_configs([{"name": "ip", "properties": {"subnet": "x"}}]), "ipConfigurations[0].properties.subnet"),
+    # a list replaces the stored one whole, so its items are never null, even in a PATCH
+    (BOTH, _script_ext(provisionAfterExtensions=[None]), "provisionAfterExtensions"),
+    (BOTH, _profile(extensionProfile={"extensions": [{"name": "script", "properties": None}]}),
+     "extensions[0].properties"),
+    # a null where an object is expected: 400 on PUT (a PATCH leaves the property as is, see below)
+    (("PUT",), {"properties": {"upgradePolicy": None}}, "properties.upgradePolicy"),
+    (("PUT",), _profile(osProfile=None), "virtualMachineProfile.osProfile"),
+    (("PUT",), _profile(storageProfile={"imageReference": None}), "storageProfile.imageReference"),
+]
+
+
+@pytest.mark.parametrize("method, body, message", [
+    pytest.param(method, body, message, id=f"{method}-{message}-{index}")
+    for index, (methods, body, message) in enumerate(BAD_BODIES) for method in methods])
+def test_malformed_or_wrongly_typed_body_is_400(web, compute, method, body, message):
+    base = (f"{web.url}/subscriptions/{web.env['AZURE_SUBSCRIPTION_ID']}/resourceGroups/rg-demo/providers/"
+            "Microsoft.Compute/virtualMachineScaleSets")
+    names = ["web"]
+    if method == "PUT" and isinstance(body, dict):
+        body = {"location": "westeurope", **body}
+        names.append("fresh")  # the same body creating a set
+    for name in names:
+        content = body if isinstance(body, bytes) else json.dumps(body).encode()
+        request = HttpRequest(method, f"{base}/{name}?api-version=2026-04-01", content=content,
+                              headers={"Content-Type": "application/json"})
+        response = compute.send_request(request)
+        assert response.status_code == 400, (name, response.text())
+        error = response.json()["error"]
+        assert error["code"] in ("InvalidParameter", "InvalidRequestContent")
+        assert message in error["message"]
+        assert response.headers["x-ms-request-id"]
+    assert [s.name for s in compute.virtual_machine_scale_sets.list("rg-demo")] == ["web"]
+    assert compute.virtual_machine_scale_sets.get("rg-demo", "web").etag == '"1"'
+    # nothing half-written: the instances and their NICs still render
+    assert len(list(compute.virtual_machine_scale_set_vms.list("rg-demo", "web"))) == 15
+    assert compute.virtual_machine_scale_set_vms.get("rg-demo", "web", "0").instance_id == "0"
+    nics = compute.send_request(HttpRequest("GET", f"{base}/web/networkInterfaces?api-version=2018-10-01"))
+    assert nics.status_code == 200 and len(nics.json()["value"]) == 15
+
+
+def test_patch_null_leaves_the_property_as_it_is(web, compute):
+    before = compute.virtual_machine_scale_sets.get("rg-demo", "web").as_dict()
+    base = (f"{web.url}/subscriptions/{web.env['AZURE_SUBSCRIPTION_ID']}/resourceGroups/rg-demo/providers/"
+            "Microsoft.Compute/virtualMachineScaleSets/web")
+    body = {"tags": None, "sku": {"name": None},
+            "properties": {"upgradePolicy": None, "virtualMachineProfile": {
+                "osProfile": None, "networkProfile": None,
+                "storageProfile": {"imageReference": None, "osDisk": None}}}}
+    response = compute.send_request(HttpRequest("PATCH", f"{base}?api-version=2026-04-01", json=body))
+    assert response.status_code == 200, response.text()
+    after = compute.virtual_machine_scale_sets.get("rg-demo", "web").as_dict()
+    for ss in (before, after):
+        del ss["etag"], ss["properties"]["provisioningState"]  # the write is an LRO; it may still be Updating
+    assert after == before
+    assert len(list(compute.virtual_machine_scale_set_vms.list("rg-demo", "web"))) == 15
+    nics = compute.send_request(HttpRequest("GET", f"{base}/networkInterfaces?api-version=2018-10-01"))
+    assert nics.status_code == 200 and len(nics.json()["value"]) == 15
+
+
+@pytest.mark.parametrize("target", ["scale_set", "extension"])
+def test_protected_settings_of_the_wrong_type_are_never_echoed(web, compute, target):
+    secret = "TOPSECRET-wrong-type-7f3a"
+    base = (f"{web.url}/subscriptions/{web.env['AZURE_SUBSCRIPTION_ID']}/resourceGroups/rg-demo/providers/"
+            "Microsoft.Compute/virtualMachineScaleSets/web")
+    if target == "scale_set":
+        url, body = f"{base}?api-version=2026-04-01", _script_ext(protectedSettings=secret)
+    else:
+        url, body = f"{base}/extensions/script?api-version=2026-04-01", {"properties": {"protectedSettings": secret}}
+    response = compute.send_request(HttpRequest("PATCH", url, json=body))
     assert response.status_code == 400
     error = response.json()["error"]
-    assert error["code"] in ("InvalidParameter", "InvalidRequestContent")
-    assert message in error["message"]
-    assert response.headers["x-ms-request-id"]
-    assert compute.virtual_machine_scale_sets.get("rg-demo", "web").etag == '"1"'
+    assert "protectedSettings" in error["message"] and "a string" in error["message"]
+    text = response.text() + web.log_path.read_text() + json.dumps(web.events())
+    assert secret not in text
 
 
 def test_automatic_policy_upgrades_every_instance_within_the_write(emu, compute):
