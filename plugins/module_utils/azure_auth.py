@@ -129,6 +129,18 @@ class AzureAuth:
     def credential(self):
         """An azure-identity credential for this identity (imports the SDK on first use)."""
         try:
+            return self._sdk_credential()
+        except ValueError as exc:
+            # azure-identity checks its arguments with ValueError; left alone it escapes as "Module failed: ...".
+            if "tenant" in str(exc).lower():
+                raise VmssError(
+                    "tenant %r is not allowed: use the Microsoft Entra tenant (directory) id, a GUID, or a domain "
+                    "such as contoso.onmicrosoft.com: letters, digits, '-' and '.' only (option tenant, "
+                    "AZURE_TENANT or the credentials profile)." % (self.tenant,))
+            raise VmssError("Could not set up the Azure credential (auth_source %s): %s" % (self.source, exc))
+
+    def _sdk_credential(self):
+        try:
             from azure.identity import AzureCliCredential, ClientSecretCredential, ManagedIdentityCredential
         except ImportError as exc:
             raise VmssError("The Python package azure-identity is required on the host running the task: %s" % exc)

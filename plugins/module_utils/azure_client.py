@@ -20,6 +20,9 @@ RETRY_SETTINGS = {
     "retry_read": 3,
     "retry_backoff_factor": 0.8,
     "retry_backoff_max": 60,
+    # Seconds one call may take with its retries (azure-core's default: 7 days). Modules pass their
+    # wait_timeout; this is the same default, for callers without one (the inventory plugin).
+    "timeout": 1800,
 }
 
 # Microsoft.Network answers this path for Uniform scale sets; one GET lists every instance's NICs.
@@ -28,10 +31,11 @@ NIC_API_VERSION = "2024-05-01"
 COMPUTE_API_VERSION = "2026-04-01"
 
 
-def compute_client(auth, poll_interval=None, retry=None):
+def compute_client(auth, poll_interval=None, retry=None, timeout=None):
     """A ComputeManagementClient for ``auth`` (an azure_auth.AzureAuth).
 
     ``poll_interval`` is the LRO poller's fallback delay; a Retry-After from ARM still takes precedence.
+    ``timeout`` (seconds) bounds each call with its retries, so no retried call outlives the module's wait_timeout.
     """
     try:
         from azure.core.pipeline.policies import RetryPolicy
@@ -41,6 +45,8 @@ def compute_client(auth, poll_interval=None, retry=None):
                         "running the task: %s" % exc)
     settings = dict(RETRY_SETTINGS)
     settings.update(retry or {})
+    if timeout is not None:
+        settings["timeout"] = timeout
     kwargs = {}
     if poll_interval is not None:
         kwargs["polling_interval"] = poll_interval

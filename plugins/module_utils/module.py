@@ -98,7 +98,7 @@ class VmssModule:
     def client(self):
         """The ComputeManagementClient, created on first use."""
         if self._client is None:
-            self._client = compute_client(self.auth(), poll_interval=self.poll_interval)
+            self._client = compute_client(self.auth(), poll_interval=self.poll_interval, timeout=self.wait_timeout)
         return self._client
 
     def fail(self, msg, **result):

@@ -24,10 +24,13 @@ options:
     description:
       - Instances to upgrade. Mutually exclusive with O(update_domains).
       - Without O(instance_ids) and O(update_domains), every instance not on the latest model is selected.
+      - An id that is not an instance of the scale set fails the task before anything is written.
     type: list
     elements: str
   update_domains:
-    description: Upgrade the instances in these platform update domains (in every zone).
+    description:
+      - Upgrade the instances in these platform update domains (in every zone).
+      - A domain no instance of the scale set is in fails the task before anything is written.
     type: list
     elements: int
   strategy:
@@ -100,7 +103,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 instances:
-  description: Summary of every selected instance after the task, with its outcome.
+  description:
+    - Summary of every selected instance after the task, with its outcome.
+    - With O(strategy=platform), every instance of the scale set.
   returned: always
   type: list
   elements: dict
@@ -154,11 +159,12 @@ instances:
       type: bool
       returned: always
     outcome:
-      description: "One of upgraded, skipped, failed."
+      description: "One of upgraded, skipped, failed; with O(strategy=platform) also current (already on the latest
+        model, nothing to do)."
       type: str
       returned: always
     reason:
-      description: "Why the instance was skipped or failed; null when upgraded."
+      description: "Why the instance was skipped or failed; null when upgraded or current."
       type: str
       returned: always
 upgraded:
@@ -238,7 +244,9 @@ def validate(params):
 
 
 def select(summaries, params):
-    """(selected summaries, error) by instance_ids, update_domains, or every instance not on the latest model."""
+    """Selected summaries by instance_ids, update_domains, or every instance not on the latest model.
+
+    Raises InputError when instance_ids or update_domains name something the scale set does not have."""
     by_id = dict((s["instance_id"], s) for s in summaries)
     if params.get("instance_ids") is not None:
         wanted = [str(int(i)) for i in params["instance_ids"]]
@@ -249,6 +257,13 @@ def select(summaries, params):
                 ", ".join(s["instance_id"] for s in inst_lib.sort_instances(summaries))))
         return [by_id[i] for i in dict.fromkeys(wanted)]
     if params.get("update_domains") is not None:
+        # A domain no instance is in would select nothing and look like "already done": a typo must fail.
+        known = sorted(set(s["update_domain"] for s in summaries if s.get("update_domain") is not None))
+        unknown = [u for u in dict.fromkeys(params["update_domains"]) if u not in known]
+        if unknown:
+            raise InputError("update_domains %s match no instance of scale set %s/%s (its update domains: %s)." % (
+                ", ".join(str(u) for u in unknown), params["resource_group"], params["name"],
+                ", ".join(str(u) for u in known) or "none"))
         return [s for s in summaries if s.get("update_domain") in set(params["update_domains"])]
     return [s for s in summaries if not s.get("latest_model_applied")]
 
@@ -273,6 +288,8 @@ def outcomes(selected_ids, after, to_upgrade, skipped, check_mode):
         elif instance_id in to_upgrade and (check_mode or summary.get("latest_model_applied")):
             summary.update(outcome="upgraded", reason=None)
             upgraded.append(instance_id)
+        elif instance_id not in to_upgrade:  # only with strategy platform, which reports every instance
+            summary.update(outcome="current", reason=None)
         else:
             reason = "not on the latest model after the upgrade (provisioning state %s)" % summary.get(
                 "provisioning_state")
@@ -362,6 +379,10 @@ def run_platform(module, service):
     latest = service.latest_rolling_upgrade(rg, name) or {}
     status = (((latest.get("properties") or {}).get("runningStatus") or {}).get("code") or "")
     summaries = list_summaries(service, rg, name)
+    all_ids = [s["instance_id"] for s in summaries]
+    # Azure's rolling upgrade leaves protected instances out: report them, as manual mode does, never silently.
+    skipped = [{"instance_id": s["instance_id"], "reason": skip_reason(s)} for s in summaries
+               if s.get("protected") and not s.get("latest_model_applied")]
     outdated = [s["instance_id"] for s in summaries if not s.get("latest_model_applied") and not s.get("protected")]
     in_progress = status.lower() == "rollingforward"
     # An OS rolling upgrade with every instance current would change nothing; don't start one.
@@ -369,7 +390,9 @@ def run_platform(module, service):
     changed = needed and not in_progress
     report = {"kind": kind, "status": status or None, "progress": None, "history": []}
     if not needed or module.check_mode:
-        return module.result(changed, instances=summaries, upgraded=outdated if changed else [], skipped=[],
+        # check mode predicts that the outdated instances would be upgraded (there are none when not needed)
+        result_instances, upgraded, _failed = outcomes(all_ids, summaries, outdated, skipped, True)
+        return module.result(changed, instances=result_instances, upgraded=upgraded, skipped=skipped,
                              failed_instances=[], waited_for=[], rolling_upgrade=report), None
 
     poller = None if in_progress else service.start_rolling_upgrade(rg, name, kind)
@@ -396,11 +419,9 @@ def run_platform(module, service):
             kind, rg, name, report["status"], err_info.get("code") or "NoCode", err_info.get("message") or "no message"),
             code=err_info.get("code"))
     after = list_summaries(service, rg, name)
-    upgraded = [i for i in outdated if any(s["instance_id"] == i and s["latest_model_applied"] for s in after)]
-    failed = [{"instance_id": i, "reason": "not on the latest model after the rolling upgrade"}
-              for i in outdated if i not in upgraded]
-    return module.result(True, instances=after, upgraded=upgraded, skipped=[], failed_instances=failed, waited_for=[],
-                         rolling_upgrade=report), error
+    result_instances, upgraded, failed = outcomes(all_ids, after, outdated, skipped, False)
+    return module.result(True, instances=result_instances, upgraded=upgraded, skipped=skipped, failed_instances=failed,
+                         waited_for=[], rolling_upgrade=report), error
 
 
 def run(module, service):

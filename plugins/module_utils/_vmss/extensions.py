@@ -42,6 +42,9 @@ USER_KEY = dict((arm, user) for user, arm in FIELD_MAP)
 COMPARED_FIELDS = tuple(user for user, _arm in FIELD_MAP if user != "protected_settings")
 # ARM's value when a property is absent, so "absent" and the user's explicit default compare equal.
 ARM_DEFAULTS = {"provision_after": [], "suppress_failures": False}
+# Flags Azure reads as false when absent; compared as such so that asking for false on an extension that
+# never had the flag is no change (ARM_DEFAULTS would also put them in every returned view).
+ABSENT_IS_FALSE = ("enable_automatic_upgrade",)
 # Needed to create an extension; an existing one keeps its current values for options the user leaves out.
 REQUIRED_FOR_CREATE = ("publisher", "type", "type_handler_version")
 
@@ -287,6 +290,8 @@ def _same(user, current, desired):
         return sorted(current or []) == sorted(desired or [])
     if user == "type_handler_version" and current is not None:
         return str(current) == str(desired)
+    if user in ABSENT_IS_FALSE and current is None:
+        return desired is False
     return current == desired
 
 
@@ -433,17 +438,19 @@ def plan_automatic_upgrade(current_arm, names, enabled, auto_upgrade_minor_versi
     """
     if not names:
         raise ExtensionGraphError("extensions: give at least one extension name.")
-    by_name = dict((e["name"], e) for e in current_arm)
+    # Azure (and vmss_extension_sequence) match extension names ignoring case.
+    by_name = dict((e["name"].lower(), e) for e in current_arm)
     seen = set()
     for name in names:
-        if name in seen:
-            raise ExtensionGraphError("extensions: '%s' is listed twice; names must be unique." % name)
-        seen.add(name)
-        if name not in by_name:
+        if name.lower() in seen:
+            raise ExtensionGraphError("extensions: '%s' is listed twice; names must be unique (Azure ignores case)."
+                                      % name)
+        seen.add(name.lower())
+        if name.lower() not in by_name:
             raise ExtensionGraphError(
                 "extensions: '%s' is not an extension of the scale set model (its extensions: %s)."
-                % (name, ", ".join(sorted(by_name)) or "none"))
-        props = _props(by_name[name])
+                % (name, ", ".join(sorted(e["name"] for e in current_arm)) or "none"))
+        props = _props(by_name[name.lower()])
         if enabled and not supports_automatic_upgrade(props.get("publisher"), props.get("type")):
             raise ExtensionGraphError(
                 "extensions: '%s' (%s/%s) is not upgraded automatically by Azure, so enabled=true is not allowed "
@@ -454,7 +461,7 @@ def plan_automatic_upgrade(current_arm, names, enabled, auto_upgrade_minor_versi
         wanted["auto_upgrade_minor_version"] = bool(auto_upgrade_minor_version)
     final, changes = [], []
     for ext in current_arm:
-        if ext["name"] not in seen:
+        if ext["name"].lower() not in seen:
             final.append(_strip_protected(ext))
             continue
         request = dict(wanted, name=ext["name"])
@@ -467,8 +474,11 @@ def plan_automatic_upgrade(current_arm, names, enabled, auto_upgrade_minor_versi
 
 
 def automatic_upgrade_states(arm_extensions, names):
-    """[{name, enable_automatic_upgrade, auto_upgrade_minor_version}] for the named extensions present."""
-    by_name = dict((e["name"], from_arm(e)) for e in arm_extensions)
-    return [{"name": n, "enable_automatic_upgrade": by_name[n]["enable_automatic_upgrade"],
-             "auto_upgrade_minor_version": by_name[n]["auto_upgrade_minor_version"]}
-            for n in names if n in by_name]
+    """[{name, enable_automatic_upgrade, auto_upgrade_minor_version}] for the named extensions present.
+
+    Names match ignoring case and are reported as the model spells them; an absent enableAutomaticUpgrade is false.
+    """
+    by_name = dict((e["name"].lower(), from_arm(e)) for e in arm_extensions)
+    views = [by_name[n.lower()] for n in names if n.lower() in by_name]
+    return [{"name": v["name"], "enable_automatic_upgrade": bool(v["enable_automatic_upgrade"]),
+             "auto_upgrade_minor_version": v["auto_upgrade_minor_version"]} for v in views]

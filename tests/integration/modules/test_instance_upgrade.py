@@ -71,8 +71,9 @@ def test_manual_upgrade_by_domain_ids_and_rest(fresh_emulator, run_playbook, tmp
 
 
 def test_platform_rolling_upgrade(fresh_emulator, run_playbook, tmp_path):
-    # Manual mode, so the model change itself starts nothing; the module starts Azure's OS rolling upgrade.
-    fresh_emulator.load_scenario(scenario(scale_set("web", capacity=4, upgrade_policy={
+    # Manual mode, so the model change itself starts nothing; the module starts Azure's OS rolling upgrade,
+    # which leaves protected instance 2 out: it must be reported as skipped, not left unmentioned.
+    fresh_emulator.load_scenario(scenario(scale_set("web", capacity=4, protected_instances=["2"], upgrade_policy={
         "mode": "Manual", "rollingUpgradePolicy": {"maxBatchInstancePercent": 50, "pauseTimeBetweenBatches": "PT0S"}})))
     steps = [
         core_step("vmss_model_image", image=NEW),
@@ -83,9 +84,19 @@ def test_platform_rolling_upgrade(fresh_emulator, run_playbook, tmp_path):
     out, _playbook = run_steps(run_playbook, fresh_emulator, steps, tmp_path)
     r = [o["result"] for o in out]
     assert r[0]["changed"], r[0].get("msg")
+    protected = [{"instance_id": "2", "reason": "protected from scale-set actions"}]
     assert r[1]["changed"] is True and writes(out[1]) == 0
+    assert sorted(r[1]["upgraded"]) == ["0", "1", "3"] and r[1]["skipped"] == protected
     assert r[2]["changed"] is True, r[2].get("msg")
     assert r[2]["rolling_upgrade"]["status"] == "Completed"
     assert r[2]["rolling_upgrade"]["history"] and by_operation(out[2], "VirtualMachineScaleSetRollingUpgrades_StartOSUpgrade") == 1
-    assert sorted(r[2]["upgraded"]) == ["0", "1", "2", "3"] and r[2]["failed_instances"] == []
+    assert sorted(r[2]["upgraded"]) == ["0", "1", "3"] and r[2]["failed_instances"] == []
+    assert r[2]["skipped"] == protected
+    assert {i["instance_id"]: (i["outcome"], i["reason"]) for i in r[2]["instances"]} == {
+        "0": ("upgraded", None), "1": ("upgraded", None), "3": ("upgraded", None),
+        "2": ("skipped", "protected from scale-set actions")}
+    # every unprotected instance is current: nothing to start, and the protected one is still reported
     assert r[3]["changed"] is False and writes(out[3]) == 0
+    assert r[3]["skipped"] == protected and r[3]["upgraded"] == []
+    assert {i["instance_id"]: i["outcome"] for i in r[3]["instances"]} == {
+        "0": "current", "1": "current", "3": "current", "2": "skipped"}

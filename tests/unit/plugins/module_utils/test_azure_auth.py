@@ -50,6 +50,17 @@ def test_secret_never_in_repr():
     assert "env-Secret-123" not in repr(auth)
 
 
+@pytest.mark.parametrize("source", ["env", "cli"])
+def test_malformed_tenant_is_one_clear_error_naming_the_option(source):
+    pytest.importorskip("azure.identity")
+    auth = resolve({"tenant": "not a tenant!", "auth_source": source, "subscription_id": "s"}, environ=SP_ENV)
+    with pytest.raises(VmssError) as err:
+        auth.credential()
+    msg = str(err.value)
+    assert msg.startswith("tenant 'not a tenant!' is not allowed") and "AZURE_TENANT" in msg
+    assert "letters, digits, '-' and '.'" in msg and "env-Secret-123" not in msg
+
+
 def test_partial_service_principal_names_missing_options():
     with pytest.raises(VmssError, match="missing: secret, tenant"):
         resolve({"client_id": "c", "subscription_id": "s"})

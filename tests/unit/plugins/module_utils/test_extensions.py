@@ -291,9 +291,34 @@ def test_auto_upgrade_refuses_unsupported_with_the_list():
 
 def test_auto_upgrade_disable_allowed_for_any_and_unknown_name_refused():
     current = [_health(), _script()]
+    current[1]["properties"]["enableAutomaticUpgrade"] = True
     assert ex.plan_automatic_upgrade(current, ["app"], False)["changed"] is True
     with pytest.raises(ex.ExtensionGraphError, match="'nope' is not an extension of the scale set model"):
         ex.plan_automatic_upgrade(current, ["nope"], False)
+
+
+def test_auto_upgrade_disable_when_the_flag_was_never_set_is_no_change():
+    # Azure reads an absent enableAutomaticUpgrade as false: asking for false must not PATCH.
+    result = ex.plan_automatic_upgrade([_health(), _script()], ["health", "app"], False)
+    assert result["changed"] is False and result["changes"] == []
+    assert [s["enable_automatic_upgrade"] for s in result["states"]] == [False, False]
+    assert ex.plan([_health()], [user("health", enable_automatic_upgrade=False)])["changed"] is False
+    # an explicit true is still turned off
+    current = [arm("health", publisher="Microsoft.ManagedServices", type="ApplicationHealthLinux",
+                   enableAutomaticUpgrade=True)]
+    assert ex.plan_automatic_upgrade(current, ["health"], False)["changes"] == [
+        {"name": "health", "action": "update", "fields": ["enable_automatic_upgrade"]}]
+
+
+def test_auto_upgrade_names_match_case_insensitively_like_extension_sequence():
+    current = [arm("Health", publisher="Microsoft.ManagedServices", type="ApplicationHealthLinux"), _script()]
+    result = ex.plan_automatic_upgrade(current, ["HEALTH"], True)
+    assert result["changes"] == [{"name": "Health", "action": "update", "fields": ["enable_automatic_upgrade"]}]
+    assert result["extensions"][0]["properties"]["enableAutomaticUpgrade"] is True
+    assert result["states"] == [{"name": "Health", "enable_automatic_upgrade": True,
+                                 "auto_upgrade_minor_version": None}]
+    with pytest.raises(ex.ExtensionGraphError, match="listed twice"):
+        ex.plan_automatic_upgrade(current, ["health", "Health"], True)
 
 
 def test_names_match_case_insensitively_like_azure():

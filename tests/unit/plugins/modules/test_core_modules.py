@@ -217,6 +217,14 @@ def test_unknown_instance_id_is_a_clear_error_before_any_write():
     assert fleet.upgrade_calls == []
 
 
+def test_update_domain_no_instance_is_in_is_a_clear_error_before_any_write():
+    fleet = FakeFleet([vm(0), vm(1), vm(6)])
+    with pytest.raises(vmss_instance_upgrade.InputError) as err:
+        vmss_instance_upgrade.run(upgrade_module(update_domains=[1, 99, 7]), fleet)
+    assert str(err.value) == "update_domains 99, 7 match no instance of scale set rg/web (its update domains: 0, 1)."
+    assert fleet.upgrade_calls == []
+
+
 @pytest.mark.parametrize("params,match", [
     ({"instance_ids": ["x"]}, "instance_ids must be"),
     ({"instance_ids": []}, "instance_ids must be"),
@@ -250,6 +258,39 @@ def test_wait_for_health_times_out_with_a_warning_not_a_failure():
     result, error = vmss_instance_upgrade.run(module, fleet)
     assert error is None and result["instances"][0]["health_state"] == "initializing"
     assert "App Health of instances 0" in module.ansible.warnings[0]
+
+
+class FakePlatform(FakeFleet):
+    """Azure's rolling upgrade: brings every unprotected outdated instance to the latest model."""
+
+    def __init__(self, vms):
+        super().__init__(vms)
+        self.status = None
+
+    def latest_rolling_upgrade(self, rg, name):
+        return {"properties": {"runningStatus": {"code": self.status}}} if self.status else None
+
+    def start_rolling_upgrade(self, rg, name, kind):
+        for v in self.vms.values():
+            if not v["properties"]["protectionPolicy"]["protectFromScaleSetActions"]:
+                v["properties"]["latestModelApplied"] = True
+        self.status = "Completed"
+        return "poller"
+
+    def finish_rolling_upgrade(self, rg, name, poller, timeout):
+        pass
+
+
+def test_platform_reports_protected_instances_as_skipped_and_gives_every_instance_an_outcome():
+    fleet = FakePlatform([vm(0), vm(1, protected=True), vm(2, latest=True)])
+    result, error = vmss_instance_upgrade.run(upgrade_module(strategy="platform"), fleet)
+    assert error is None and result["upgraded"] == ["0"]
+    assert result["skipped"] == [{"instance_id": "1", "reason": "protected from scale-set actions"}]
+    assert [(i["instance_id"], i["outcome"], i["reason"]) for i in result["instances"]] == [
+        ("0", "upgraded", None), ("1", "skipped", "protected from scale-set actions"), ("2", "current", None)]
+    # nothing left to do: no new upgrade, and the protected instance is still reported
+    result, _error = vmss_instance_upgrade.run(upgrade_module(strategy="platform"), fleet)
+    assert result["changed"] is False and result["skipped"][0]["instance_id"] == "1"
 
 
 # ---------------------------------------------------------------- vmss_info
@@ -320,3 +361,16 @@ def test_constructor_only_parses_arguments():
     assert module._client is None and module._auth is None
     with pytest.raises(VmssError, match="cloud_environment https://127.0.0.1:1: could not read"):
         module.client()
+
+
+def test_client_retries_are_bounded_by_wait_timeout():
+    # azure-core's RetryPolicy defaults to 7 days per call; the module's wait_timeout must bound it instead.
+    pytest.importorskip("azure.mgmt.compute")
+    from ansible_collections.vmss.rollout.plugins.module_utils.azure_auth import AzureAuth, KNOWN_CLOUDS
+
+    module = make_module({}, wait_timeout=42)
+    module._auth = AzureAuth("service_principal", "sub", KNOWN_CLOUDS["azurecloud"], client_id="c", secret="x",
+                             tenant="t")
+    policy = module.client()._config.retry_policy
+    assert policy.timeout == 42
+    assert (policy.total_retries, policy.status_retries) == (12, 10)  # the widened budget is kept
