@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
 
 import yaml
 
@@ -200,3 +201,44 @@ def test_invalid_batch_fails_before_anything_is_written(fresh_emulator, run_play
     assert "image_rollout_batch must be" in run.output
     assert len(failure_lines(run.output)) == 1, failure_lines(run.output)
     assert emulator.requests()["writes"] == 0
+
+
+def test_http_check_alone_stops_the_rollout(fresh_emulator, run_playbook, tmp_path):
+    """App Health healthy everywhere, but the engine's own HTTP check gets no 200 (a port nothing listens on):
+    the first batch counts as unhealthy and the rollout stops there, naming the instances."""
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(scale_set(capacity=4)))
+    change_model_behind_the_engine(run_playbook, "vmss_model_image", {"name": "web", "image": image(NEW)})
+    emulator.clear_events()
+    result_file = tmp_path / "result.json"
+
+    run = run_playbook(yaml.safe_dump(role_play(
+        "rolling_upgrade", result_file, resource_group=RG, name="web", batch=2,
+        engine={"http_retries": 1, "http_url": "http://{private_ip}:1/health"})))
+
+    assert run.rc != 0
+    assert "no 200 from instance(s) 0, 1, which count as unhealthy" in run.output
+    result = read_json(result_file)
+    assert (result["status"], sorted(result["unhealthy"])) == ("breached", ["0", "1"])
+    assert sorted(upgrade_starts(emulator)) == ["0", "1"]
+    assert {row["health"] for row in fleet(emulator)} == {"healthy"}
+
+
+def test_unhealthy_set_is_not_touched(fresh_emulator, run_playbook, tmp_path):
+    """Half the set already unhealthy (drained apps) before anything starts, above max_unhealthy_percent=20: the
+    rollout stops before the first batch and upgrades nothing."""
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(scale_set(capacity=4)))
+    change_model_behind_the_engine(run_playbook, "vmss_model_image", {"name": "web", "image": image(NEW)})
+    for row in fleet(emulator)[:2]:
+        request = urllib.request.Request(f"http://{row['ip']}:{row['app_port']}/drain", method="POST")
+        with urllib.request.urlopen(request, timeout=5):  # noqa: S310 - loopback instance address
+            pass
+    emulator.clear_events()
+
+    run = run_playbook(yaml.safe_dump(role_play(
+        "rolling_upgrade", tmp_path / "result.json", resource_group=RG, name="web")))
+
+    assert run.rc != 0
+    assert "2 of 4 instances (50.0%) were unhealthy before starting" in run.output
+    assert upgrade_starts(emulator) == {}
