@@ -60,6 +60,9 @@ def test_healthy_rollout_goes_update_domain_by_update_domain(fresh_emulator, run
     assert "Batch 4/5: update domain 3 — instances 8" in run.output
     assert "3 (protected from scale-set actions)" in run.output
     assert "completed in" in run.output
+    # the per-update-domain table: UD 3 holds instances 3 (protected, skipped) and 8 (upgraded)
+    assert "3    -     2         1         1        0       0           1/2" in run.output
+    assert "4    -     2         2         0        0       0           2/2" in run.output
 
 
 def test_unhealthy_image_stops_in_first_batch_and_rolls_back(fresh_emulator, run_playbook, tmp_path):
