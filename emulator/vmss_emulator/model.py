@@ -33,12 +33,20 @@ def parse_duration(text: str, target: str) -> float:
 
 
 def deep_merge(base: Any, patch: Any) -> Any:
-    """PATCH semantics of ARM resources: objects merge recursively, lists and scalars replace."""
+    """PATCH semantics of ARM resources: objects merge recursively, lists and scalars replace.
+
+    A null clears a plain value (the way a client drops a platform image's publisher/offer/sku/version when it
+    switches the model to an image id), but cannot remove an object or a list: there it means "not specified"
+    and the stored value stays (removing, say, the network profile would leave the set unusable).
+    """
     if isinstance(patch, dict):
         merged = dict(base) if isinstance(base, dict) else {}
         for key, value in patch.items():
-            if value is not None:  # a null in a PATCH is "not specified", as in Compute: keep what is there
-                merged[key] = deep_merge(merged.get(key), value)
+            if value is None:
+                if not isinstance(merged.get(key), (dict, list)):
+                    merged.pop(key, None)
+                continue
+            merged[key] = deep_merge(merged.get(key), value)
         return merged
     return copy.deepcopy(patch)
 
@@ -48,8 +56,8 @@ def deep_merge(base: Any, patch: Any) -> Any:
 
 def _get(parent: dict[str, Any], key: str, kind: type | tuple[type, ...], target: str, what: str,
          patch: bool) -> Any:
-    """parent[key] type-checked (None when absent). A JSON null is a 400, except in a PATCH where, as in
-    Compute, it means "not specified" (deep_merge keeps the current value)."""
+    """parent[key] type-checked (None when absent). A JSON null is a 400, except in a PATCH (see deep_merge:
+    it clears a plain value and leaves an object or list as it is)."""
     return expect_type(parent.get(key), kind, target, what, null_ok=patch or key not in parent)
 
 

@@ -71,8 +71,9 @@ options:
     default: true
 attributes:
   check_mode:
-    description: V(GET) and V(HEAD) are sent in check mode; other methods are only reported.
+    description: Can run in check mode.
     support: partial
+    details: V(GET) and V(HEAD) requests are sent in check mode (they change nothing); other methods are only reported.
   diff_mode:
     description: Nothing to diff.
     support: none

@@ -216,11 +216,11 @@ def test_malformed_or_wrongly_typed_body_is_400(web, compute, method, body, mess
     assert nics.status_code == 200 and len(nics.json()["value"]) == 15
 
 
-def test_patch_null_leaves_the_property_as_it_is(web, compute):
+def test_patch_null_leaves_an_object_as_it_is(web, compute):
     before = compute.virtual_machine_scale_sets.get("rg-demo", "web").as_dict()
     base = (f"{web.url}/subscriptions/{web.env['AZURE_SUBSCRIPTION_ID']}/resourceGroups/rg-demo/providers/"
             "Microsoft.Compute/virtualMachineScaleSets/web")
-    body = {"tags": None, "sku": {"name": None},
+    body = {"tags": None,
             "properties": {"upgradePolicy": None, "virtualMachineProfile": {
                 "osProfile": None, "networkProfile": None,
                 "storageProfile": {"imageReference": None, "osDisk": None}}}}
