@@ -211,12 +211,12 @@ def test_http_check_alone_stops_the_rollout(fresh_emulator, run_playbook, tmp_pa
     the first batch counts as unhealthy and the rollout stops there, naming the instances."""
     emulator = fresh_emulator
     emulator.load_scenario(scenario(scale_set(capacity=4)))
-    change_model_behind_the_engine(run_playbook, "vmss_model_image", {"name": "web", "image": image(NEW)})
     emulator.clear_events()
     result_file = tmp_path / "result.json"
 
+    # through image_rollout, which passes image_rollout_http_url on to the engine
     run = run_playbook(yaml.safe_dump(role_play(
-        "rolling_upgrade", result_file, resource_group=RG, name="web", batch=2,
+        "image_rollout", result_file, resource_group=RG, name="web", image=image(NEW), batch=2,
         engine={"http_retries": 1, "http_url": "http://{private_ip}:1/health"})))
 
     assert run.rc != 0
