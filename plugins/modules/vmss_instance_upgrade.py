@@ -395,12 +395,16 @@ def run_platform(module, service):
         return module.result(changed, instances=result_instances, upgraded=upgraded, skipped=skipped,
                              failed_instances=[], waited_for=[], rolling_upgrade=report), None
 
+    previous_start = ((latest.get("properties") or {}).get("runningStatus") or {}).get("startTime")
     poller = None if in_progress else service.start_rolling_upgrade(rg, name, kind)
 
     def terminal():
         info = service.latest_rolling_upgrade(rg, name) or {}
         props = info.get("properties") or {}
-        code = (props.get("runningStatus") or {}).get("code") or ""
+        running = props.get("runningStatus") or {}
+        if poller is not None and previous_start and running.get("startTime") == previous_start:
+            return False  # still the previous upgrade's record: ours has not shown up in rollingUpgrades/latest yet
+        code = running.get("code") or ""
         if props.get("progress") != report["progress"] or code != report["status"]:
             report["history"].append({"status": code, "progress": props.get("progress")})
         report.update(status=code, progress=props.get("progress"), error=props.get("error"))

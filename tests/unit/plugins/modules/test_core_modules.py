@@ -293,6 +293,31 @@ def test_platform_reports_protected_instances_as_skipped_and_gives_every_instanc
     assert result["changed"] is False and result["skipped"][0]["instance_id"] == "1"
 
 
+class LaggingPlatform(FakePlatform):
+    """rollingUpgrades/latest still shows the previous, Faulted upgrade for two reads after ours started."""
+
+    def __init__(self, vms):
+        super().__init__(vms)
+        self.record = {"code": "Faulted", "startTime": "2026-11-01T00:00:00+00:00"}
+        self.stale_reads = 0
+
+    def latest_rolling_upgrade(self, rg, name):
+        if self.status == "Completed" and self.stale_reads < 2:
+            self.stale_reads += 1
+        elif self.status == "Completed":
+            self.record = {"code": "Completed", "startTime": "2026-11-29T00:00:00+00:00"}
+        return {"properties": {"runningStatus": dict(self.record)}}
+
+
+def test_platform_waits_for_its_own_record_not_the_previous_upgrades():
+    fleet = LaggingPlatform([vm(0), vm(1)])
+    module = upgrade_module(strategy="platform", poll_interval=0.01)
+    result, error = vmss_instance_upgrade.run(module, fleet)
+    assert error is None, error
+    assert result["rolling_upgrade"]["status"] == "Completed" and result["upgraded"] == ["0", "1"]
+    assert fleet.stale_reads == 2
+
+
 # ---------------------------------------------------------------- vmss_info
 
 class FakeInfoService:
