@@ -97,6 +97,12 @@ options:
     type: str
     choices: [always, on_create]
     default: on_create
+  allow_automatic_upgrade:
+    description:
+      - When the scale set's upgrade policy mode is V(Automatic), Azure applies a model change to every instance
+        at once. The module refuses to change the extensions of such a scale set unless this is V(true).
+    type: bool
+    default: false
 notes:
   - Options of an existing extension that you leave out are not compared and keep their values.
   - A concurrent change of the scale set between our read and our write makes Azure refuse the write (412); the
@@ -175,7 +181,7 @@ diff:
   type: dict
 """
 
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss import extensions as ext_graph
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import extensions as ext_graph, images
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.extension_service import ExtensionService
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssConflict, VmssError
 from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule
@@ -199,6 +205,7 @@ ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["present", "absent"], default="present"),
     exclusive=dict(type="bool", default=False),
     protected_settings_update=dict(type="str", choices=["always", "on_create"], default="on_create"),
+    allow_automatic_upgrade=dict(type="bool", default=False),
 )
 
 # Re-read and re-apply after a 412 this many times before giving up.
@@ -210,6 +217,17 @@ def make_plan(params, current):
                           protected_settings_update=params["protected_settings_update"])
 
 
+def refuse_automatic(module, vmss):
+    """Fail before writing: under mode Automatic an extension change restarts every instance at once."""
+    params = module.params
+    mode = images.upgrade_policy_of(vmss).get("mode") or ""
+    if mode.lower() == "automatic" and not params["allow_automatic_upgrade"]:
+        module.fail("extensions: refusing to change the extensions of scale set %s/%s because its upgradePolicy mode "
+                    "is Automatic, so Azure would apply the change to every instance at once. Set "
+                    "allow_automatic_upgrade: true to accept that, or switch the scale set to Manual or Rolling first "
+                    "(vmss_model_image upgrade_policy)." % (params["resource_group"], params["name"]))
+
+
 def run(module, service):
     params = module.params
     rg, name = params["resource_group"], params["name"]
@@ -219,6 +237,8 @@ def run(module, service):
         vmss = service.get_scale_set(rg, name)
         current = ext_graph.model_extensions(vmss)
         plan = make_plan(params, current)
+        if plan["changed"]:
+            refuse_automatic(module, vmss)
         if not plan["changed"] or module.check_mode:
             after = plan["extensions"]
             break

@@ -106,3 +106,22 @@ def test_exclusive_replaces_the_whole_set_in_dependency_order(fresh_emulator, ru
     events = [e for e in fresh_emulator.events(type="extension_provisioned") if e["instance_id"] == "0"]
     last_run = sorted(events, key=lambda e: e["seq"])[-3:]
     assert [e["extension"] for e in sorted(last_run, key=lambda e: e["order"])] == ["health", "middle", "last"]
+
+
+def test_automatic_scale_set_is_refused_unless_allowed(fresh_emulator, run_playbook, tmp_path):
+    """Under upgradePolicy Automatic an extension change reaches every instance at once: refused (check mode
+    too), nothing written, unless allow_automatic_upgrade; an unchanged list is still fine."""
+    fresh_emulator.load_scenario(scenario(upgrade_policy="Automatic"))
+    steps = [
+        step("vmss_extension_sequence", extensions=[APP]),                                        # 0 refused
+        step("vmss_extension_sequence", check=True, extensions=[APP]),                            # 1 refused
+        step("vmss_extension_sequence", extensions=[APP], allow_automatic_upgrade=True),          # 2 allowed
+        step("vmss_extension_sequence", extensions=[APP]),                                        # 3 no change: ok
+    ]
+    out, _res = run_steps(run_playbook, fresh_emulator, steps, tmp_path)
+    r = [o["result"] for o in out]
+    for refused in (0, 1):
+        assert r[refused]["failed"] and writes(out[refused]) == 0
+        assert "mode is Automatic" in r[refused]["msg"] and "allow_automatic_upgrade" in r[refused]["msg"]
+    assert r[2]["changed"] is True and writes(out[2]) == 1, r[2].get("msg")
+    assert r[3]["changed"] is False and not r[3].get("failed"), r[3].get("msg")
