@@ -50,3 +50,42 @@ def test_credentials_file_profiles(fresh_emulator, run_playbook, ansible_env, tm
     assert r[4]["failed"] and "auth_source cli needs the Azure CLI (az)" in r[4]["msg"], r[4]["msg"]
     for text in (res.output, str(r)):
         assert wrong_secret not in text and env["AZURE_SECRET"] not in text
+
+
+def test_module_defaults_for_the_action_group(fresh_emulator, run_playbook, ansible_env, tmp_path):
+    """Credentials given once through module_defaults: group/vmss.rollout.vmss reach every Azure module of the
+    group (the environment holds no client credentials, so nothing else could have signed in)."""
+    fresh_emulator.load_scenario(scenario(scale_set("web", capacity=1)))
+    env = fresh_emulator.env
+    for name in CLIENT_VARS:
+        ansible_env.pop(name, None)
+    out = tmp_path / "module_defaults.json"
+    play = f"""
+    - hosts: localhost
+      gather_facts: false
+      module_defaults:
+        group/vmss.rollout.vmss:
+          subscription_id: {env["AZURE_SUBSCRIPTION_ID"]}
+          client_id: {env["AZURE_CLIENT_ID"]}
+          secret: "{{{{ lookup('ansible.builtin.env', 'GROUP_SECRET') }}}}"
+          tenant: {env["AZURE_TENANT"]}
+      tasks:
+        - name: Read through the group's defaults
+          vmss.rollout.vmss_info:
+            resource_group: {scale_set("web")["resource_group"]}
+            name: web
+            private_ips: false
+          register: info
+        - name: Upgrade nothing through the group's defaults (every instance is current)
+          vmss.rollout.vmss_instance_upgrade:
+            resource_group: {scale_set("web")["resource_group"]}
+            name: web
+          register: upgrade
+        - name: Keep what they returned
+          ansible.builtin.copy:
+            content: "{{{{ {{'info': info.vmss.name, 'changed': upgrade.changed}} | to_json }}}}"
+            dest: {out}
+    """
+    result = run_playbook(play, env={"GROUP_SECRET": env["AZURE_SECRET"]})
+    assert result.rc == 0, result.output
+    assert out.read_text() == '{"info": "web", "changed": false}'
