@@ -123,3 +123,32 @@ def test_make_demo_script_rolls_the_demo_scale_set(ansible_env, tmp_path):
     assert ", 0 failed." in output
     assert "Demo passed." in output
     assert "Traceback" not in output
+
+
+def test_extension_and_auto_upgrade_playbooks_run_as_job_templates(fresh_emulator, run_playbook):
+    """The two remaining AWX playbooks, driven only by extra vars: an extension change rolled one update domain at
+    a time, then automatic extension upgrade turned on for the health extension."""
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(scale_set("web", capacity=4)))
+    emulator.clear_events()
+    tuned = {"name": "health", "publisher": "Microsoft.ManagedServices", "type": "ApplicationHealthLinux",
+             "type_handler_version": "2.0", "settings": {"protocol": "http", "port": 8080, "requestPath": "/health",
+                                                          "intervalInSeconds": 7}}
+    rolled = run_playbook(PLAYBOOKS / "extension_rollout.yml", extra_vars={
+        "extension_rollout_resource_group": "rg-roll", "extension_rollout_name": "web",
+        "extension_rollout_extensions": [tuned],
+        **{f"extension_rollout_{key}": value for key, value in FAST_ENGINE.items()}})
+
+    assert rolled.rc == 0, rolled.output
+    assert set(upgrade_starts(emulator).values()) == {1} and len(upgrade_starts(emulator)) == 4
+    for batch in in_flight_sets(upgrade_events(emulator)):
+        assert len({int(i) % 5 for i in batch}) == 1, f"two update domains out of service at once: {sorted(batch)}"
+
+    enabled = run_playbook(PLAYBOOKS / "enable_auto_extension_upgrade.yml", extra_vars={
+        "auto_extension_upgrade_scale_sets": [{"resource_group": "rg-roll", "name": "web", "extensions": ["health"]}]})
+
+    assert enabled.rc == 0, enabled.output
+    assert "changed=0" not in enabled.output, enabled.output   # the flag was written ...
+    again = run_playbook(PLAYBOOKS / "enable_auto_extension_upgrade.yml", extra_vars={
+        "auto_extension_upgrade_scale_sets": [{"resource_group": "rg-roll", "name": "web", "extensions": ["health"]}]})
+    assert again.rc == 0 and "changed=0" in again.output, again.output   # ... once
