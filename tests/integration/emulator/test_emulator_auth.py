@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import ssl
 import time
+import urllib.error
 import urllib.request
 
 import jwt
@@ -70,6 +71,17 @@ def test_missing_or_forged_token_is_401(web):
     assert err.value.status_code == 401
     assert err.value.error.code == "InvalidAuthenticationToken"
     assert web.requests()["by_operation"]["VirtualMachineScaleSets_Get"] == 1
+
+    # no Authorization header at all (the SDK always sends one, so a plain HTTPS request)
+    url = (f"{web.url}/subscriptions/{web.env['AZURE_SUBSCRIPTION_ID']}/resourceGroups/rg-demo/providers/"
+           "Microsoft.Compute/virtualMachineScaleSets/web?api-version=2026-04-01")
+    context = ssl.create_default_context(cafile=str(web.ca_path))
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(url, context=context, timeout=10)  # noqa: S310 - the emulator's https URL
+    assert missing.value.code == 401
+    error = json.loads(missing.value.read())["error"]
+    assert (error["code"], error["message"]) == ("InvalidAuthenticationToken",
+                                                "Authentication failed. The 'Authorization' header is missing.")
 
 
 def test_expired_token_is_401_expired(web):
