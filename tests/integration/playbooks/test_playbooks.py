@@ -77,16 +77,24 @@ def test_fleet_rollout_refuses_paired_regions_in_one_phase(fresh_emulator, run_p
     assert emulator.requests()["total"] == 0
 
 
-def test_inventory_rollout_batches_by_update_domain(fresh_emulator, run_playbook, run_module, tmp_path):
-    """Hosts from the vmss.rollout.vmss inventory plugin: one serial batch per update domain, one upgrade call
-    per batch, a per-host HTTP check; every instance upgraded once, in update-domain order."""
-    emulator = fresh_emulator
+def six_outdated_instances_and_their_inventory(emulator, run_module, tmp_path, faults=()) -> Path:
+    """A scale set of 6 whose model moved to NEW, and an inventory file of the vmss.rollout.vmss plugin for it."""
     emulator.load_scenario(scenario(scale_set(capacity=6)))
+    if faults:
+        emulator.set_faults(list(faults))
     changed = run_module("vmss_model_image", {"resource_group": "rg-roll", "name": "web", "image": image(NEW)})
     assert changed["changed"], changed
     emulator.clear_events()
     inventory = tmp_path / "azure.vmss.yml"
     inventory.write_text(yaml.safe_dump({"plugin": "vmss.rollout.vmss", "resource_groups": ["rg-roll"]}))
+    return inventory
+
+
+def test_inventory_rollout_batches_by_update_domain(fresh_emulator, run_playbook, run_module, tmp_path):
+    """Hosts from the vmss.rollout.vmss inventory plugin: one serial batch per update domain, one upgrade call
+    per batch, a per-host HTTP check; every instance upgraded once, in update-domain order."""
+    emulator = fresh_emulator
+    inventory = six_outdated_instances_and_their_inventory(emulator, run_module, tmp_path)
 
     run = run_playbook(PLAYBOOKS / "inventory_rollout.yml", inventory=str(inventory), extra_vars={
         "inventory_rollout_vmss": "web", "inventory_rollout_http_delay": 1, "inventory_rollout_poll_interval": 1})
@@ -105,6 +113,25 @@ def test_inventory_rollout_batches_by_update_domain(fresh_emulator, run_playbook
     assert order == [0, 1, 2, 3, 4]
     assert emulator.requests()["by_operation"]["VirtualMachineScaleSets_UpdateInstances"] == 5
     assert "Update domain 0 — instances 0, 5" in run.output
+
+
+def test_inventory_rollout_stops_at_max_fail_percentage(fresh_emulator, run_playbook, run_module, tmp_path):
+    """An image whose instances turn unhealthy: the per-host HTTP check fails in the first update domain and
+    max_fail_percentage (0) ends the play there; no other update domain is touched."""
+    emulator = fresh_emulator
+    inventory = six_outdated_instances_and_their_inventory(emulator, run_module, tmp_path,
+                                                           faults=[{"kind": "unhealthy_after_upgrade",
+                                                                    "image_version": NEW}])
+
+    run = run_playbook(PLAYBOOKS / "inventory_rollout.yml", inventory=str(inventory), extra_vars={
+        "inventory_rollout_vmss": "web", "inventory_rollout_http_delay": 1, "inventory_rollout_http_retries": 1,
+        "inventory_rollout_poll_interval": 1, "inventory_rollout_health_timeout": 30})
+
+    assert run.rc != 0
+    assert "Update domain 0 — instances 0, 5" in run.output
+    assert "Update domain 1" not in run.output
+    assert sorted(upgrade_starts(emulator)) == ["0", "5"]
+    assert emulator.requests()["by_operation"]["VirtualMachineScaleSets_UpdateInstances"] == 1
 
 
 def test_make_demo_script_rolls_the_demo_scale_set(ansible_env, tmp_path):
