@@ -80,8 +80,8 @@ def test_missing_or_forged_token_is_401(web):
         urllib.request.urlopen(url, context=context, timeout=10)  # noqa: S310 - the emulator's https URL
     assert missing.value.code == 401
     error = json.loads(missing.value.read())["error"]
-    assert (error["code"], error["message"]) == ("InvalidAuthenticationToken",
-                                                "Authentication failed. The 'Authorization' header is missing.")
+    assert error["code"] == "InvalidAuthenticationToken"
+    assert error["message"] == "Authentication failed. The 'Authorization' header is missing."
 
 
 def test_expired_token_is_401_expired(web):

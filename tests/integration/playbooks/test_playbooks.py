@@ -158,9 +158,9 @@ def test_extension_and_auto_upgrade_playbooks_run_as_job_templates(fresh_emulato
     emulator = fresh_emulator
     emulator.load_scenario(scenario(scale_set("web", capacity=4)))
     emulator.clear_events()
+    settings = {"protocol": "http", "port": 8080, "requestPath": "/health", "intervalInSeconds": 7}
     tuned = {"name": "health", "publisher": "Microsoft.ManagedServices", "type": "ApplicationHealthLinux",
-             "type_handler_version": "2.0", "settings": {"protocol": "http", "port": 8080, "requestPath": "/health",
-                                                          "intervalInSeconds": 7}}
+             "type_handler_version": "2.0", "settings": settings}
     rolled = run_playbook(PLAYBOOKS / "extension_rollout.yml", extra_vars={
         "extension_rollout_resource_group": "rg-roll", "extension_rollout_name": "web",
         "extension_rollout_extensions": [tuned],
