@@ -200,6 +200,10 @@ def read_profile(path, profile):
 
 def parse_cloud_metadata(document, url):
     """CloudEndpoints from an ARM ``/metadata/endpoints`` answer (2022-09-01 list, or the older single object)."""
+    if isinstance(document, dict) and not document.get("resourceManager") and document.get("authentication"):
+        # Azure Stack Hub's 2015-01-01 document names no resourceManager: the URL asked is the one (as azure-cli
+        # takes it when registering such a cloud).
+        document = dict(document, resourceManager=url)
     entries = document if isinstance(document, list) else [document]
     entries = [e for e in entries if isinstance(e, dict) and e.get("resourceManager")]
     if not entries:

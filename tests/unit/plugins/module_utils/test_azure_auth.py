@@ -154,8 +154,20 @@ def test_metadata_old_single_object_format():
     assert cloud.resource_manager == "https://arm.local/" and cloud.scopes == ["https://arm.local/.default"]
 
 
+def test_metadata_azure_stack_document_without_resource_manager_uses_the_url_asked():
+    # the shape Azure Stack Hub answers: endpoints and authentication, no resourceManager
+    document = {"galleryEndpoint": "https://gallery.local/", "graphEndpoint": "https://graph.windows.net/",
+                "portalEndpoint": "https://portal.local/",
+                "authentication": {"loginEndpoint": "https://login.microsoftonline.com/",
+                                   "audiences": ["https://management.contoso.onmicrosoft.com/0a1b2c"]}}
+    cloud = azure_auth.parse_cloud_metadata(document, "https://management.local.azurestack.external")
+    assert cloud.resource_manager == "https://management.local.azurestack.external/"
+    assert cloud.scopes == ["https://management.contoso.onmicrosoft.com/0a1b2c/.default"]
+
+
 @pytest.mark.parametrize("document,match", [
     ([], "names no resourceManager"),
+    ({"galleryEndpoint": "https://g/"}, "names no resourceManager"),
     ({"resourceManager": "https://a/"}, "names no authentication.loginEndpoint"),
 ])
 def test_metadata_errors(document, match):
