@@ -220,12 +220,12 @@ def make_plan(params, current):
 def refuse_automatic(module, vmss):
     """Fail before writing: under mode Automatic an extension change restarts every instance at once."""
     params = module.params
-    mode = images.upgrade_policy_of(vmss).get("mode") or ""
-    if mode.lower() == "automatic" and not params["allow_automatic_upgrade"]:
-        module.fail("extensions: refusing to change the extensions of scale set %s/%s because its upgradePolicy mode "
-                    "is Automatic, so Azure would apply the change to every instance at once. Set "
-                    "allow_automatic_upgrade: true to accept that, or switch the scale set to Manual or Rolling first "
-                    "(vmss_model_image upgrade_policy)." % (params["resource_group"], params["name"]))
+    reason = images.automatic_refusal(
+        "extensions", "the extensions", params["resource_group"], params["name"], images.upgrade_policy_of(vmss),
+        params["allow_automatic_upgrade"], "switch the scale set to Manual or Rolling first (vmss_model_image "
+        "upgrade_policy)")
+    if reason:
+        module.fail(reason)
 
 
 def run(module, service):

@@ -215,12 +215,10 @@ def compute_change(vmss, desired, params):
 
 def refuse_automatic(params, patch, policy_after):
     """The reason to refuse, or None: an image change under mode Automatic restarts every instance at once."""
-    image_changes = "virtualMachineProfile" in patch
-    if image_changes and (policy_after.get("mode") or "").lower() == "automatic" and not params["allow_automatic_upgrade"]:
-        return ("image: refusing to change the image of scale set %s/%s because its upgradePolicy mode is Automatic, "
-                "so Azure would restart every instance at once. Set allow_automatic_upgrade: true to accept that, "
-                "or set upgrade_policy: Manual or Rolling." % (params["resource_group"], params["name"]))
-    return None
+    if "virtualMachineProfile" not in patch:
+        return None
+    return images.automatic_refusal("image", "the image", params["resource_group"], params["name"], policy_after,
+                                    params["allow_automatic_upgrade"], "set upgrade_policy: Manual or Rolling")
 
 
 def run(module, service):

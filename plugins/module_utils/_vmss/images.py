@@ -122,6 +122,19 @@ def upgrade_policy_of(vmss):
     return copy.deepcopy((vmss.get("properties") or {}).get("upgradePolicy") or {})
 
 
+def automatic_refusal(option, what, resource_group, name, policy, allowed, instead):
+    """The one sentence refusing a model change under upgradePolicy mode Automatic, or None.
+
+    Under Automatic, Azure applies any model change to every instance at once; the modules that change the
+    model refuse it unless allow_automatic_upgrade (``allowed``). ``instead`` says how to avoid that.
+    """
+    if allowed or ((policy or {}).get("mode") or "").lower() != "automatic":
+        return None
+    return ("%s: refusing to change %s of scale set %s/%s because its upgradePolicy mode is Automatic, so Azure "
+            "would restart every instance at once. Set allow_automatic_upgrade: true to accept that, or %s."
+            % (option, what, resource_group, name, instead))
+
+
 def upgrade_policy_to_user(wire):
     result = {"mode": (wire or {}).get("mode")}
     rolling = rolling_policy_to_user((wire or {}).get("rollingUpgradePolicy"))

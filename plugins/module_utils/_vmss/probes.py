@@ -33,10 +33,10 @@ def template_fields(url):
 
 
 def render_urls(url, instances):
-    """[(instance_id, url)] with each {field} replaced by that instance's value.
+    """[(instance_id, url, missing fields)] with each {field} replaced by that instance's value.
 
-    An instance without a value for a field it needs (a missing private IP, say) gets url None, so the caller
-    can report it instead of requesting a half-rendered address.
+    An instance without a value for a field it needs (a missing private IP, say) gets url None and the fields it
+    lacks, so the caller can report it instead of requesting a half-rendered address.
     """
     fields = template_fields(url)
     rendered = []

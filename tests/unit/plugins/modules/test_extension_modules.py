@@ -76,7 +76,7 @@ def health():
 def seq_params(extensions, **kw):
     options = [dict(dict.fromkeys(seq.EXTENSION_OPTIONS), **e) for e in extensions]
     params = dict(resource_group="rg", name="web", extensions=options, state="present", exclusive=False,
-                  protected_settings_update="on_create")
+                  protected_settings_update="on_create", allow_automatic_upgrade=False)
     params.update(kw)
     return params
 
