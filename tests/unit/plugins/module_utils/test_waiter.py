@@ -74,3 +74,15 @@ def test_wait_for_poller_bounded():
     assert wait_for_poller(poller, 30, "op") == "resource" and poller.waited == 30
     with pytest.raises(VmssTimeout, match="status InProgress"):
         wait_for_poller(FakePoller(False), 30, "op")
+
+
+def test_polls_start_one_interval_apart_whatever_the_predicate_takes():
+    clock = FakeClock()
+    durations = iter([2, 7, 1])
+
+    def slow_read():
+        clock.now += next(durations)  # a read that takes 2 s, then one longer than the interval, then 1 s
+        return clock.now >= 113
+
+    assert wait_until(slow_read, 60, 5, "x", clock=clock, sleep=clock.sleep) is True
+    assert clock.sleeps == [3]  # 5 - 2; after the 7 s read the next poll starts at once
