@@ -60,6 +60,14 @@ options:
     description: Longest wait for App Health to settle, in seconds.
     type: int
     default: 300
+  upgrade_delay:
+    description:
+      - With O(strategy=manual), seconds from the start of the task to its upgrade call, at least.
+      - The module reads the scale set and picks the instances meanwhile, so a wait for a load balancer to take
+        just-drained instances out of rotation costs no time of its own.
+      - Not waited for in check mode, or when nothing is to be upgraded.
+    type: float
+    default: 0
 extends_documentation_fragment:
   - vmss.rollout.scale_set
   - vmss.rollout.azure
@@ -92,6 +100,13 @@ EXAMPLES = r"""
   vmss.rollout.vmss_instance_upgrade:
     resource_group: rg-demo
     name: web
+
+- name: Upgrade update domain 1 at least 10 s after asking its instances to drain (the task before)
+  vmss.rollout.vmss_instance_upgrade:
+    resource_group: rg-demo
+    name: web
+    update_domains: [1]
+    upgrade_delay: 10
 
 - name: Let Azure roll the OS image itself
   vmss.rollout.vmss_instance_upgrade:
@@ -205,11 +220,13 @@ rolling_upgrade:
   sample: {status: Completed, progress: {successfulInstanceCount: 5, failedInstanceCount: 0}, history: []}
 """
 
+import time
+
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError, VmssTimeout
 from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import health, instances as inst_lib
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import VmssService
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import wait_until
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import Deadline, wait_until
 
 ARGUMENT_SPEC = {
     "instance_ids": {"type": "list", "elements": "str"},
@@ -218,6 +235,7 @@ ARGUMENT_SPEC = {
     "platform_upgrade": {"type": "str", "choices": ["os", "extension"], "default": "os"},
     "wait_for_health": {"type": "bool", "default": False},
     "health_timeout": {"type": "int", "default": 300},
+    "upgrade_delay": {"type": "float", "default": 0.0},
 }
 TERMINAL_ROLLING = ("completed", "faulted", "cancelled", "canceled")
 
@@ -229,6 +247,8 @@ class InputError(ValueError):
 def validate(params):
     if params["health_timeout"] < 0:
         raise InputError("health_timeout must be 0 or more seconds, got %d." % params["health_timeout"])
+    if params["upgrade_delay"] < 0:
+        raise InputError("upgrade_delay must be 0 or more seconds, got %g." % params["upgrade_delay"])
     ids = params.get("instance_ids")
     if ids is not None:
         bad = [i for i in ids if not str(i).strip().isdigit()]
@@ -238,9 +258,9 @@ def validate(params):
     uds = params.get("update_domains")
     if uds is not None and (not uds or any(u < 0 for u in uds)):
         raise InputError("update_domains must be a non-empty list of update domain numbers (0 or more).")
-    if params["strategy"] == "platform" and (ids is not None or uds is not None):
-        raise InputError("instance_ids and update_domains do not apply to strategy: platform "
-                         "(Azure picks the batches); use strategy: manual to select instances.")
+    if params["strategy"] == "platform" and (ids is not None or uds is not None or params["upgrade_delay"]):
+        raise InputError("instance_ids, update_domains and upgrade_delay do not apply to strategy: platform "
+                         "(Azure picks the batches and their timing); use strategy: manual to select instances.")
 
 
 def select(summaries, params):
@@ -303,7 +323,7 @@ def list_summaries(service, rg, name):
     return [inst_lib.summarize(vm) for vm in service.list_instances(rg, name)]
 
 
-def run_manual(module, service):
+def run_manual(module, service, before_upgrade_call):
     params = module.params
     rg, name = params["resource_group"], params["name"]
     summaries = list_summaries(service, rg, name)
@@ -333,6 +353,7 @@ def run_manual(module, service):
     error = None
     after = summaries
     if to_upgrade and not module.check_mode:
+        before_upgrade_call()
         try:
             service.manual_upgrade(rg, name, to_upgrade, module.wait_timeout)
         except VmssError as err:
@@ -428,18 +449,20 @@ def run_platform(module, service):
                          waited_for=[], rolling_upgrade=report), error
 
 
-def run(module, service):
+def run(module, service, before_upgrade_call=lambda: None):
+    """``before_upgrade_call`` runs right before a manualupgrade call (main: sleep out the rest of upgrade_delay)."""
     validate(module.params)
     if module.params["strategy"] == "platform":
         return run_platform(module, service)
-    return run_manual(module, service)
+    return run_manual(module, service, before_upgrade_call)
 
 
 def main():
     module = VmssModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=[("instance_ids", "update_domains")])
+    upgrade_after = Deadline(module.params["upgrade_delay"] or 0)
     try:
         validate(module.params)
-        result, error = run(module, VmssService(module.client()))
+        result, error = run(module, VmssService(module.client()), lambda: time.sleep(upgrade_after.remaining()))
     except InputError as err:
         module.fail(str(err))
     except VmssError as err:

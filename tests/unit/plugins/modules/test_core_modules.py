@@ -230,10 +230,26 @@ def test_update_domain_no_instance_is_in_is_a_clear_error_before_any_write():
     ({"instance_ids": []}, "instance_ids must be"),
     ({"update_domains": [-1]}, "update_domains must be"),
     ({"strategy": "platform", "update_domains": [0]}, "do not apply to strategy: platform"),
+    ({"strategy": "platform", "upgrade_delay": 5}, "upgrade_delay do not apply to strategy: platform"),
+    ({"upgrade_delay": -1}, r"upgrade_delay must be 0 or more seconds, got -1\."),
 ])
 def test_invalid_inputs(params, match):
     with pytest.raises(vmss_instance_upgrade.InputError, match=match):
         vmss_instance_upgrade.validate(upgrade_module(**params).params)
+
+
+def test_upgrade_delay_is_served_right_before_the_only_write_and_never_without_one():
+    fleet = FakeFleet([vm(0), vm(1, latest=True)])
+    held = []
+
+    def hold():
+        held.append((fleet.lists, len(fleet.upgrade_calls)))
+
+    vmss_instance_upgrade.run(upgrade_module(upgrade_delay=10), fleet, hold)
+    assert held == [(1, 0)]  # after the read, before the upgrade call
+    vmss_instance_upgrade.run(upgrade_module(upgrade_delay=10), fleet, hold)  # nothing left to upgrade
+    vmss_instance_upgrade.run(upgrade_module(instance_ids=["0"], upgrade_delay=10, check_mode=True), fleet, hold)
+    assert held == [(1, 0)] and fleet.upgrade_calls == [["0"]]
 
 
 def test_instances_still_updating_are_waited_for_not_upgraded_again():
