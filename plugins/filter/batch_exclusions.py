@@ -14,17 +14,12 @@ description:
   - Takes the instance summaries returned by M(vmss.rollout.vmss_info) and returns the instances that
     C(vmss.rollout.plan_batches) leaves out, each with the reason (protected, or already on the latest model).
 options:
-  _input:
-    description: Instance summaries as returned by M(vmss.rollout.vmss_info).
-    type: list
-    elements: dict
-    required: true
   include_current:
     description: Do not leave out instances already on the latest model.
     type: bool
     default: false
-author:
-  - vmss.rollout maintainers (@vmss-rollout)
+extends_documentation_fragment:
+  - vmss.rollout.instance_summaries
 """
 
 EXAMPLES = r"""

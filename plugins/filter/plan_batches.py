@@ -16,11 +16,6 @@ description:
   - Protected instances and instances already on the latest model are left out
     (see the C(vmss.rollout.batch_exclusions) filter for the list and reasons).
 options:
-  _input:
-    description: Instance summaries as returned by M(vmss.rollout.vmss_info).
-    type: list
-    elements: dict
-    required: true
   batch:
     description:
       - C(update_domain) (one batch per update domain), a number of instances per batch, a percentage of the
@@ -32,8 +27,8 @@ options:
     description: Also plan instances already on the latest model (for example to re-run a batch).
     type: bool
     default: false
-author:
-  - vmss.rollout maintainers (@vmss-rollout)
+extends_documentation_fragment:
+  - vmss.rollout.instance_summaries
 """
 
 EXAMPLES = r"""

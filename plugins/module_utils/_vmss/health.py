@@ -45,6 +45,15 @@ def unhealthy_instances(summaries, unknown_is_unhealthy=False):
             if is_unhealthy(s) or (unknown_is_unhealthy and s.get("health_state") == "unknown")]
 
 
+def rollout_unhealthy_ids(summaries):
+    """Ids a rollout's thresholds count as unhealthy, in input order: App Health unhealthy or unknown (unknown
+    counts, as in Azure's own rolling upgrades) or a failed provisioning. An instance without App Health or a
+    stopped one is not counted, so a set with deallocated standby instances can still be rolled."""
+    return [s["instance_id"] for s in summaries
+            if s.get("health_state") in ("unhealthy", "unknown")
+            or (s.get("provisioning_state") or "").lower() == "failed"]
+
+
 def percent(part, whole):
     return 0.0 if not whole else 100.0 * part / whole
 

@@ -58,6 +58,13 @@ def sort_instances(summaries):
                                             is not None else 1 << 30, instance_id_key(s["instance_id"])))
 
 
+def select_by_ids(summaries, instance_ids):
+    """The summaries whose instance_id is in ``instance_ids``, in the order of ``summaries`` (one pass, a set lookup:
+    a Jinja selectattr with ``in`` took half a second per batch over 1000 instances)."""
+    wanted = set(str(i) for i in instance_ids)
+    return [s for s in summaries if s["instance_id"] in wanted]
+
+
 def group_by_update_domain(summaries):
     """[{update_domain, zone, instance_ids}] in zone then update-domain order."""
     groups = []

@@ -53,3 +53,11 @@ def test_threshold_check_report():
     assert report["percent"] == 16.7
     assert health.threshold_check(summaries, 20)["breached"] is False
     assert health.threshold_check(summaries, 20, unknown_is_unhealthy=True)["unhealthy"] == ["4", "5"]
+
+
+def test_rollout_counts_unknown_and_failed_but_not_stopped_or_unreported():
+    summaries = [dict(s(), instance_id="0"), dict(s("unhealthy"), instance_id="1"),
+                 dict(s("unknown"), instance_id="2"), dict(s(prov="Failed"), instance_id="3"),
+                 dict(s(None, power="deallocated"), instance_id="4"), dict(s("initializing"), instance_id="5"),
+                 dict(s(None), instance_id="6")]
+    assert health.rollout_unhealthy_ids(summaries) == ["1", "2", "3"]

@@ -71,3 +71,10 @@ def test_private_ips_from_nic_list():
         {"id": "/unrelated", "properties": {}},
     ]
     assert private_ips_by_instance(nics) == {"0": "10.0.0.4", "1": "10.0.0.5"}
+
+
+def test_select_by_ids_keeps_input_order_and_compares_text():
+    summaries = [{"instance_id": str(i)} for i in (3, 1, 2, 10)]
+    assert instances.select_by_ids(summaries, ["10", 1, "3", "7"]) == [
+        {"instance_id": "3"}, {"instance_id": "1"}, {"instance_id": "10"}]
+    assert instances.select_by_ids(summaries, []) == []
