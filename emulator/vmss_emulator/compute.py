@@ -17,7 +17,7 @@ from . import lifecycle, rolling
 from .arm import CONFLICT_MESSAGE, ARM_NOT_FOUND_HINT, ArmError, expect_type, invalid, json_response, now_iso, page, \
     read_json
 from .model import check_extension, check_resource, deep_merge, fill_defaults, fill_extension_defaults, \
-    render_extension, split_secrets, validate_extension_order
+    render_extension, split_secrets, validate_extension_order, validate_health_signal
 from .operations import OperationFailed, Operation
 from .render import instance_view, render_extensions, render_vm, render_vmss, scale_set_instance_view, vmss_id
 from .state import Instance, ResourceGroup, ScaleSet
@@ -163,6 +163,7 @@ def _new_model(ss_name: str, props: dict[str, Any], previous: ScaleSet | None,
     profile, secrets = split_secrets(props["virtualMachineProfile"])
     extensions = profile["extensionProfile"]["extensions"]
     validate_extension_order(ss_name, extensions, previous.extensions() if previous else None)
+    validate_health_signal(props)
     names = {e["name"] for e in extensions}
     merged_secrets = {k: v for k, v in old_secrets.items() if k in names}
     merged_secrets.update(secrets)

@@ -159,6 +159,30 @@ def check_extension(ext: Any, target: str, name_required: bool, patch: bool = Fa
                     null_ok=False)
 
 
+# ---------------------------------------------------------------- health signal
+
+HEALTH_EXTENSION_TYPES_LOWER = ("applicationhealthlinux", "applicationhealthwindows")
+
+
+def validate_health_signal(props: dict[str, Any]) -> None:
+    """Rolling mode and automatic OS upgrades need a health signal (the Application Health extension or a load
+    balancer health probe); Azure refuses the model with 400 BadRequest otherwise (messages as Azure words them)."""
+    profile = props.get("virtualMachineProfile") or {}
+    extensions = (profile.get("extensionProfile") or {}).get("extensions") or []
+    has_extension = any(str((e.get("properties") or {}).get("type") or "").lower() in HEALTH_EXTENSION_TYPES_LOWER
+                        for e in extensions)
+    has_probe = bool(((profile.get("networkProfile") or {}).get("healthProbe") or {}).get("id"))
+    if has_extension or has_probe:
+        return
+    policy = props.get("upgradePolicy") or {}
+    if str(policy.get("mode") or "").lower() == "rolling":
+        raise bad_request("Rolling Upgrade mode is not supported for this Virtual Machine Scale Set because a health "
+                          "probe or health extension was not provided.")
+    if (policy.get("automaticOSUpgradePolicy") or {}).get("enableAutomaticOSUpgrade") is True:
+        raise bad_request("Automatic OS Upgrade is not supported for this Virtual Machine Scale Set because a health "
+                          "probe or health extension was not specified.")
+
+
 # ---------------------------------------------------------------- extension ordering
 
 

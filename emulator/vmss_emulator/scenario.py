@@ -9,7 +9,8 @@ from aiohttp import web
 
 from . import lifecycle
 from .arm import ArmError, now_iso
-from .model import check_resource, fill_defaults, split_secrets, validate_extension_order
+from .model import check_resource, fill_defaults, split_secrets, validate_extension_order, \
+    validate_health_signal
 from .state import Principal, ResourceGroup, ScaleSet
 
 SCALE_SET_KEYS = {"name", "resource_group", "subscription", "location", "capacity", "sku", "zones", "upgrade_policy",
@@ -144,6 +145,7 @@ def _scale_set(app: web.Application, spec: Any, index: int, groups: list[Resourc
         props = fill_defaults(props)
         clean, secrets = split_secrets(props["virtualMachineProfile"])
         validate_extension_order(spec["name"], clean["extensionProfile"]["extensions"])
+        validate_health_signal(props)
     except ArmError as exc:
         raise ScenarioError(f"{where}: {exc.message}") from None
     props["virtualMachineProfile"] = clean

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from emu_sdk import web_scenario
+from emu_sdk import HEALTH_EXT, web_scenario
+
+from vmss_emulator.testing import EmulatorError
 
 NEW_IMAGE = {"properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": {"version": "2.0.0"}}}}}
 ROLLING = {"mode": "Rolling", "rollingUpgradePolicy": {
@@ -123,3 +125,46 @@ def test_rolling_upgrade_does_not_start_a_batch_when_too_much_of_the_set_is_unhe
     assert compute.virtual_machine_scale_set_rolling_upgrades.get_latest("rg-demo", "web").running_status.code == \
         "Faulted"
     assert emu.events(type="rolling_batch") == []  # checked before the first batch
+
+
+@pytest.mark.parametrize("case", ["rolling_put", "rolling_patch", "automatic_os_patch", "drop_health_under_rolling"])
+def test_rolling_or_automatic_os_upgrade_without_a_health_signal_is_400_and_changes_nothing(emu, compute, case):
+    sets = compute.virtual_machine_scale_sets
+    if case == "drop_health_under_rolling":
+        emu.load_scenario(web_scenario(capacity=3, upgrade_policy=ROLLING, extensions=[HEALTH_EXT, _ext("script")]))
+    else:
+        emu.load_scenario(web_scenario(capacity=3, extensions=[_ext("script")]))  # no Application Health
+    before = sets.get("rg-demo", "web")
+    with pytest.raises(HttpResponseError) as err:
+        if case == "rolling_put":
+            model = sets.get("rg-demo", "web")
+            model.upgrade_policy.mode = "Rolling"
+            sets.begin_create_or_update("rg-demo", "web", model)
+        elif case == "rolling_patch":
+            sets.begin_update("rg-demo", "web", {"properties": {"upgradePolicy": ROLLING}})
+        elif case == "automatic_os_patch":
+            sets.begin_update("rg-demo", "web", {"properties": {"upgradePolicy": {
+                "mode": "Automatic", "automaticOSUpgradePolicy": {"enableAutomaticOSUpgrade": True}}}})
+        else:
+            compute.virtual_machine_scale_set_extensions.begin_delete("rg-demo", "web", "health")
+    assert err.value.status_code == 400 and err.value.error.code == "BadRequest"
+    expected = ("Automatic OS Upgrade is not supported" if case == "automatic_os_patch"
+                else "Rolling Upgrade mode is not supported")
+    assert expected in err.value.error.message and "health probe or health extension" in err.value.error.message
+    after = sets.get("rg-demo", "web")
+    assert after.etag == before.etag and after.upgrade_policy.mode == before.upgrade_policy.mode
+    assert len(after.virtual_machine_profile.extension_profile.extensions) == len(
+        before.virtual_machine_profile.extension_profile.extensions)
+
+
+def test_rolling_mode_is_accepted_with_a_load_balancer_health_probe_instead_of_the_extension(emu, compute):
+    emu.load_scenario(web_scenario(capacity=3, extensions=[_ext("script")]))
+    probe = {"id": "/subscriptions/x/resourceGroups/rg-demo/providers/Microsoft.Network/loadBalancers/lb/probes/http"}
+    done = compute.virtual_machine_scale_sets.begin_update("rg-demo", "web", {"properties": {
+        "upgradePolicy": ROLLING, "virtualMachineProfile": {"networkProfile": {"healthProbe": probe}}}}).result()
+    assert done.upgrade_policy.mode == "Rolling"
+
+
+def test_a_scenario_with_rolling_mode_and_no_health_signal_is_refused(emu):
+    with pytest.raises(EmulatorError, match="Rolling Upgrade mode is not supported"):
+        emu.load_scenario(web_scenario(capacity=3, extensions=[_ext("script")], upgrade_policy=ROLLING))
