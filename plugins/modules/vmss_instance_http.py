@@ -126,11 +126,7 @@ failed_instances:
   sample: ["3"]
 """
 
-from urllib.error import HTTPError
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_text
-from ansible.module_utils.urls import Request, make_context
 
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import probes
 
@@ -165,24 +161,6 @@ def validate(module):
         module.fail_json(msg="instances[%d] has no instance_id; pass the instances returned by vmss_info." % unnamed[0])
 
 
-def sender(module):
-    params = module.params
-    # One TLS context for every request: open_url builds one per call (~25 ms of CPU under the GIL), which made
-    # 200 concurrent checks take seconds.
-    request = Request(timeout=params["timeout"], validate_certs=params["validate_certs"], follow_redirects="safe",
-                      use_netrc=False, context=make_context(validate_certs=params["validate_certs"]))
-
-    def send(url):
-        try:
-            response = request.open(params["method"], url)
-            return response.getcode(), "OK"
-        except HTTPError as err:
-            return err.code, to_text(err.reason)
-        except Exception as err:  # refused, reset, timed out, TLS: the instance did not answer
-            return None, to_text(err)
-    return send
-
-
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     validate(module)
@@ -193,7 +171,8 @@ def main():
         results = [{"instance_id": iid, "url": url, "status": None, "ok": url is not None, "attempts": 0,
                     "msg": "would send %s (check mode)" % params["method"]} for iid, url, dummy in rendered]
     else:
-        results = probes.probe_all(sender(module), rendered, set(params["status_code"]), params["retries"],
+        send = probes.make_sender(params["method"], params["timeout"], params["validate_certs"])
+        results = probes.probe_all(send, rendered, set(params["status_code"]), params["retries"],
                                    params["delay"], params["concurrency"])
     failed = [r["instance_id"] for r in results if not r["ok"]]
     outcome = {

@@ -10,6 +10,10 @@ __metaclass__ = type
 import string
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.error import HTTPError
+
+from ansible.module_utils.common.text.converters import to_text
+from ansible.module_utils.urls import Request, make_context
 
 
 class UrlTemplateError(ValueError):
@@ -45,6 +49,24 @@ def render_urls(url, instances):
         missing = [field for field, value in values.items() if value in (None, "")]
         rendered.append((str(instance.get("instance_id")), None if missing else url.format(**values), missing))
     return rendered
+
+
+def make_sender(method, timeout, validate_certs):
+    """send(url) -> (status or None, message): one request with ``method``; never raises."""
+    # One TLS context for every request: open_url builds one per call (~25 ms of CPU under the GIL), which made
+    # 200 concurrent checks take seconds.
+    request = Request(timeout=timeout, validate_certs=validate_certs, follow_redirects="safe", use_netrc=False,
+                      context=make_context(validate_certs=validate_certs))
+
+    def send(url):
+        try:
+            response = request.open(method, url)
+            return response.getcode(), "OK"
+        except HTTPError as err:
+            return err.code, to_text(err.reason)
+        except Exception as err:  # refused, reset, timed out, TLS: the instance did not answer
+            return None, to_text(err)
+    return send
 
 
 def probe_until(send, url, accepted, retries, delay, sleep=time.sleep):

@@ -1,0 +1,162 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmss.rollout contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""vmss_rollout_batches: the rolling_upgrade role's batch loop, on the controller (documented in the module file).
+
+This file is the glue: options, credentials, one Azure client, and the side effects the loop in
+module_utils/_vmss/rollout.py calls (read, drain, upgrade, HTTP check). The upgrade of a batch is
+vmss_instance_upgrade's own run(), so selection, skip reasons, resume and the health wait stay in one place.
+"""
+
+from __future__ import annotations
+
+__metaclass__ = type
+
+import os
+import time
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.vmss.rollout.plugins.module_utils.azure_auth import resolve_auth
+from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import compute_client
+from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
+from ansible_collections.vmss.rollout.plugins.module_utils.module import vmss_argument_spec, wait_options_problem
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import probes, rollout
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import VmssService
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import Deadline
+from ansible_collections.vmss.rollout.plugins.modules import vmss_instance_upgrade
+
+display = Display()
+
+DRAIN_ACCEPTED = {200, 202, 204}
+CONCURRENCY = 32
+
+
+class UpgradeCall:
+    """What vmss_instance_upgrade.run() needs of VmssModule, for one batch."""
+
+    diff_mode = False
+
+    def __init__(self, params, check_mode, warn):
+        self.params = params
+        self.check_mode = check_mode
+        self.warn = warn
+
+    @property
+    def wait_timeout(self):
+        return self.params["wait_timeout"]
+
+    @property
+    def poll_interval(self):
+        return self.params["poll_interval"]
+
+    @staticmethod
+    def result(changed, before=None, after=None, **values):
+        values["changed"] = changed
+        return values
+
+
+class AzureSteps:
+    """The loop's side effects against one scale set: reads and the upgrade through one client, HTTP to instances."""
+
+    def __init__(self, service, args, check_mode):
+        self.service = service
+        self.args = args
+        self.check_mode = check_mode
+
+    def read(self):
+        return vmss_instance_upgrade.list_summaries(self.service, self.args["resource_group"], self.args["name"])
+
+    def drain(self, members):
+        if self.check_mode:
+            return  # a POST changes the instance: not in check mode, as vmss_instance_http
+        send = probes.make_sender("POST", self.args["http_timeout"], self.args["validate_certs"])
+        # best effort, as the role always did: an instance that cannot be drained is not serving traffic anyway
+        probes.probe_all(send, probes.render_urls(self.args["drain_url"], members), DRAIN_ACCEPTED, 0, 0, CONCURRENCY)
+
+    def http_check(self, instances):
+        send = probes.make_sender("GET", self.args["http_timeout"], self.args["validate_certs"])
+        results = probes.probe_all(send, probes.render_urls(self.args["http_url"], instances), {200},
+                                   self.args["http_retries"], self.args["http_delay"], CONCURRENCY)
+        return [r["instance_id"] for r in results if not r["ok"]]
+
+    def upgrade(self, instance_ids, delay):
+        upgrade_after = Deadline(delay)
+        params = dict(self.args, instance_ids=list(instance_ids), update_domains=None, strategy="manual",
+                      platform_upgrade="os", wait_for_health=True, upgrade_delay=delay)
+        call = UpgradeCall(params, self.check_mode, display.warning)
+        try:
+            result, error = vmss_instance_upgrade.run(call, self.service,
+                                                      lambda: time.sleep(upgrade_after.remaining()))
+        except (vmss_instance_upgrade.InputError, VmssError) as err:
+            return {"msg": str(err)}
+        if error is not None:
+            result["msg"] = str(error)
+        return result
+
+
+def bad_option(args):
+    """One sentence naming an option that cannot work, or None."""
+    problem = wait_options_problem(args)
+    if problem:
+        return problem
+    for name in ("max_unhealthy_percent", "max_unhealthy_upgraded_percent"):
+        if not 0 <= args[name] <= 100:
+            return "%s must be between 0 and 100, got %g." % (name, args[name])
+    for name in ("health_timeout", "drain_seconds", "http_timeout", "http_retries", "http_delay", "bake_seconds",
+                 "pause_seconds"):
+        if args[name] < 0:
+            return "%s must not be negative, got %g." % (name, args[name])
+    for name in ("drain_url", "http_url"):
+        try:
+            probes.template_fields(args[name])
+        except probes.UrlTemplateError as err:
+            return "%s %r is not a valid template: %s." % (name, args[name], err)
+    if args["batch"] is not None and not 1 <= args["batch"] <= len(args["plan"]):
+        return "batch must be between 1 and %d (the batches of plan), got %d." % (len(args["plan"]), args["batch"])
+    return None
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+
+    def _environment(self):
+        """The controller's environment with the task's ``environment`` on top (where a module would see AZURE_*)."""
+        environ = dict(os.environ)
+        layers = self._task.environment or []
+        for layer in layers if isinstance(layers, list) else [layers]:
+            if layer:
+                environ.update((str(k), str(v)) for k, v in self._templar.template(layer).items())
+        return environ
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        dummy, args = self.validate_argument_spec(argument_spec=vmss_argument_spec(rollout.ARGUMENT_SPEC))
+        problem = bad_option(args)
+        if problem:
+            raise AnsibleActionFail(problem)
+        state = rollout.new_state()
+        state.update(args["tally"] or {})
+        check_mode = bool(self._task.check_mode)
+        options = dict((key, args[key]) for key in (
+            "max_unhealthy_percent", "max_unhealthy_upgraded_percent", "drain", "drain_seconds", "http_check",
+            "bake_seconds", "pause_seconds"))
+        try:
+            auth = resolve_auth(args, environ=self._environment())
+            client = compute_client(auth, poll_interval=args["poll_interval"], timeout=args["wait_timeout"])
+            steps = AzureSteps(VmssService(client), args, check_mode)
+            only = args["batch"] - 1 if args["batch"] is not None else None
+            # the caller's read is the latest view for a whole run or its first batch; a later single batch reads
+            current = args["instances"] if only in (None, 0) else None
+            rollout.run_batches(steps, options, args["plan"], args["instances"], current, state, display.display,
+                                only=only)
+        except rollout.TwoZonesError as err:
+            raise AnsibleActionFail(str(err))
+        except VmssError as err:
+            result.update(failed=True, msg=err.msg, tally=state, **err.as_result())
+            return result
+        result.update(changed=bool(state["upgraded"]) and not check_mode, tally=state)
+        return result

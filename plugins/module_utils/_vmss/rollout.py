@@ -1,0 +1,198 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmss.rollout contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The rolling_upgrade role's batch loop, run in one process (the vmss_rollout_batches action).
+
+Per batch: the whole-set check (from the second batch on), the announcement, the one-zone check, the drain hook, ONE
+upgrade call waiting for App Health, the HTTP check, bake, the threshold over every instance upgraded so far, and
+the pause before the next batch. As Ansible tasks each of these started a module (an interpreter, the Azure SDK, a
+client and a read of the whole set); here one client and the last read carry from batch to batch.
+
+Side effects come in through ``ops`` (read, drain, upgrade, http_check) and ``say``, so the loop is unit-tested
+without Azure; the messages are the ones the role prints and its callers match.
+"""
+
+from __future__ import annotations
+
+__metaclass__ = type
+
+import time
+
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.health import exceeds, percent, rollout_unhealthy_ids
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.instances import select_by_ids
+
+
+ARGUMENT_SPEC = {
+    "plan": {"type": "list", "elements": "dict", "required": True},
+    "instances": {"type": "list", "elements": "dict", "required": True},
+    "batch": {"type": "int"},
+    "tally": {"type": "dict"},
+    "max_unhealthy_percent": {"type": "float", "default": 20},
+    "max_unhealthy_upgraded_percent": {"type": "float", "default": 20},
+    "health_timeout": {"type": "int", "default": 300},
+    "drain": {"type": "bool", "default": False},
+    "drain_url": {"type": "str", "default": "http://{private_ip}:8080/drain"},
+    "drain_seconds": {"type": "float", "default": 10},
+    "http_check": {"type": "bool", "default": False},
+    "http_url": {"type": "str", "default": "http://{private_ip}:8080/health"},
+    "http_timeout": {"type": "float", "default": 5},
+    "http_retries": {"type": "int", "default": 10},
+    "http_delay": {"type": "float", "default": 3},
+    "validate_certs": {"type": "bool", "default": True},
+    "bake_seconds": {"type": "float", "default": 0},
+    "pause_seconds": {"type": "float", "default": 0},
+}
+
+
+class TwoZonesError(ValueError):
+    """A batch spans two zones: the plan is wrong, and no instance of the batch has been touched."""
+
+
+def new_state():
+    """The tally a rollout carries: what the role keeps in its rolling_upgrade__* facts."""
+    return {"upgraded": [], "failed": [], "skipped": [], "http_failed": [], "batches_done": [], "upgrade_errors": [],
+            "breach": "", "last_batch": None}
+
+
+def batch_label(index, total, batch):
+    return "Batch %d/%d: %s — instances %s" % (index + 1, total, batch["label"], ", ".join(batch["instance_ids"]))
+
+
+def short_label(label):
+    return label.split(":")[0]
+
+
+def whole_set_breach(unhealthy, size, max_percent, when_checked):
+    """The whole-set check (max_unhealthy_percent): a sentence when breached, else ''."""
+    if not size or not exceeds(len(unhealthy), size, float(max_percent)):
+        return ""
+    return ("%d of %d instances (%s%%) were unhealthy %s, above rolling_upgrade_max_unhealthy_percent=%s "
+            "(instances %s)." % (len(unhealthy), size, round(percent(len(unhealthy), size), 1), when_checked,
+                                 max_percent, ", ".join(unhealthy)))
+
+
+def upgraded_breach(unhealthy, attempted, max_percent, label, failed, upgrade_errors):
+    """The threshold over every instance upgraded so far: a sentence when breached, else ''."""
+    if not attempted or not exceeds(len(unhealthy), len(attempted), float(max_percent)):
+        return ""
+    text = ("%d of %d upgraded instances (%s%%) are unhealthy after %s, above "
+            "rolling_upgrade_max_unhealthy_upgraded_percent=%s (instances %s)." % (
+                len(unhealthy), len(attempted), round(percent(len(unhealthy), len(attempted)), 1),
+                short_label(label).lower(), max_percent, ", ".join(unhealthy)))
+    if failed:
+        text += " Failed to upgrade: %s." % ", ".join("%s (%s)" % (f["instance_id"], f["reason"]) for f in failed)
+    for error in _unique(upgrade_errors):
+        text += " " + error
+    return text
+
+
+def health_line(label, instances):
+    cells = []
+    for inst in instances:
+        cell = "instance %s %s" % (inst["instance_id"], inst.get("health_state") or "no App Health")
+        if (inst.get("outcome") or "upgraded") != "upgraded":
+            cell += " (%s)" % inst["outcome"]
+        cells.append(cell)
+    return "%s health: %s" % (short_label(label), ", ".join(cells))
+
+
+def http_line(label, failed_ids):
+    if failed_ids:
+        return "%s HTTP check: no 200 from instance(s) %s, which count as unhealthy." % (
+            short_label(label), ", ".join(failed_ids))
+    return "%s HTTP check: every upgraded instance answered 200." % short_label(label)
+
+
+def _unique(items):
+    return list(dict.fromkeys(items))
+
+
+def _add_reasons(kept, new):
+    """Append {instance_id, reason} entries, one per instance (the later reason wins, as items2dict did)."""
+    merged = dict((item["instance_id"], item["reason"]) for item in new)
+    return kept + [{"instance_id": key, "reason": value} for key, value in merged.items()]
+
+
+def tally(state, label, outcome):
+    """Fold one upgrade call's outcome into the state; a call that reported no instance is a breach."""
+    instances = [i for i in outcome.get("instances") or [] if "outcome" in i]
+    by_outcome = dict((kind, [i for i in instances if i["outcome"] == kind]) for kind in ("upgraded", "failed",
+                                                                                          "skipped"))
+    state["upgraded"] = _unique(state["upgraded"] + [i["instance_id"] for i in by_outcome["upgraded"]])
+    state["failed"] = _add_reasons(state["failed"], by_outcome["failed"])
+    state["skipped"] = _add_reasons(state["skipped"], by_outcome["skipped"])
+    if outcome.get("msg") and by_outcome["failed"]:
+        state["upgrade_errors"] = state["upgrade_errors"] + [outcome["msg"]]
+    if not instances:
+        state["breach"] = "the upgrade call for %s failed: %s" % (label, outcome.get("msg") or "unknown error")
+
+
+def judge(state, after, batch_index, label, batch_ids, max_percent):
+    """The threshold check after a batch: record the batch as done, and the breach if there is one."""
+    upgraded = set(state["upgraded"])
+    failed_ids = [f["instance_id"] for f in state["failed"]]
+    attempted = _unique(state["upgraded"] + failed_ids)
+    unhealthy = _unique([i for i in rollout_unhealthy_ids(after) if i in upgraded]
+                        + [i for i in state["http_failed"] if i in upgraded] + failed_ids)
+    in_batch = set(batch_ids)
+    state["batches_done"] = state["batches_done"] + [{
+        "batch": batch_index + 1, "label": label, "instance_ids": list(batch_ids),
+        "unhealthy": [i for i in unhealthy if i in in_batch]}]
+    state["breach"] = upgraded_breach(unhealthy, attempted, max_percent, label, state["failed"],
+                                      state["upgrade_errors"])
+
+
+def run_batches(ops, options, plan, addressed, current, state, say, sleep=time.sleep, only=None):
+    """Roll ``plan`` (plan_batches) batch by batch; returns ``state`` (new_state()) with the tally and any breach.
+
+    ``addressed``: instance summaries with private IPs (vmss_info's), where batches take their URLs from;
+    ``current``: the latest read of the whole set (health), judged before each batch after the first (None: read it).
+    ``options``: max_unhealthy_percent, max_unhealthy_upgraded_percent, drain, drain_seconds, http_check,
+    bake_seconds, pause_seconds. ``only``: the index of the one batch to run (the caller checks between batches).
+    Sets state["last_batch"] to the last batch's members and upgrade outcome.
+    Raises TwoZonesError before touching a batch that spans two zones.
+    """
+    total = len(plan)
+    for index, batch in enumerate(plan):
+        if only is not None and index != only:
+            continue
+        if state["breach"]:
+            break
+        label = batch_label(index, total, batch)
+        if index > 0:
+            if current is None:
+                current = ops.read()
+            state["breach"] = whole_set_breach(rollout_unhealthy_ids(current), len(current),
+                                               options["max_unhealthy_percent"], "before batch %d" % (index + 1))
+            if state["breach"]:
+                break
+        say(label)
+        batch_ids = list(batch["instance_ids"])
+        members = select_by_ids(addressed, batch_ids)
+        if len(set(m.get("zone") for m in members)) > 1:
+            raise TwoZonesError("Refusing to upgrade two zones at once: %s." % label)
+        if options["drain"]:
+            ops.drain(members)
+        outcome = ops.upgrade(batch_ids, options["drain_seconds"] if options["drain"] else 0)
+        tally(state, label, outcome)
+        state["last_batch"] = {"label": label, "instances": select_by_ids(members, state["upgraded"]),
+                               "outcome": outcome.get("instances") or []}
+        if state["breach"]:
+            break
+        say(health_line(label, outcome.get("instances") or []))
+        if options["http_check"]:
+            failed_ids = ops.http_check(select_by_ids(members, state["upgraded"]))
+            state["http_failed"] = _unique(state["http_failed"] + list(failed_ids))
+            say(http_line(label, failed_ids))
+        after = outcome.get("scale_set_instances") or []
+        if options["bake_seconds"] > 0:
+            sleep(options["bake_seconds"])
+            after = ops.read()
+        elif not after:
+            after = ops.read()
+        judge(state, after, index, label, batch_ids, options["max_unhealthy_upgraded_percent"])
+        current = after
+        if not state["breach"] and options["pause_seconds"] > 0 and index + 1 < total:
+            sleep(options["pause_seconds"])
+            current = ops.read()
+    return state

@@ -1,0 +1,200 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: vmss.rollout contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: vmss_rollout_batches
+short_description: Roll a scale set's instances onto the latest model, batch by batch, in one controller process
+version_added: 0.1.0
+description:
+  - The engine of the P(vmss.rollout.rolling_upgrade#role) role. Walks a plan from the C(vmss.rollout.plan_batches)
+    filter; per batch it checks the health of the whole set (from the second batch on), optionally asks every
+    instance of the batch to drain and waits O(drain_seconds), upgrades the batch with B(one) C(manualupgrade) call
+    and waits for App Health to settle (as M(vmss.rollout.vmss_instance_upgrade) does), optionally checks each
+    upgraded instance's own HTTP endpoint, bakes, and judges every instance upgraded so far against
+    O(max_unhealthy_upgraded_percent). It stops at the first breach and reports it; it never rolls back (the role
+    does).
+  - It prints one line per step as it goes (the batch, its App Health, its HTTP check).
+  - Runs as an action on the controller, with one Azure client and the last read of the set carried from batch to
+    batch, instead of a module start, a client and a read per step. Credentials come from the options, the
+    controller's C(AZURE_*) environment (and the task's C(environment)) or C(~/.azure/credentials).
+  - Re-running after an interruption is safe. Instances already on the latest model are skipped, instances still
+    updating are waited for, none is upgraded twice.
+options:
+  plan:
+    description: Batches from the C(vmss.rollout.plan_batches) filter, in order.
+    type: list
+    elements: dict
+    required: true
+  instances:
+    description:
+      - Instance summaries from M(vmss.rollout.vmss_info) with their private IPs; the drain and HTTP check URLs
+        are filled from them.
+    type: list
+    elements: dict
+    required: true
+  batch:
+    description:
+      - Run only this batch (1 for the first of O(plan)) and return, so that the caller can run its own checks
+        before the next one. Pass the previous call's RV(tally) as O(tally).
+    type: int
+  tally:
+    description: The RV(tally) returned by the previous call, to go on from (with O(batch)).
+    type: dict
+  max_unhealthy_percent:
+    description: Before each batch after the first, stop when more than this percentage of the whole set is unhealthy.
+    type: float
+    default: 20
+  max_unhealthy_upgraded_percent:
+    description:
+      - After each batch, stop when more than this percentage of the instances upgraded so far is unhealthy (App
+        Health unhealthy or unknown, a failed HTTP check, or a failed upgrade).
+    type: float
+    default: 20
+  health_timeout:
+    description: Longest wait for a batch's App Health to settle, in seconds.
+    type: int
+    default: 300
+  drain:
+    description: Before upgrading a batch, send a POST to O(drain_url) of each of its instances.
+    type: bool
+    default: false
+  drain_url:
+    description: The drain URL, with C({field}) placeholders filled from each instance summary.
+    type: str
+    default: "http://{private_ip}:8080/drain"
+  drain_seconds:
+    description: Least time from the drain to the batch's upgrade call (the set is read meanwhile).
+    type: float
+    default: 10
+  http_check:
+    description: After a batch, GET O(http_url) of each upgraded instance; an instance that never answers 200 counts as unhealthy.
+    type: bool
+    default: false
+  http_url:
+    description: The health URL, with C({field}) placeholders filled from each instance summary.
+    type: str
+    default: "http://{private_ip}:8080/health"
+  http_timeout:
+    description: Seconds to wait for each HTTP answer.
+    type: float
+    default: 5
+  http_retries:
+    description: Extra attempts of the HTTP check per instance before it counts as failed.
+    type: int
+    default: 10
+  http_delay:
+    description: Seconds between HTTP check attempts.
+    type: float
+    default: 3
+  validate_certs:
+    description: Verify TLS certificates of C(https) drain and health URLs.
+    type: bool
+    default: true
+  bake_seconds:
+    description: Seconds to wait after a batch before judging it (the set is read again after the wait).
+    type: float
+    default: 0
+  pause_seconds:
+    description: Seconds to wait between batches.
+    type: float
+    default: 0
+extends_documentation_fragment:
+  - vmss.rollout.scale_set
+  - vmss.rollout.azure
+  - vmss.rollout.wait
+attributes:
+  check_mode:
+    support: full
+    description: Nothing is written and nobody is asked to drain; the tally says what would be upgraded.
+  diff_mode:
+    support: none
+    description: Reports the tally, not a diff.
+  platform:
+    support: full
+    platforms: all
+    description: Runs on the controller.
+notes:
+  - Use the P(vmss.rollout.rolling_upgrade#role) role, which plans, rolls back and summarises around this engine.
+author:
+  - vmss.rollout maintainers (@vmss-rollout)
+"""
+
+EXAMPLES = r"""
+- name: Read the scale set
+  vmss.rollout.vmss_info:
+    resource_group: rg-demo
+    name: web
+  register: web
+
+- name: Roll every outdated instance, one update domain at a time
+  vmss.rollout.vmss_rollout_batches:
+    resource_group: rg-demo
+    name: web
+    plan: "{{ web.instances | vmss.rollout.plan_batches }}"
+    instances: "{{ web.instances }}"
+    http_check: true
+  register: rollout
+
+- name: Stop on a breach
+  ansible.builtin.fail:
+    msg: "{{ rollout.tally.breach }}"
+  when: rollout.tally.breach | length > 0
+"""
+
+RETURN = r"""
+tally:
+  description: Where the rollout stands; pass it back as O(tally) to go on with the next O(batch).
+  returned: always
+  type: dict
+  contains:
+    upgraded:
+      description: Instances upgraded so far.
+      type: list
+      elements: str
+    failed:
+      description: Instances whose upgrade failed, with the reason.
+      type: list
+      elements: dict
+    skipped:
+      description: Instances of the batches left alone (protected, already on the latest model), with the reason.
+      type: list
+      elements: dict
+    http_failed:
+      description: Upgraded instances that never answered 200 to the HTTP check.
+      type: list
+      elements: str
+    batches_done:
+      description: Each batch judged, with its number, label, instance ids and the unhealthy among them.
+      type: list
+      elements: dict
+    upgrade_errors:
+      description: Azure's messages for upgrade calls that failed some instances.
+      type: list
+      elements: str
+    breach:
+      description: Why the rollout stopped, or an empty string.
+      type: str
+    last_batch:
+      description: The last batch run, its upgraded instances (with addresses) and the upgrade outcome per instance.
+      type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.vmss.rollout.plugins.module_utils.module import vmss_argument_spec
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.rollout import ARGUMENT_SPEC
+
+
+def main():
+    module = AnsibleModule(argument_spec=vmss_argument_spec(ARGUMENT_SPEC), supports_check_mode=True)
+    module.fail_json(msg="vmss_rollout_batches runs on the controller as an action; this file holds its documentation.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""The batch loop of vmss_rollout_batches with fake side effects: order of steps, thresholds, messages."""
+import pytest
+
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import rollout
+
+OPTIONS = {"max_unhealthy_percent": 20, "max_unhealthy_upgraded_percent": 20, "drain": True, "drain_seconds": 5,
+           "http_check": True, "bake_seconds": 0, "pause_seconds": 0}
+
+
+def summary(instance_id, health="healthy", zone=None, latest=False):
+    return {"instance_id": instance_id, "health_state": health, "zone": zone, "latest_model_applied": latest,
+            "provisioning_state": "Succeeded", "private_ip": "10.0.0.%s" % instance_id}
+
+
+class FakeAzure:
+    """Instances 0-5 in update domains id % 3; upgrades make them 'healthy' unless listed in sick."""
+
+    def __init__(self, sick=(), http_sick=(), fail_call=False, ids=6):
+        self.view = dict((str(i), summary(str(i))) for i in range(ids))
+        self.sick, self.http_sick, self.fail_call = set(sick), set(http_sick), fail_call
+        self.steps = []
+
+    def read(self):
+        self.steps.append(("read",))
+        return [dict(s) for s in self.view.values()]
+
+    def drain(self, members):
+        self.steps.append(("drain", [m["instance_id"] for m in members]))
+
+    def upgrade(self, ids, delay):
+        self.steps.append(("upgrade", list(ids), delay))
+        if self.fail_call:
+            return {"msg": "Could not sign in: AADSTS7000215 (request id r-1)"}
+        for i in ids:
+            self.view[i].update(latest_model_applied=True, health_state="unhealthy" if i in self.sick else "healthy")
+        instances = [dict(self.view[i], outcome="upgraded", reason=None) for i in ids]
+        return {"instances": instances, "scale_set_instances": self.read()}
+
+    def http_check(self, instances):
+        self.steps.append(("http", [i["instance_id"] for i in instances]))
+        return [i["instance_id"] for i in instances if i["instance_id"] in self.http_sick]
+
+
+PLAN = [{"label": "update domain %d" % d, "instance_ids": [str(d), str(d + 3)]} for d in range(3)]
+
+
+def run(azure, options=None, plan=None, only=None, state=None, current="initial"):
+    said, slept = [], []
+    addressed = azure.read()
+    state = state or rollout.new_state()
+    rollout.run_batches(azure, dict(OPTIONS, **(options or {})), plan or PLAN, addressed,
+                        addressed if current == "initial" else current, state, said.append, slept.append, only=only)
+    return state, said, slept
+
+
+def test_healthy_rollout_drains_upgrades_checks_each_batch_in_order():
+    azure = FakeAzure()
+    state, said, slept = run(azure)
+    assert state["breach"] == "" and state["upgraded"] == ["0", "3", "1", "4", "2", "5"]
+    assert [s for s in azure.steps if s[0] != "read"] == [
+        ("drain", ["0", "3"]), ("upgrade", ["0", "3"], 5), ("http", ["0", "3"]),
+        ("drain", ["1", "4"]), ("upgrade", ["1", "4"], 5), ("http", ["1", "4"]),
+        ("drain", ["2", "5"]), ("upgrade", ["2", "5"], 5), ("http", ["2", "5"])]
+    assert said[:3] == ["Batch 1/3: update domain 0 — instances 0, 3",
+                        "Batch 1/3 health: instance 0 healthy, instance 3 healthy",
+                        "Batch 1/3 HTTP check: every upgraded instance answered 200."]
+    assert [b["batch"] for b in state["batches_done"]] == [1, 2, 3] and slept == []
+    assert state["last_batch"]["label"].startswith("Batch 3/3")
+
+
+def test_unhealthy_batch_stops_before_the_next_with_the_threshold_sentence():
+    azure = FakeAzure(sick={"0"})
+    state, said, _slept = run(azure)
+    assert state["breach"] == ("1 of 2 upgraded instances (50.0%) are unhealthy after batch 1/3, above "
+                               "rolling_upgrade_max_unhealthy_upgraded_percent=20 (instances 0).")
+    assert [s[1] for s in azure.steps if s[0] == "upgrade"] == [["0", "3"]]
+    assert state["batches_done"][0]["unhealthy"] == ["0"]
+
+
+def test_http_failures_count_as_unhealthy():
+    azure = FakeAzure(http_sick={"3"})
+    state, said, _slept = run(azure)
+    assert "no 200 from instance(s) 3, which count as unhealthy" in said[2]
+    assert state["http_failed"] == ["3"] and "(instances 3)" in state["breach"]
+
+
+def test_whole_set_check_before_the_second_batch():
+    azure = FakeAzure()
+    azure.view["2"]["health_state"] = "unknown"
+    azure.view["5"]["health_state"] = "unhealthy"
+    state, _said, _slept = run(azure, {"max_unhealthy_upgraded_percent": 100})
+    assert state["breach"] == ("2 of 6 instances (33.3%) were unhealthy before batch 2, above "
+                               "rolling_upgrade_max_unhealthy_percent=20 (instances 2, 5).")
+    assert [s[1] for s in azure.steps if s[0] == "upgrade"] == [["0", "3"]]
+
+
+def test_a_call_that_reports_no_instance_stops_the_rollout_with_its_message():
+    azure = FakeAzure(fail_call=True)
+    state, said, _slept = run(azure)
+    assert state["breach"] == ("the upgrade call for Batch 1/3: update domain 0 — instances 0, 3 failed: "
+                               "Could not sign in: AADSTS7000215 (request id r-1)")
+    assert state["batches_done"] == [] and len(said) == 1
+
+
+def test_two_zones_in_one_batch_are_refused_before_anything_happens():
+    azure = FakeAzure()
+    azure.view["3"]["zone"] = "2"
+    with pytest.raises(rollout.TwoZonesError, match="Refusing to upgrade two zones at once: Batch 1/3"):
+        run(azure)
+    assert [s for s in azure.steps if s[0] != "read"] == []
+
+
+def test_bake_and_pause_wait_then_read_again_and_no_drain_means_no_delay():
+    azure = FakeAzure()
+    state, _said, slept = run(azure, {"bake_seconds": 7, "pause_seconds": 3, "drain": False, "http_check": False})
+    assert slept == [7, 3, 7, 3, 7]  # no pause after the last batch
+    assert [s[2] for s in azure.steps if s[0] == "upgrade"] == [0, 0, 0]
+    assert not [s for s in azure.steps if s[0] in ("drain", "http")] and state["breach"] == ""
+
+
+def test_one_batch_at_a_time_goes_on_from_the_tally_and_reads_before_judging_the_set():
+    azure = FakeAzure()
+    state, _said, _slept = run(azure, only=0)
+    assert state["upgraded"] == ["0", "3"] and len(state["batches_done"]) == 1
+    reads_before = len([s for s in azure.steps if s[0] == "read"])
+    state, _said, _slept = run(azure, only=1, state=state, current=None)
+    assert state["upgraded"] == ["0", "3", "1", "4"] and [b["batch"] for b in state["batches_done"]] == [1, 2]
+    assert len([s for s in azure.steps if s[0] == "read"]) > reads_before + 1  # the caller's read + its own
+
+
+def test_a_breach_in_the_tally_runs_nothing():
+    azure = FakeAzure()
+    state = dict(rollout.new_state(), breach="the health tasks in checks.yml failed")
+    run(azure, only=1, state=state, current=None)
+    assert [s for s in azure.steps if s[0] not in ("read",)] == []
