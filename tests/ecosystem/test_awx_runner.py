@@ -60,7 +60,9 @@ def test_os_image_rollout_job_through_ansible_runner(fresh_emulator, ansible_env
     assert stats["failures"] == {} and stats["dark"] == {}, stats
     assert stats["changed"].get("localhost", 0) >= 1, stats
     task_results = {e["event_data"].get("task_action") for e in events if e["event"] == "runner_on_ok"}
-    assert {"vmss.rollout.vmss_model_image", "vmss.rollout.vmss_instance_upgrade"} <= task_results, task_results
+    assert {"vmss.rollout.vmss_model_image", "vmss.rollout.vmss_rollout_batches"} <= task_results, task_results
+    # the batch engine's lines reach the job output as they are printed
+    assert "Batch 1/" in stdout and "HTTP check:" in stdout, stdout[-2000:]
     # the secret AWX injected never shows in the job's events or output
     assert envvars["AZURE_SECRET"] not in json.dumps(events) + stdout
 

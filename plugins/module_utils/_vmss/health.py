@@ -29,22 +29,6 @@ def is_settled(summary):
     return not is_updating(summary) and summary.get("health_state") != "initializing"
 
 
-def is_unhealthy(summary):
-    """Counts against a threshold: App Health unhealthy, provisioning failed, or not running.
-
-    ``unknown`` health is not counted here; the platform treats it as unhealthy only during rolling upgrades,
-    which callers can opt into with ``unknown_is_unhealthy``.
-    """
-    return (summary.get("health_state") == "unhealthy"
-            or (summary.get("provisioning_state") or "").lower() == "failed"
-            or summary.get("power_state") not in (None, "running"))
-
-
-def unhealthy_instances(summaries, unknown_is_unhealthy=False):
-    return [s["instance_id"] for s in summaries
-            if is_unhealthy(s) or (unknown_is_unhealthy and s.get("health_state") == "unknown")]
-
-
 def rollout_unhealthy_ids(summaries):
     """Ids a rollout's thresholds count as unhealthy, in input order: App Health unhealthy or unknown (unknown
     counts, as in Azure's own rolling upgrades) or a failed provisioning. An instance without App Health or a
@@ -61,11 +45,3 @@ def percent(part, whole):
 def exceeds(bad, total, max_percent):
     """True when ``bad`` out of ``total`` is more than ``max_percent`` percent (integer-exact, no float drift)."""
     return bad * 100 > max_percent * total
-
-
-def threshold_check(summaries, max_percent, unknown_is_unhealthy=False):
-    """{'unhealthy': [ids], 'total', 'percent', 'max_percent', 'breached'} for a set of instances."""
-    bad = unhealthy_instances(summaries, unknown_is_unhealthy)
-    total = len(summaries)
-    return {"unhealthy": bad, "total": total, "percent": round(percent(len(bad), total), 1),
-            "max_percent": max_percent, "breached": exceeds(len(bad), total, max_percent)}

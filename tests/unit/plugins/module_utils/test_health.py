@@ -29,30 +29,12 @@ def test_settled_means_not_initializing_and_not_updating():
     assert not health.is_settled(s(prov="Updating"))
 
 
-def test_unhealthy_counts_failed_and_stopped():
-    assert health.is_unhealthy(s("unhealthy"))
-    assert health.is_unhealthy(s(prov="Failed"))
-    assert health.is_unhealthy(s(power="stopped"))
-    assert not health.is_unhealthy(s("unknown"))
-    assert not health.is_unhealthy(s(None))
-
-
 def test_threshold_is_exact_at_the_boundary():
     # 1 of 5 = 20 %: not above 20 %
     assert not health.exceeds(1, 5, 20)
     assert health.exceeds(2, 5, 20)
     assert health.exceeds(1, 5, 0)
     assert not health.exceeds(0, 0, 0)
-
-
-def test_threshold_check_report():
-    summaries = [dict(s(), instance_id=str(i)) for i in range(4)] + [dict(s("unhealthy"), instance_id="4")]
-    summaries.append(dict(s("unknown"), instance_id="5"))
-    report = health.threshold_check(summaries, 10)
-    assert report["unhealthy"] == ["4"] and report["total"] == 6 and report["breached"] is True
-    assert report["percent"] == 16.7
-    assert health.threshold_check(summaries, 20)["breached"] is False
-    assert health.threshold_check(summaries, 20, unknown_is_unhealthy=True)["unhealthy"] == ["4", "5"]
 
 
 def test_rollout_counts_unknown_and_failed_but_not_stopped_or_unreported():
