@@ -23,7 +23,7 @@ from ansible_collections.vmss.rollout.plugins.module_utils.azure_auth import res
 from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import compute_client
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
 from ansible_collections.vmss.rollout.plugins.module_utils.module import vmss_argument_spec, wait_options_problem
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss import probes, rollout
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import instances as inst_lib, probes, rollout
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import VmssService
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import Deadline
 from ansible_collections.vmss.rollout.plugins.modules import vmss_instance_upgrade
@@ -82,19 +82,27 @@ class AzureSteps:
                                    self.args["http_retries"], self.args["http_delay"], CONCURRENCY)
         return [r["instance_id"] for r in results if not r["ok"]]
 
-    def upgrade(self, instance_ids, delay):
+    def upgrade(self, instance_ids, delay, view):
         upgrade_after = Deadline(delay)
         params = dict(self.args, instance_ids=list(instance_ids), update_domains=None, strategy="manual",
                       platform_upgrade="os", wait_for_health=True, upgrade_delay=delay)
         call = UpgradeCall(params, self.check_mode, display.warning)
         try:
-            result, error = vmss_instance_upgrade.run(call, self.service,
-                                                      lambda: time.sleep(upgrade_after.remaining()))
+            result, error = vmss_instance_upgrade.run(call, self.service, lambda: time.sleep(upgrade_after.remaining()),
+                                                      view)
         except (vmss_instance_upgrade.InputError, VmssError) as err:
             return {"msg": str(err)}
         if error is not None:
             result["msg"] = str(error)
         return result
+
+
+def final_view(summaries):
+    """The latest read as vmss_info shapes it (instances, update_domains, heatmap), for the role's summary."""
+    if not summaries:
+        return {}
+    return {"instances": inst_lib.sort_instances(summaries), "update_domains": inst_lib.group_by_update_domain(summaries),
+            "heatmap": inst_lib.heatmap(summaries)}
 
 
 def bad_option(args):
@@ -151,12 +159,12 @@ class ActionModule(ActionBase):
             only = args["batch"] - 1 if args["batch"] is not None else None
             # the caller's read is the latest view for a whole run or its first batch; a later single batch reads
             current = args["instances"] if only in (None, 0) else None
-            rollout.run_batches(steps, options, args["plan"], args["instances"], current, state, display.display,
-                                only=only)
+            latest = rollout.run_batches(steps, options, args["plan"], args["instances"], current, state,
+                                         display.display, only=only)
         except rollout.TwoZonesError as err:
             raise AnsibleActionFail(str(err))
         except VmssError as err:
             result.update(failed=True, msg=err.msg, tally=state, **err.as_result())
             return result
-        result.update(changed=bool(state["upgraded"]) and not check_mode, tally=state)
+        result.update(changed=bool(state["upgraded"]) and not check_mode, tally=state, final=final_view(latest))
         return result

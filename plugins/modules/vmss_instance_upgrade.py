@@ -323,10 +323,10 @@ def list_summaries(service, rg, name):
     return [inst_lib.summarize(vm) for vm in service.list_instances(rg, name)]
 
 
-def run_manual(module, service, before_upgrade_call):
+def run_manual(module, service, before_upgrade_call, known_summaries=None):
     params = module.params
     rg, name = params["resource_group"], params["name"]
-    summaries = list_summaries(service, rg, name)
+    summaries = list_summaries(service, rg, name) if known_summaries is None else known_summaries
     selected = select(summaries, params)
     selected_ids = [s["instance_id"] for s in selected]
 
@@ -449,12 +449,16 @@ def run_platform(module, service):
                          waited_for=[], rolling_upgrade=report), error
 
 
-def run(module, service, before_upgrade_call=lambda: None):
-    """``before_upgrade_call`` runs right before a manualupgrade call (main: sleep out the rest of upgrade_delay)."""
+def run(module, service, before_upgrade_call=lambda: None, known_summaries=None):
+    """``before_upgrade_call`` runs right before a manualupgrade call (main: sleep out the rest of upgrade_delay).
+
+    ``known_summaries``: a read of every instance the caller has just made (the batch engine's, taken when the
+    previous batch settled), used for the selection instead of reading again; manual strategy only.
+    """
     validate(module.params)
     if module.params["strategy"] == "platform":
         return run_platform(module, service)
-    return run_manual(module, service, before_upgrade_call)
+    return run_manual(module, service, before_upgrade_call, known_summaries)
 
 
 def main():

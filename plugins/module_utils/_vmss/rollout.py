@@ -149,8 +149,8 @@ def run_batches(ops, options, plan, addressed, current, state, say, sleep=time.s
     ``current``: the latest read of the whole set (health), judged before each batch after the first (None: read it).
     ``options``: max_unhealthy_percent, max_unhealthy_upgraded_percent, drain, drain_seconds, http_check,
     bake_seconds, pause_seconds. ``only``: the index of the one batch to run (the caller checks between batches).
-    Sets state["last_batch"] to the last batch's members and upgrade outcome.
-    Raises TwoZonesError before touching a batch that spans two zones.
+    Sets state["last_batch"] to the last batch's members and upgrade outcome; returns the latest read of the
+    whole set (None if there was none). Raises TwoZonesError before touching a batch that spans two zones.
     """
     total = len(plan)
     for index, batch in enumerate(plan):
@@ -173,7 +173,8 @@ def run_batches(ops, options, plan, addressed, current, state, say, sleep=time.s
             raise TwoZonesError("Refusing to upgrade two zones at once: %s." % label)
         if options["drain"]:
             ops.drain(members)
-        outcome = ops.upgrade(batch_ids, options["drain_seconds"] if options["drain"] else 0)
+        # the latest read (when the previous batch settled, or the caller's) picks what to upgrade: no second read
+        outcome = ops.upgrade(batch_ids, options["drain_seconds"] if options["drain"] else 0, current)
         tally(state, label, outcome)
         state["last_batch"] = {"label": label, "instances": select_by_ids(members, state["upgraded"]),
                                "outcome": outcome.get("instances") or []}
@@ -195,4 +196,4 @@ def run_batches(ops, options, plan, addressed, current, state, say, sleep=time.s
         if not state["breach"] and options["pause_seconds"] > 0 and index + 1 < total:
             sleep(options["pause_seconds"])
             current = ops.read()
-    return state
+    return current

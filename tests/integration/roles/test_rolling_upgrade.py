@@ -32,9 +32,12 @@ def test_healthy_rollout_goes_update_domain_by_update_domain(fresh_emulator, run
         "image_rollout", result_file, resource_group=RG, name="web", image=image(NEW))))
 
     assert run.rc == 0, run.output
-    # The whole set is read with addresses at the start and the end only: after each batch the upgrade call's own
-    # final read is judged (no bake, no health tasks), and batches take their addresses from the first read.
-    assert emulator.requests()["by_operation"]["NetworkInterfaces_ListVirtualMachineScaleSetNetworkInterfaces"] == 2
+    # The set is read with addresses once, at the start: batches take their addresses from that read, each batch is
+    # judged on the read that saw it settle, the next batch picks its instances from that same read, and the
+    # summary uses the last one (no rollback ran). One read per health poll, none of its own per batch.
+    by_operation = emulator.requests()["by_operation"]
+    assert by_operation["NetworkInterfaces_ListVirtualMachineScaleSetNetworkInterfaces"] == 1
+    assert by_operation["VirtualMachineScaleSets_UpdateInstances"] == 5
     versions = image_versions(emulator)
     assert versions.pop("3") == OLD
     assert set(versions.values()) == {NEW}

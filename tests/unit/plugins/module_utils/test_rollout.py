@@ -19,6 +19,7 @@ class FakeAzure:
         self.view = dict((str(i), summary(str(i))) for i in range(ids))
         self.sick, self.http_sick, self.fail_call = set(sick), set(http_sick), fail_call
         self.steps = []
+        self.views = []
 
     def read(self):
         self.steps.append(("read",))
@@ -27,8 +28,9 @@ class FakeAzure:
     def drain(self, members):
         self.steps.append(("drain", [m["instance_id"] for m in members]))
 
-    def upgrade(self, ids, delay):
+    def upgrade(self, ids, delay, view):
         self.steps.append(("upgrade", list(ids), delay))
+        self.views.append(view)
         if self.fail_call:
             return {"msg": "Could not sign in: AADSTS7000215 (request id r-1)"}
         for i in ids:
@@ -65,6 +67,9 @@ def test_healthy_rollout_drains_upgrades_checks_each_batch_in_order():
                         "Batch 1/3 health: instance 0 healthy, instance 3 healthy",
                         "Batch 1/3 HTTP check: every upgraded instance answered 200."]
     assert [b["batch"] for b in state["batches_done"]] == [1, 2, 3] and slept == []
+    # each batch picks its instances from the read taken when the previous one settled: no read of its own
+    assert [sorted(s["instance_id"] for s in v if s["latest_model_applied"]) for v in azure.views] == [
+        [], ["0", "3"], ["0", "1", "3", "4"]]
     assert state["last_batch"]["label"].startswith("Batch 3/3")
 
 

@@ -7,6 +7,7 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssConflict, VmssError
 from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule, vmss_argument_spec, wait_options_problem
 from ansible_collections.vmss.rollout.plugins.modules import vmss_info, vmss_instance_upgrade, vmss_model_image
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import instances as instances_lib
 
 OLD = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "1.0.0"}
 NEW = dict(OLD, version="1.0.1")
@@ -250,6 +251,15 @@ def test_upgrade_delay_is_served_right_before_the_only_write_and_never_without_o
     vmss_instance_upgrade.run(upgrade_module(upgrade_delay=10), fleet, hold)  # nothing left to upgrade
     vmss_instance_upgrade.run(upgrade_module(instance_ids=["0"], upgrade_delay=10, check_mode=True), fleet, hold)
     assert held == [(1, 0)] and fleet.upgrade_calls == [["0"]]
+
+
+def test_a_read_the_caller_just_made_replaces_the_read_before_the_call():
+    fleet = FakeFleet([vm(0), vm(1), vm(2, latest=True)])
+    known = [instances_lib.summarize(v) for v in fleet.list_instances("rg", "web")]
+    lists_before = fleet.lists
+    result, _error = vmss_instance_upgrade.run(upgrade_module(), fleet, known_summaries=known)
+    assert fleet.upgrade_calls == [["0", "1"]] and result["upgraded"] == ["0", "1"]
+    assert fleet.lists == lists_before + 1  # only the read after the call
 
 
 def test_instances_still_updating_are_waited_for_not_upgraded_again():
