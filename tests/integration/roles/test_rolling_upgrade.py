@@ -248,3 +248,19 @@ def test_unhealthy_set_is_not_touched(fresh_emulator, run_playbook, tmp_path):
     assert run.rc != 0
     assert "2 of 4 instances (50.0%) were unhealthy before starting" in run.output
     assert upgrade_starts(emulator) == {}
+
+
+def test_credentials_from_the_play_environment_reach_the_batch_engine(fresh_emulator, run_playbook, tmp_path):
+    """AZURE_* set with the play's `environment` keyword, not in ansible-playbook's own environment: the modules
+    see them as task environment, and so must the batch engine, which runs on the controller."""
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(scale_set(capacity=4)))
+    result_file = tmp_path / "result.json"
+    play = role_play("image_rollout", result_file, resource_group=RG, name="web", image=image(NEW))
+    play[0]["environment"] = dict(emulator.env)
+
+    run = run_playbook(yaml.safe_dump(play), env=dict((key, "") for key in emulator.env))
+
+    assert run.rc == 0, run.output
+    assert read_json(result_file)["status"] == "completed"
+    assert set(image_versions(emulator).values()) == {NEW}
