@@ -66,7 +66,7 @@ def whole_set_breach(unhealthy, size, max_percent, when_checked):
     """The whole-set check (max_unhealthy_percent): a sentence when breached, else ''."""
     if not size or not exceeds(len(unhealthy), size, float(max_percent)):
         return ""
-    return ("%d of %d instances (%s%%) were unhealthy %s, above rolling_upgrade_max_unhealthy_percent=%s "
+    return ("%d of %d instances (%s%%) were unhealthy %s, above rolling_upgrade_max_unhealthy_percent=%g "
             "(instances %s)." % (len(unhealthy), size, round(percent(len(unhealthy), size), 1), when_checked,
                                  max_percent, ", ".join(unhealthy)))
 
@@ -76,7 +76,7 @@ def upgraded_breach(unhealthy, attempted, max_percent, label, failed, upgrade_er
     if not attempted or not exceeds(len(unhealthy), len(attempted), float(max_percent)):
         return ""
     text = ("%d of %d upgraded instances (%s%%) are unhealthy after %s, above "
-            "rolling_upgrade_max_unhealthy_upgraded_percent=%s (instances %s)." % (
+            "rolling_upgrade_max_unhealthy_upgraded_percent=%g (instances %s)." % (
                 len(unhealthy), len(attempted), round(percent(len(unhealthy), len(attempted)), 1),
                 short_label(label).lower(), max_percent, ", ".join(unhealthy)))
     if failed:

@@ -264,3 +264,21 @@ def test_credentials_from_the_play_environment_reach_the_batch_engine(fresh_emul
     assert run.rc == 0, run.output
     assert read_json(result_file)["status"] == "completed"
     assert set(image_versions(emulator).values()) == {NEW}
+
+
+def test_check_mode_runs_the_plan_without_a_write_or_a_drain(fresh_emulator, run_playbook, tmp_path):
+    """--check: the engine predicts every batch (instances it would upgrade) but writes nothing to Azure and asks
+    no instance to drain (a POST changes the instance)."""
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(scale_set(capacity=4)))
+    change_model_behind_the_engine(run_playbook, "vmss_model_image", {"name": "web", "image": image(NEW)})
+    emulator.reset_requests()
+
+    run = run_playbook(yaml.safe_dump(role_play("rolling_upgrade", resource_group=RG, name="web",
+                                                engine={"drain": True, "drain_seconds": 0})), check=True)
+
+    assert run.rc == 0, run.output
+    assert "Upgraded: 0, 1, 2, 3" in run.output  # predicted (the result file's copy does not write in check mode)
+    assert emulator.requests()["writes"] == 0
+    assert not [row for row in fleet(emulator) if row.get("drained")]
+    assert set(image_versions(emulator).values()) == {OLD}

@@ -3,7 +3,7 @@ import pytest
 
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import rollout
 
-OPTIONS = {"max_unhealthy_percent": 20, "max_unhealthy_upgraded_percent": 20, "drain": True, "drain_seconds": 5,
+OPTIONS = {"max_unhealthy_percent": 20.0, "max_unhealthy_upgraded_percent": 20.0, "drain": True, "drain_seconds": 5,
            "http_check": True, "bake_seconds": 0, "pause_seconds": 0}
 
 
