@@ -20,12 +20,16 @@ CASES = {
                            "rolling_upgrade_max_unhealthy_upgraded_percent must be"),
     "timeout": ({"rolling_upgrade_health_timeout": 0}, "rolling_upgrade_health_timeout must be"),
     "negative bake": ({"rolling_upgrade_bake_seconds": -5}, "must not be negative"),
+    "http url": ({"rolling_upgrade_http_url": "http://{private_ip:8080/health"}, "rolling_upgrade_http_url must be"),
+    "drain url": ({"rolling_upgrade_drain_url": "http://{private ip}/drain"}, "rolling_upgrade_drain_url must be"),
     "missing health tasks": ({"rolling_upgrade_health_tasks": "/nonexistent/checks.yml"},
                              "rolling_upgrade_health_tasks must name an existing task file"),
     "prefix of the calling role": ({"rolling_upgrade_batch": "0", "rolling_upgrade_option_prefix": "image_rollout_"},
                                    "image_rollout_batch must be"),
 }
-VALID = {"update domain": {"rolling_upgrade_batch": "update_domain"}, "count": {"rolling_upgrade_batch": 3},
+VALID = {"update domain": {"rolling_upgrade_batch": "update_domain"},
+         "urls by name and id": {"rolling_upgrade_http_url": "https://{private_ip}/health?id={instance_id}",
+                                 "rolling_upgrade_drain_url": "http://10.0.0.1/drain/{name}"}, "count": {"rolling_upgrade_batch": 3},
          "count as text": {"rolling_upgrade_batch": "3"}, "percent": {"rolling_upgrade_batch": "100%"},
          "ramp": {"rolling_upgrade_batch": [1, "10%", "25%"]}}
 
