@@ -13,10 +13,11 @@ short_description: Roll a scale set's instances onto the latest model, batch by 
 version_added: 0.1.0
 description:
   - The engine of the P(vmss.rollout.rolling_upgrade#role) role. Walks a plan from the C(vmss.rollout.plan_batches)
-    filter; per batch it checks the health of the whole set (from the second batch on), optionally asks every
-    instance of the batch to drain and waits O(drain_seconds), upgrades the batch with B(one) C(manualupgrade) call
-    and waits for App Health to settle (as M(vmss.rollout.vmss_instance_upgrade) does), optionally checks each
-    upgraded instance's own HTTP endpoint, bakes, and judges every instance upgraded so far against
+    filter; before each batch it checks the health of the whole set (O(max_unhealthy_percent)), optionally asks
+    every instance of the batch to drain and waits O(drain_seconds), upgrades the batch with B(one)
+    C(manualupgrade) call and waits for App Health to settle (as M(vmss.rollout.vmss_instance_upgrade) does),
+    optionally checks each upgraded instance's own HTTP endpoint, bakes, and judges every instance upgraded so far
+    against
     O(max_unhealthy_upgraded_percent). It stops at the first breach and reports it; it never rolls back (the role
     does).
   - It prints one line per step as it goes (the batch, its App Health, its HTTP check).
@@ -47,7 +48,7 @@ options:
     description: The RV(tally) returned by the previous call, to go on from (with O(batch)).
     type: dict
   max_unhealthy_percent:
-    description: Before each batch after the first, stop when more than this percentage of the whole set is unhealthy.
+    description: Before each batch, stop when more than this percentage of the whole set is unhealthy.
     type: float
     default: 20
   max_unhealthy_upgraded_percent:

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The rolling_upgrade role's batch loop, run in one process (the vmss_rollout_batches action).
 
-Per batch: the whole-set check (from the second batch on), the announcement, the one-zone check, the drain hook, ONE
+Per batch: the whole-set check (before starting, then before each batch), the announcement, the one-zone check, the drain hook, ONE
 upgrade call waiting for App Health, the HTTP check, bake, the threshold over every instance upgraded so far, and
 the pause before the next batch. As Ansible tasks each of these started a module (an interpreter, the Azure SDK, a
 client and a read of the whole set); here one client and the last read carry from batch to batch.
@@ -146,7 +146,7 @@ def run_batches(ops, options, plan, addressed, current, state, say, sleep=time.s
     """Roll ``plan`` (plan_batches) batch by batch; returns ``state`` (new_state()) with the tally and any breach.
 
     ``addressed``: instance summaries with private IPs (vmss_info's), where batches take their URLs from;
-    ``current``: the latest read of the whole set (health), judged before each batch after the first (None: read it).
+    ``current``: the latest read of the whole set (health), judged before each batch (None: read it first).
     ``options``: max_unhealthy_percent, max_unhealthy_upgraded_percent, drain, drain_seconds, http_check,
     bake_seconds, pause_seconds. ``only``: the index of the one batch to run (the caller checks between batches).
     Sets state["last_batch"] to the last batch's members and upgrade outcome; returns the latest read of the
@@ -159,13 +159,13 @@ def run_batches(ops, options, plan, addressed, current, state, say, sleep=time.s
         if state["breach"]:
             break
         label = batch_label(index, total, batch)
-        if index > 0:
-            if current is None:
-                current = ops.read()
-            state["breach"] = whole_set_breach(rollout_unhealthy_ids(current), len(current),
-                                               options["max_unhealthy_percent"], "before batch %d" % (index + 1))
-            if state["breach"]:
-                break
+        if current is None:
+            current = ops.read()
+        when_checked = "before batch %d" % (index + 1) if index else "before starting"
+        state["breach"] = whole_set_breach(rollout_unhealthy_ids(current), len(current),
+                                           options["max_unhealthy_percent"], when_checked)
+        if state["breach"]:
+            break
         say(label)
         batch_ids = list(batch["instance_ids"])
         members = select_by_ids(addressed, batch_ids)

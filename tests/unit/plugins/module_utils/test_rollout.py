@@ -91,12 +91,28 @@ def test_http_failures_count_as_unhealthy():
 
 def test_whole_set_check_before_the_second_batch():
     azure = FakeAzure()
-    azure.view["2"]["health_state"] = "unknown"
-    azure.view["5"]["health_state"] = "unhealthy"
+    first_upgrade = azure.upgrade
+
+    def upgrade_while_two_others_sicken(ids, delay, view):
+        azure.view["2"]["health_state"] = "unknown"
+        azure.view["5"]["health_state"] = "unhealthy"
+        return first_upgrade(ids, delay, view)
+
+    azure.upgrade = upgrade_while_two_others_sicken
     state, _said, _slept = run(azure, {"max_unhealthy_upgraded_percent": 100})
     assert state["breach"] == ("2 of 6 instances (33.3%) were unhealthy before batch 2, above "
                                "rolling_upgrade_max_unhealthy_percent=20 (instances 2, 5).")
     assert [s[1] for s in azure.steps if s[0] == "upgrade"] == [["0", "3"]]
+
+
+def test_whole_set_check_before_starting_touches_nothing():
+    azure = FakeAzure()
+    azure.view["4"]["health_state"] = "unhealthy"
+    azure.view["5"]["provisioning_state"] = "Failed"
+    state, said, _slept = run(azure)
+    assert state["breach"] == ("2 of 6 instances (33.3%) were unhealthy before starting, above "
+                               "rolling_upgrade_max_unhealthy_percent=20 (instances 4, 5).")
+    assert [s for s in azure.steps if s[0] != "read"] == [] and said == []
 
 
 def test_a_call_that_reports_no_instance_stops_the_rollout_with_its_message():
