@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from .arm import ArmError, bad_request, expect_type, invalid
+from .state import is_health_extension
 
 UPGRADE_MODES = ("Automatic", "Manual", "Rolling")
 ROLLING_DEFAULTS = {
@@ -161,16 +162,12 @@ def check_extension(ext: Any, target: str, name_required: bool, patch: bool = Fa
 
 # ---------------------------------------------------------------- health signal
 
-HEALTH_EXTENSION_TYPES_LOWER = ("applicationhealthlinux", "applicationhealthwindows")
-
-
 def validate_health_signal(props: dict[str, Any]) -> None:
     """Rolling mode and automatic OS upgrades need a health signal (the Application Health extension or a load
     balancer health probe); Azure refuses the model with 400 BadRequest otherwise (messages as Azure words them)."""
     profile = props.get("virtualMachineProfile") or {}
     extensions = (profile.get("extensionProfile") or {}).get("extensions") or []
-    has_extension = any(str((e.get("properties") or {}).get("type") or "").lower() in HEALTH_EXTENSION_TYPES_LOWER
-                        for e in extensions)
+    has_extension = any(is_health_extension(e) for e in extensions)
     has_probe = bool(((profile.get("networkProfile") or {}).get("healthProbe") or {}).get("id"))
     if has_extension or has_probe:
         return

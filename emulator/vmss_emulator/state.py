@@ -18,6 +18,11 @@ from typing import Any
 HEALTH_EXTENSION_TYPES = ("ApplicationHealthLinux", "ApplicationHealthWindows")
 
 
+def is_health_extension(ext: dict[str, Any]) -> bool:
+    """An Application Health extension (its type, compared ignoring case as ARM does)."""
+    return str((ext.get("properties") or {}).get("type") or "").lower() in (t.lower() for t in HEALTH_EXTENSION_TYPES)
+
+
 @dataclass
 class Settings:
     """Timings (scenario ``config`` / ``POST /_emulator/config``). Per scale set, upgrade_seconds may override."""
@@ -99,7 +104,7 @@ class Instance:
     def health_extension(self) -> dict[str, Any] | None:
         """The applied ApplicationHealthLinux/Windows extension, or None."""
         for ext in self.extensions():
-            if (ext.get("properties") or {}).get("type") in HEALTH_EXTENSION_TYPES:
+            if is_health_extension(ext):
                 return ext
         return None
 

@@ -22,7 +22,8 @@ from ansible.utils.display import Display
 from ansible_collections.vmss.rollout.plugins.module_utils.azure_auth import resolve_auth
 from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import compute_client
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
-from ansible_collections.vmss.rollout.plugins.module_utils.module import vmss_argument_spec, wait_options_problem
+from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule, vmss_argument_spec, \
+    wait_options_problem
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import instances as inst_lib, probes, rollout
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import VmssService
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import Deadline
@@ -32,30 +33,6 @@ display = Display()
 
 DRAIN_ACCEPTED = {200, 202, 204}
 CONCURRENCY = 32
-
-
-class UpgradeCall:
-    """What vmss_instance_upgrade.run() needs of VmssModule, for one batch."""
-
-    diff_mode = False
-
-    def __init__(self, params, check_mode, warn):
-        self.params = params
-        self.check_mode = check_mode
-        self.warn = warn
-
-    @property
-    def wait_timeout(self):
-        return self.params["wait_timeout"]
-
-    @property
-    def poll_interval(self):
-        return self.params["poll_interval"]
-
-    @staticmethod
-    def result(changed, before=None, after=None, **values):
-        values["changed"] = changed
-        return values
 
 
 class AzureSteps:
@@ -86,7 +63,7 @@ class AzureSteps:
         upgrade_after = Deadline(delay)
         params = dict(self.args, instance_ids=list(instance_ids), update_domains=None, strategy="manual",
                       platform_upgrade="os", wait_for_health=True, upgrade_delay=delay)
-        call = UpgradeCall(params, self.check_mode, display.warning)
+        call = VmssModule.on_controller(params, self.check_mode, display.warning)
         try:
             result, error = vmss_instance_upgrade.run(call, self.service, lambda: time.sleep(upgrade_after.remaining()),
                                                       view)
@@ -95,14 +72,6 @@ class AzureSteps:
         if error is not None:
             result["msg"] = str(error)
         return result
-
-
-def final_view(summaries):
-    """The latest read as vmss_info shapes it (instances, update_domains, heatmap), for the role's summary."""
-    if not summaries:
-        return {}
-    return {"instances": inst_lib.sort_instances(summaries), "update_domains": inst_lib.group_by_update_domain(summaries),
-            "heatmap": inst_lib.heatmap(summaries)}
 
 
 def bad_option(args):
@@ -166,5 +135,5 @@ class ActionModule(ActionBase):
         except VmssError as err:
             result.update(failed=True, msg=err.msg, tally=state, **err.as_result())
             return result
-        result.update(changed=bool(state["upgraded"]) and not check_mode, tally=state, final=final_view(latest))
+        result.update(changed=bool(state["upgraded"]) and not check_mode, tally=state, final=inst_lib.fleet_view(latest) if latest else {})
         return result

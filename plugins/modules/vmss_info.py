@@ -128,14 +128,9 @@ def run(module, service):
             ips = private_ips_by_instance(service.list_nics(rg, name))
         except VmssError as err:  # the model is still worth returning without addresses
             module.warn("Private IPs unavailable: %s" % err)
-    summaries = inst_lib.sort_instances([inst_lib.summarize(vm, ips) for vm in vms])
-    return {
-        "changed": False,
-        "vmss": model_brief(vmss),
-        "instances": summaries,
-        "update_domains": inst_lib.group_by_update_domain(summaries),
-        "heatmap": inst_lib.heatmap(summaries),
-    }
+    result = {"changed": False, "vmss": model_brief(vmss)}
+    result.update(inst_lib.fleet_view([inst_lib.summarize(vm, ips) for vm in vms]))
+    return result
 
 
 def main():
