@@ -35,13 +35,28 @@ DRAIN_ACCEPTED = {200, 202, 204}
 CONCURRENCY = 32
 
 
+class ControllerGone(Exception):
+    """The ansible-playbook that ran this task is gone (killed): nothing more may be written for it."""
+
+
+def controller_watch(parent_pid):
+    """A check to call before each write. Ansible's workers run in their own session (os.setsid), so killing
+    ansible-playbook's process group leaves this worker running: without the check, a killed rollout would go on
+    batch after batch, racing the rerun the operator starts."""
+    def check(before):
+        if os.getppid() != parent_pid:
+            raise ControllerGone("The ansible-playbook that ran this task is gone: stopped before %s." % before)
+    return check
+
+
 class AzureSteps:
     """The loop's side effects against one scale set: reads and the upgrade through one client, HTTP to instances."""
 
-    def __init__(self, service, args, check_mode):
+    def __init__(self, service, args, check_mode, before_write):
         self.service = service
         self.args = args
         self.check_mode = check_mode
+        self.before_write = before_write
 
     def read(self):
         return vmss_instance_upgrade.list_summaries(self.service, self.args["resource_group"], self.args["name"])
@@ -49,6 +64,7 @@ class AzureSteps:
     def drain(self, members):
         if self.check_mode:
             return  # a POST changes the instance: not in check mode, as vmss_instance_http
+        self.before_write("draining instances %s" % ", ".join(m["instance_id"] for m in members))
         send = probes.make_sender("POST", self.args["http_timeout"], self.args["validate_certs"])
         # best effort, as the role always did: an instance that cannot be drained is not serving traffic anyway
         probes.probe_all(send, probes.render_urls(self.args["drain_url"], members), DRAIN_ACCEPTED, 0, 0, CONCURRENCY)
@@ -64,9 +80,13 @@ class AzureSteps:
         params = dict(self.args, instance_ids=list(instance_ids), update_domains=None, strategy="manual",
                       platform_upgrade="os", wait_for_health=True, upgrade_delay=delay)
         call = VmssModule.on_controller(params, self.check_mode, display.warning)
+
+        def before_upgrade_call():
+            time.sleep(upgrade_after.remaining())
+            self.before_write("upgrading instances %s" % ", ".join(instance_ids))
+
         try:
-            result, error = vmss_instance_upgrade.run(call, self.service, lambda: time.sleep(upgrade_after.remaining()),
-                                                      view)
+            result, error = vmss_instance_upgrade.run(call, self.service, before_upgrade_call, view)
         except (vmss_instance_upgrade.InputError, VmssError) as err:
             return {"msg": str(err)}
         if error is not None:
@@ -124,13 +144,13 @@ class ActionModule(ActionBase):
         try:
             auth = resolve_auth(args, environ=self._environment())
             client = compute_client(auth, poll_interval=args["poll_interval"], timeout=args["wait_timeout"])
-            steps = AzureSteps(VmssService(client), args, check_mode)
+            steps = AzureSteps(VmssService(client), args, check_mode, controller_watch(os.getppid()))
             only = args["batch"] - 1 if args["batch"] is not None else None
             # the caller's read is the latest view for a whole run or its first batch; a later single batch reads
             current = args["instances"] if only in (None, 0) else None
             latest = rollout.run_batches(steps, options, args["plan"], args["instances"], current, state,
                                          display.display, only=only)
-        except rollout.TwoZonesError as err:
+        except (rollout.TwoZonesError, ControllerGone) as err:
             raise AnsibleActionFail(str(err))
         except VmssError as err:
             result.update(failed=True, msg=err.msg, tally=state, **err.as_result())

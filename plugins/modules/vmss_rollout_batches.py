@@ -26,6 +26,9 @@ description:
     controller's C(AZURE_*) environment (and the task's C(environment)) or C(~/.azure/credentials).
   - Re-running after an interruption is safe. Instances already on the latest model are skipped, instances still
     updating are waited for, none is upgraded twice.
+  - Killing C(ansible-playbook) stops the rollout. Ansible's worker that runs this action lives in its own session
+    and outlives a killed C(ansible-playbook); it sees that and writes nothing more (no drain, no upgrade call). The
+    batch in flight finishes on Azure's side, as an upgrade call cannot be taken back.
 options:
   plan:
     description: Batches from the C(vmss.rollout.plan_batches) filter, in order.

@@ -2,6 +2,6 @@
 import sys
 from pathlib import Path
 
-_COLLECTIONS = str(Path(__file__).resolve().parents[4] / ".tmp" / "collections")
+_COLLECTIONS = str(Path(__file__).resolve().parents[2] / ".tmp" / "collections")
 if _COLLECTIONS not in sys.path:
     sys.path.insert(0, _COLLECTIONS)

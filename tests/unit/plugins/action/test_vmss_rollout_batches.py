@@ -1,0 +1,47 @@
+"""vmss_rollout_batches' guard against going on for an ansible-playbook that was killed."""
+import os
+
+import pytest
+
+from ansible_collections.vmss.rollout.plugins.action import vmss_rollout_batches as action
+
+
+class NoHttp:
+    """Stands in for probes.make_sender's result: any request sent is a test failure."""
+
+    def __call__(self, *args, **kwargs):
+        raise AssertionError("a request was sent")
+
+
+ARGS = {"drain_url": "http://{private_ip}:8080/drain", "http_timeout": 1, "validate_certs": True}
+
+
+def test_watch_passes_while_the_parent_lives():
+    action.controller_watch(os.getppid())("upgrading instances 1")
+
+
+def test_watch_names_the_step_it_stops_before():
+    with pytest.raises(action.ControllerGone, match="gone: stopped before upgrading instances 1"):
+        action.controller_watch(os.getppid() + 1)("upgrading instances 1")
+
+
+def test_drain_sends_nothing_once_the_controller_is_gone(monkeypatch):
+    monkeypatch.setattr(action.probes, "make_sender", lambda *a, **k: NoHttp())
+    steps = action.AzureSteps(None, ARGS, False, action.controller_watch(os.getppid() + 1))
+    with pytest.raises(action.ControllerGone, match="draining instances 3, 4"):
+        steps.drain([{"instance_id": "3", "private_ip": "10.0.0.3"}, {"instance_id": "4", "private_ip": "10.0.0.4"}])
+
+
+def test_upgrade_calls_nothing_once_the_controller_is_gone():
+    class NoService:
+        def __getattr__(self, name):
+            raise AssertionError("Azure was called: %s" % name)
+
+    view = [{"instance_id": "1", "health_state": "healthy", "latest_model_applied": False,
+             "provisioning_state": "Succeeded", "power_state": "running", "protected": False, "update_domain": 1,
+             "zone": None, "image": None, "private_ip": None, "name": "vm_1", "fault_domain": 1}]
+    args = dict(ARGS, resource_group="rg", name="vmss", poll_interval=1, wait_timeout=60, health_timeout=30,
+                auth_source="auto", validate_certs=True)
+    steps = action.AzureSteps(NoService(), args, False, action.controller_watch(os.getppid() + 1))
+    with pytest.raises(action.ControllerGone, match="upgrading instances 1"):
+        steps.upgrade(["1"], 0, view)
