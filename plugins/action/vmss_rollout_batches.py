@@ -61,6 +61,11 @@ class AzureSteps:
     def read(self):
         return vmss_instance_upgrade.list_summaries(self.service, self.args["resource_group"], self.args["name"])
 
+    def settle(self, instance_ids):
+        return vmss_instance_upgrade.wait_while_updating(self.service, self.args["resource_group"], self.args["name"],
+                                                         instance_ids, self.args["wait_timeout"],
+                                                         self.args["poll_interval"])
+
     def drain(self, members):
         if self.check_mode:
             return  # a POST changes the instance: not in check mode, as vmss_instance_http

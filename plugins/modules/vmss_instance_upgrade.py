@@ -323,6 +323,15 @@ def list_summaries(service, rg, name):
     return [inst_lib.summarize(vm) for vm in service.list_instances(rg, name)]
 
 
+def wait_while_updating(service, rg, name, instance_ids, timeout, interval):
+    """Re-read until none of ``instance_ids`` is updating any more; returns that read (VmssTimeout after timeout)."""
+    def settled():
+        current = list_summaries(service, rg, name)
+        busy = [s for s in current if s["instance_id"] in instance_ids and health.is_updating(s)]
+        return None if busy else current
+    return wait_until(settled, timeout, interval, "instances %s to finish updating" % ", ".join(instance_ids))
+
+
 def run_manual(module, service, before_upgrade_call, known_summaries=None):
     params = module.params
     rg, name = params["resource_group"], params["name"]
@@ -333,12 +342,7 @@ def run_manual(module, service, before_upgrade_call, known_summaries=None):
     # Instances still updating from an interrupted earlier run: wait for them rather than upgrade twice.
     waited_for = [s["instance_id"] for s in selected if health.is_updating(s)]
     if waited_for and not module.check_mode:
-        def settled():
-            current = list_summaries(service, rg, name)
-            busy = [s for s in current if s["instance_id"] in waited_for and health.is_updating(s)]
-            return None if busy else current
-        summaries = wait_until(settled, module.wait_timeout, module.poll_interval,
-                               "instances %s to finish updating" % ", ".join(waited_for))
+        summaries = wait_while_updating(service, rg, name, waited_for, module.wait_timeout, module.poll_interval)
         by_id = dict((s["instance_id"], s) for s in summaries)
         selected = [by_id.get(i, s) for i, s in zip(selected_ids, selected)]
 

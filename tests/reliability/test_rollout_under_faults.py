@@ -178,6 +178,44 @@ def test_killed_controller_rerun_converges_without_upgrading_twice(fresh_emulato
     assert set(starts.values()) == {1}, f"an instance was upgraded twice: {dict(starts)}"
 
 
+def test_rerun_waits_for_the_killed_runs_batch_still_in_flight(fresh_emulator, ansible_env, sdk, tmp_path):
+    """Rerun while the killed run's upgrade of instance 1 is still going (held by a fault): the rerun waits for it
+    instead of counting it unhealthy, then finishes the rest; instance 1 is not upgraded again."""
+    from azure.mgmt.compute.models import (ImageReference, VirtualMachineScaleSetUpdate,
+                                           VirtualMachineScaleSetUpdateStorageProfile,
+                                           VirtualMachineScaleSetUpdateVMProfile,
+                                           VirtualMachineScaleSetVMInstanceRequiredIDs)
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(capacity=3))
+    # what the killed run did: the model write, then the manualupgrade of instance 1, which is still running
+    sdk.virtual_machine_scale_sets.begin_update(RG, VMSS, VirtualMachineScaleSetUpdate(
+        virtual_machine_profile=VirtualMachineScaleSetUpdateVMProfile(
+            storage_profile=VirtualMachineScaleSetUpdateStorageProfile(
+                image_reference=ImageReference(**image(NEW_VERSION)))))).result()
+    emulator.set_faults([{"kind": "upgrade_hangs", "instance_ids": ["1"]}])
+    sdk.virtual_machine_scale_sets.begin_update_instances(
+        RG, VMSS, VirtualMachineScaleSetVMInstanceRequiredIDs(instance_ids=["1"]))
+    wait_for(lambda: "1" in upgrade_starts(emulator), what="instance 1 to start upgrading")
+    playbook = tmp_path / "rerun.yml"
+    playbook.write_text(yaml.safe_dump(rollout_play()))
+    log = tmp_path / "rerun.log"
+    bin_dir = Path(ansible_env["PATH"].split(os.pathsep)[0])
+    with log.open("w") as out:
+        proc = subprocess.Popen([str(bin_dir / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)],
+                                env=ansible_env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: "to finish updating" in log.read_text() or proc.poll() is not None, timeout=120,
+                 what="the rerun to wait for instance 1")
+    finally:
+        emulator.clear_faults()   # the held upgrade finishes
+        proc.wait(timeout=180)
+    output = log.read_text()
+    assert proc.returncode == 0, output
+    assert "Waiting for instances 1 to finish updating (an earlier upgrade) before starting." in output
+    assert_everything_upgraded(emulator, 3)
+    assert dict(upgrade_starts(emulator)) == {"0": 1, "1": 1, "2": 1}
+
+
 def test_concurrent_model_edit_loses_nothing(fresh_emulator, run_module, sdk):
     """A colleague tags the scale set while our image PATCH waits out a throttle: our retried PATCH meets a
     stale etag (412), re-reads and re-applies only the image. Both edits survive."""

@@ -8,7 +8,7 @@ upgrade call waiting for App Health, the HTTP check, bake, the threshold over ev
 the pause before the next batch. As Ansible tasks each of these started a module (an interpreter, the Azure SDK, a
 client and a read of the whole set); here one client and the last read carry from batch to batch.
 
-Side effects come in through ``ops`` (read, drain, upgrade, http_check) and ``say``, so the loop is unit-tested
+Side effects come in through ``ops`` (read, settle, drain, upgrade, http_check) and ``say``, so the loop is unit-tested
 without Azure; the messages are the ones the role prints and its callers match.
 """
 
@@ -18,7 +18,8 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.health import exceeds, percent, rollout_unhealthy_ids
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.health import exceeds, is_updating, percent, \
+    rollout_unhealthy_ids
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.instances import select_by_ids
 
 
@@ -161,7 +162,15 @@ def run_batches(ops, options, plan, addressed, current, state, say, sleep=time.s
         label = batch_label(index, total, batch)
         if current is None:
             current = ops.read()
+        # Planned instances still updating (a killed run's batch in flight) are waited for, not judged unhealthy
+        # mid-change; their batch then finds them on the latest model.
+        planned = set(i for later in plan[index:] for i in later["instance_ids"])
+        updating = [s["instance_id"] for s in current if s["instance_id"] in planned and is_updating(s)]
         when_checked = "before batch %d" % (index + 1) if index else "before starting"
+        if updating:
+            say("Waiting for instances %s to finish updating (an earlier upgrade) %s."
+                % (", ".join(updating), when_checked))
+            current = ops.settle(updating)
         state["breach"] = whole_set_breach(rollout_unhealthy_ids(current), len(current),
                                            options["max_unhealthy_percent"], when_checked)
         if state["breach"]:

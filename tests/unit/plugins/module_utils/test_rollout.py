@@ -25,6 +25,13 @@ class FakeAzure:
         self.steps.append(("read",))
         return [dict(s) for s in self.view.values()]
 
+    def settle(self, ids):
+        """The instances ``ids`` finish the upgrade an earlier run started."""
+        self.steps.append(("settle", list(ids)))
+        for i in ids:
+            self.view[i].update(provisioning_state="Succeeded", latest_model_applied=True, health_state="healthy")
+        return self.read()
+
     def drain(self, members):
         self.steps.append(("drain", [m["instance_id"] for m in members]))
 
@@ -113,6 +120,27 @@ def test_whole_set_check_before_starting_touches_nothing():
     assert state["breach"] == ("2 of 6 instances (33.3%) were unhealthy before starting, above "
                                "rolling_upgrade_max_unhealthy_percent=20 (instances 4, 5).")
     assert [s for s in azure.steps if s[0] != "read"] == [] and said == []
+
+
+def test_planned_instances_still_updating_are_waited_for_not_counted_unhealthy():
+    azure = FakeAzure()
+    for i in ("1", "4"):   # a killed run's batch still in flight: unknown health while Updating
+        azure.view[i].update(provisioning_state="Updating", health_state="unknown")
+    state, said, _slept = run(azure)
+    assert state["breach"] == ""
+    assert said[0] == "Waiting for instances 1, 4 to finish updating (an earlier upgrade) before starting."
+    assert [s for s in azure.steps if s[0] not in ("read", "drain", "http")][:2] == [
+        ("settle", ["1", "4"]), ("upgrade", ["0", "3"], 5)]
+    # the second batch chooses from the settled read, where 1 and 4 are on the latest model already
+    assert sorted(s["instance_id"] for s in azure.views[1] if s["latest_model_applied"]) == ["0", "1", "3", "4"]
+
+
+def test_instances_updating_outside_the_plan_are_judged_not_waited_for():
+    azure = FakeAzure()
+    azure.view["2"].update(provisioning_state="Updating", health_state="unknown")
+    state, _said, _slept = run(azure, plan=PLAN[:2])
+    assert "settle" not in [s[0] for s in azure.steps]
+    assert state["breach"] == "" and state["upgraded"] == ["0", "3", "1", "4"]
 
 
 def test_a_call_that_reports_no_instance_stops_the_rollout_with_its_message():
