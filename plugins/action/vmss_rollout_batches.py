@@ -4,8 +4,9 @@
 """vmss_rollout_batches: the rolling_upgrade role's batch loop, on the controller (documented in the module file).
 
 This file is the glue: options, credentials, one Azure client, and the side effects the loop in
-module_utils/_vmss/rollout.py calls (read, drain, upgrade, HTTP check). The upgrade of a batch is
-vmss_instance_upgrade's own run(), so selection, skip reasons, resume and the health wait stay in one place.
+module_utils/_vmss/rollout.py calls (read, settle, drain, upgrade, HTTP check), each write guarded against a killed
+ansible-playbook. The upgrade of a batch is vmss_instance_upgrade's own run(), so selection, skip reasons, resume
+and the health wait stay in one place.
 """
 
 from __future__ import annotations

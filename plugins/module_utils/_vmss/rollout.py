@@ -3,13 +3,14 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The rolling_upgrade role's batch loop, run in one process (the vmss_rollout_batches action).
 
-Per batch: the whole-set check (before starting, then before each batch), the announcement, the one-zone check, the drain hook, ONE
-upgrade call waiting for App Health, the HTTP check, bake, the threshold over every instance upgraded so far, and
-the pause before the next batch. As Ansible tasks each of these started a module (an interpreter, the Azure SDK, a
-client and a read of the whole set); here one client and the last read carry from batch to batch.
+Per batch: the wait for planned instances still updating (an interrupted run's batch), the whole-set check (before
+starting, then before each batch), the announcement, the one-zone check, the drain hook, ONE upgrade call waiting
+for App Health, the HTTP check, bake, the threshold over every instance upgraded so far, and the pause before the
+next batch. As Ansible tasks each of these started a module (an interpreter, the Azure SDK, a client and a read of
+the whole set); here one client and the last read carry from batch to batch.
 
-Side effects come in through ``ops`` (read, settle, drain, upgrade, http_check) and ``say``, so the loop is unit-tested
-without Azure; the messages are the ones the role prints and its callers match.
+Side effects come in through ``ops`` (read, settle, drain, upgrade, http_check) and ``say``, so the loop is
+unit-tested without Azure; the messages are the ones the role prints and its callers match.
 """
 
 from __future__ import annotations
