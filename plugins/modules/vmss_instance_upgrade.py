@@ -363,7 +363,9 @@ def run_manual(module, service, before_upgrade_call, known_summaries=None):
         except VmssError as err:
             error = err
         after = list_summaries(service, rg, name)
-        if params["wait_for_health"] and error is None:
+        # The App Health gate runs whatever else failed in the batch: an instance that failed its upgrade must not
+        # hide the others turning unhealthy (a breach seen one batch late). Only a call still running is not waited.
+        if params["wait_for_health"] and not isinstance(error, VmssTimeout):
             after = wait_for_health(module, service, to_upgrade, after)
 
     result_instances, upgraded, failed = outcomes(selected_ids, after, to_upgrade, skipped, module.check_mode)
@@ -380,7 +382,9 @@ def wait_for_health(module, service, upgraded_ids, after):
     state = {"last": after}
 
     def ours_settled():
-        return all(health.is_settled(s) for s in state["last"] if s["instance_id"] in upgraded_ids)
+        # an instance whose upgrade failed has no App Health to wait for (it is judged failed already)
+        return all(health.is_settled(s) for s in state["last"]
+                   if s["instance_id"] in upgraded_ids and not health.is_failed(s))
 
     def settled():
         if ours_settled():

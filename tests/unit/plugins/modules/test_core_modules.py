@@ -277,6 +277,32 @@ def test_failed_lro_still_returns_the_outcomes():
     assert result["upgraded"] == ["0"] and [f["instance_id"] for f in result["failed_instances"]] == ["1"]
 
 
+class TurningUnhealthy(FakeFleet):
+    """Instance 0 reports 'initializing' for the first read after the upgrade, then 'unhealthy'; instance 1 fails."""
+
+    def list_instances(self, rg, name):
+        if self.upgrade_calls:
+            view = self.vms["0"]["properties"]["instanceView"]
+            if view["vmHealth"]["status"]["code"] == "HealthState/initializing" and self.lists > 1:
+                view["vmHealth"]["status"]["code"] = "HealthState/unhealthy"
+            elif self.lists == 1:
+                view["vmHealth"]["status"]["code"] = "HealthState/initializing"
+            self.vms["1"]["properties"]["provisioningState"] = "Failed"
+        return super().list_instances(rg, name)
+
+
+def test_app_health_is_waited_for_even_when_an_instance_of_the_batch_failed():
+    """The App Health gate of a batch runs whatever else failed in it: the failed LRO of instance 1 must not hide
+    instance 0 turning unhealthy (and the failed instance itself is not waited for)."""
+    fleet = TurningUnhealthy([vm(0), vm(1)], fail="1")
+    module = upgrade_module(wait_for_health=True, health_timeout=5)
+    result, error = vmss_instance_upgrade.run(module, fleet)
+    assert error.code == "VMExtensionProvisioningError"
+    health = dict((i["instance_id"], i["health_state"]) for i in result["scale_set_instances"])
+    assert health["0"] == "unhealthy", health
+    assert module.ansible.warnings == []
+
+
 def test_wait_for_health_times_out_with_a_warning_not_a_failure():
     fleet = FakeFleet([vm(0, health="initializing")])
     fleet.manual_upgrade = lambda rg, name, ids, timeout: fleet.vms["0"]["properties"].update(latestModelApplied=True)

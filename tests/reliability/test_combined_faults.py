@@ -1,0 +1,76 @@
+"""Faults combined on one rollout (image_rollout role through ansible-playbook, real SDK over HTTPS, the emulator).
+
+Each test is one defect of issue 11 that a single fault could not show. Every verdict comes from the emulator's
+events and state; where a test compares the collection's own summary, it compares it WITH the events (the summary
+must say what the events say), never instead of them.
+"""
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from reliability_helpers import NEW_VERSION, fired, rollout_play, scenario, upgrade_starts
+
+# capacity 10, batch 5: batch 1 is update domains 0-2 (sorted by domain, then id), batch 2 the rest
+FIRST_BATCH = ["0", "5", "1", "6", "2"]
+
+
+def recording_play(result_file, play: list | None = None, **engine) -> str:
+    """rollout_play, plus an `always` that writes rolling_upgrade_result to ``result_file`` (as JSON)."""
+    play = play or rollout_play(**engine)
+    tasks = play[0]["tasks"]
+    play[0]["tasks"] = [{
+        "name": "Roll out, keeping the result",
+        "block": tasks,
+        "always": [{"name": "Write the result", "ansible.builtin.copy": {
+            "dest": str(result_file), "content": "{{ rolling_upgrade_result | default({}) | to_json }}"}}],
+    }]
+    return yaml.safe_dump(play)
+
+
+def upgrade_ends(emulator) -> dict[str, list[str]]:
+    """Per instance, the results of its upgrades in order ("succeeded", "failed", ...)."""
+    ends: dict[str, list[str]] = {}
+    for event in emulator.events("instance_upgrade_end"):
+        ends.setdefault(str(event["instance_id"]), []).append(event.get("result"))
+    return ends
+
+
+def became_unhealthy(emulator) -> set[str]:
+    return {str(e["instance_id"]) for e in emulator.events("health_change") if e.get("to") == "unhealthy"}
+
+
+def assert_summary_matches_events(summary: dict, emulator) -> None:
+    """The returned upgraded / failed lists are what the emulator's upgrade events say (no rollback here)."""
+    ends = upgrade_ends(emulator)
+    succeeded = {i for i, results in ends.items() if results and str(results[0]).lower() == "succeeded"}
+    failed_or_unfinished = set(upgrade_starts(emulator)) - succeeded
+    assert set(summary["upgraded"]) == succeeded, (summary, ends)
+    assert {f["instance_id"] for f in summary["failed"]} == failed_or_unfinished, (summary, ends)
+    assert not set(summary["upgraded"]) & {f["instance_id"] for f in summary["failed"]}
+
+
+def test_app_health_gate_runs_for_a_batch_with_a_failed_instance(fresh_emulator, run_playbook, tmp_path):
+    """Defect a: one instance of batch 1 fails its upgrade, the other four turn unhealthy on the new image. The
+    App Health wait must run for the batch anyway: 5 of 5 bad is a breach now, not one batch later."""
+    emulator = fresh_emulator
+    slow_health = scenario(capacity=10)
+    # App Health reports 'initializing' for 1 s after the upgrade: a batch that does not wait for it sees no breach
+    slow_health["config"]["health_grace_seconds"] = 1.0
+    emulator.load_scenario(slow_health)
+    emulator.set_faults([{"kind": "upgrade_fails", "instance_ids": ["0"]},
+                         {"kind": "unhealthy_after_upgrade", "image_version": NEW_VERSION}])
+    result_file = tmp_path / "result.json"
+
+    result = run_playbook(recording_play(result_file, batch=5, http_check=False, health_timeout=20))
+
+    assert result.rc != 0, result.output
+    assert "Traceback" not in result.output
+    starts = upgrade_starts(emulator)
+    assert set(starts) == set(FIRST_BATCH), f"a batch started after batch 1 had breached: {dict(starts)}"
+    assert became_unhealthy(emulator) >= {"5", "1", "6", "2"}
+    assert len(fired(emulator, "upgrade_fails")) == 1
+    summary = json.loads(result_file.read_text())
+    assert summary["status"] == "breached"
+    assert_summary_matches_events(summary, emulator)
