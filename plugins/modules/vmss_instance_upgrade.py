@@ -208,6 +208,14 @@ scale_set_instances:
   returned: when strategy is manual
   type: list
   elements: dict
+upgrade_call:
+  description:
+    - With O(strategy=manual), how the one C(manualupgrade) call ended; null when none was made (nothing to upgrade,
+      or check mode).
+    - V(timed_out) means the call outlived O(wait_timeout) and its instances may still be updating.
+  returned: when strategy is manual
+  type: str
+  choices: [succeeded, failed, timed_out]
 waited_for:
   description: Ids of instances found updating from an earlier run and waited for before anything else.
   returned: always
@@ -296,7 +304,18 @@ def skip_reason(summary):
     return None
 
 
-def outcomes(selected_ids, after, to_upgrade, skipped, check_mode):
+def upgrade_outcome(summary, call):
+    """(outcome, reason) of an instance the upgrade call named, from its state after the call and how the call ended
+    (``call``: succeeded, failed, timed_out; None when only the state can tell, as for Azure's rolling upgrade)."""
+    state = summary.get("provisioning_state")
+    if health.is_updating(summary):
+        return "failed", "still updating when the upgrade call timed out (provisioning state %s)" % state
+    if summary.get("latest_model_applied") and not health.is_failed(summary):
+        return "upgraded", None
+    return "failed", "not on the latest model after the upgrade (provisioning state %s)" % state
+
+
+def outcomes(selected_ids, after, to_upgrade, skipped, check_mode, call=None):
     """Summaries with outcome/reason, and the upgraded/failed lists, from the state read after the upgrade."""
     by_id = dict((s["instance_id"], s) for s in after)
     skipped_reasons = dict((s["instance_id"], s["reason"]) for s in skipped)
@@ -305,16 +324,18 @@ def outcomes(selected_ids, after, to_upgrade, skipped, check_mode):
         summary = dict(by_id.get(instance_id) or {"instance_id": instance_id})
         if instance_id in skipped_reasons:
             summary.update(outcome="skipped", reason=skipped_reasons[instance_id])
-        elif instance_id in to_upgrade and (check_mode or summary.get("latest_model_applied")):
-            summary.update(outcome="upgraded", reason=None)
-            upgraded.append(instance_id)
         elif instance_id not in to_upgrade:  # only with strategy platform, which reports every instance
             summary.update(outcome="current", reason=None)
+        elif check_mode:
+            summary.update(outcome="upgraded", reason=None)
+            upgraded.append(instance_id)
         else:
-            reason = "not on the latest model after the upgrade (provisioning state %s)" % summary.get(
-                "provisioning_state")
-            summary.update(outcome="failed", reason=reason)
-            failed.append({"instance_id": instance_id, "reason": reason})
+            outcome, reason = upgrade_outcome(summary, call)
+            summary.update(outcome=outcome, reason=reason)
+            if outcome == "upgraded":
+                upgraded.append(instance_id)
+            else:
+                failed.append({"instance_id": instance_id, "reason": reason})
         result.append(summary)
     return result, upgraded, failed
 
@@ -355,22 +376,26 @@ def run_manual(module, service, before_upgrade_call, known_summaries=None):
             to_upgrade.append(summary["instance_id"])
 
     error = None
+    call = None
     after = summaries
     if to_upgrade and not module.check_mode:
         before_upgrade_call()
         try:
             service.manual_upgrade(rg, name, to_upgrade, module.wait_timeout)
+            call = "succeeded"
+        except VmssTimeout as err:
+            error, call = err, "timed_out"
         except VmssError as err:
-            error = err
+            error, call = err, "failed"
         after = list_summaries(service, rg, name)
         # The App Health gate runs whatever else failed in the batch: an instance that failed its upgrade must not
         # hide the others turning unhealthy (a breach seen one batch late). Only a call still running is not waited.
-        if params["wait_for_health"] and not isinstance(error, VmssTimeout):
+        if params["wait_for_health"] and call != "timed_out":
             after = wait_for_health(module, service, to_upgrade, after)
 
-    result_instances, upgraded, failed = outcomes(selected_ids, after, to_upgrade, skipped, module.check_mode)
+    result_instances, upgraded, failed = outcomes(selected_ids, after, to_upgrade, skipped, module.check_mode, call)
     result = module.result(bool(to_upgrade), instances=result_instances, upgraded=upgraded, skipped=skipped,
-                           failed_instances=failed, waited_for=waited_for,
+                           failed_instances=failed, waited_for=waited_for, upgrade_call=call,
                            scale_set_instances=inst_lib.sort_instances(after))
     if module.diff_mode and to_upgrade:
         result["diff"] = {"before": {"outdated_instances": to_upgrade}, "after": {"outdated_instances": []}}

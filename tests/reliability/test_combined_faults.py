@@ -14,6 +14,7 @@ from reliability_helpers import NEW_VERSION, fired, rollout_play, scenario, upgr
 
 # capacity 10, batch 5: batch 1 is update domains 0-2 (sorted by domain, then id), batch 2 the rest
 FIRST_BATCH = ["0", "5", "1", "6", "2"]
+SECOND_BATCH = ["7", "3", "8", "4", "9"]
 
 
 def recording_play(result_file, play: list | None = None, **engine) -> str:
@@ -74,3 +75,28 @@ def test_app_health_gate_runs_for_a_batch_with_a_failed_instance(fresh_emulator,
     summary = json.loads(result_file.read_text())
     assert summary["status"] == "breached"
     assert_summary_matches_events(summary, emulator)
+
+
+def test_timed_out_batch_stops_the_rollout_and_reports_only_what_it_touched(fresh_emulator, run_playbook, tmp_path):
+    """Defect b: instance 0 of batch 1 hangs and the upgrade call outlives wait_timeout. No later batch may start
+    while it is still updating (its upgrade call would meet a 409), and instances never touched are not 'failed'."""
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(capacity=10))
+    emulator.set_faults([{"kind": "upgrade_hangs", "instance_ids": ["0"]}])
+    result_file = tmp_path / "result.json"
+    try:
+        result = run_playbook(recording_play(result_file, batch=5, http_check=False, wait_timeout=3), timeout=180)
+        starts = upgrade_starts(emulator)
+        calls = emulator.requests()["by_operation"].get("VirtualMachineScaleSets_UpdateInstances", 0)
+    finally:
+        emulator.clear_faults()   # releases the hung upgrade
+
+    assert result.rc != 0, result.output
+    assert "Traceback" not in result.output
+    assert set(starts) == set(FIRST_BATCH), f"a batch started while instance 0 was still updating: {dict(starts)}"
+    assert calls == 1, f"{calls} upgrade calls: a later batch was sent while batch 1 was in flight"
+    summary = json.loads(result_file.read_text())
+    assert summary["status"] == "breached"
+    assert {f["instance_id"] for f in summary["failed"]} == {"0"}, summary
+    assert set(summary["upgraded"]) == {"5", "1", "6", "2"}, summary
+    assert not {f["instance_id"] for f in summary["failed"]} & set(SECOND_BATCH)

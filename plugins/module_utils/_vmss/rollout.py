@@ -127,6 +127,10 @@ def tally(state, label, outcome):
         state["upgrade_errors"] = state["upgrade_errors"] + [outcome["msg"]]
     if not instances:
         state["breach"] = "the upgrade call for %s failed: %s" % (label, outcome.get("msg") or "unknown error")
+    elif outcome.get("upgrade_call") == "timed_out":
+        # Its instances may still be updating: no later batch may start over them (Azure would refuse it, 409).
+        state["breach"] = "the upgrade call for %s did not finish in time: %s" % (
+            short_label(label).lower(), outcome.get("msg") or "timed out")
 
 
 def judge(state, after, batch_index, label, batch_ids, max_percent):
@@ -163,9 +167,9 @@ def run_batches(ops, options, plan, addressed, current, state, say, sleep=time.s
         label = batch_label(index, total, batch)
         if current is None:
             current = ops.read()
-        # Planned instances still updating (a killed run's batch in flight) are waited for, not judged unhealthy
-        # mid-change; their batch then finds them on the latest model.
-        planned = set(i for later in plan[index:] for i in later["instance_ids"])
+        # Planned instances still updating (a killed run's batch in flight, or an earlier batch's) are waited for,
+        # not judged unhealthy mid-change: no batch starts while an instance of an earlier one is still updating.
+        planned = set(i for any_batch in plan for i in any_batch["instance_ids"])
         updating = [s["instance_id"] for s in current if s["instance_id"] in planned and is_updating(s)]
         when_checked = "before batch %d" % (index + 1) if index else "before starting"
         if updating:

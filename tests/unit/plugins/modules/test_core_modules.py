@@ -4,7 +4,7 @@ import copy
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssConflict, VmssError
+from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssConflict, VmssError, VmssTimeout
 from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule, vmss_argument_spec, wait_options_problem
 from ansible_collections.vmss.rollout.plugins.modules import vmss_info, vmss_instance_upgrade, vmss_model_image
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import instances as instances_lib
@@ -301,6 +301,28 @@ def test_app_health_is_waited_for_even_when_an_instance_of_the_batch_failed():
     health = dict((i["instance_id"], i["health_state"]) for i in result["scale_set_instances"])
     assert health["0"] == "unhealthy", health
     assert module.ansible.warnings == []
+
+
+def test_a_timed_out_call_reports_only_what_it_touched_and_does_not_wait_for_health():
+    """wait_timeout ran out: instance 0 is still updating (failed, with that reason), 1 finished (upgraded); the
+    App Health wait is not started for a call still running."""
+    fleet = FakeFleet([vm(0), vm(1)])
+
+    def hanging(rg, name, ids, timeout):
+        fleet.upgrade_calls.append(list(ids))
+        fleet.vms["0"]["properties"]["provisioningState"] = "Updating"
+        fleet.vms["1"]["properties"]["latestModelApplied"] = True
+        fleet.settle_after = 99   # instance 0 stays Updating
+        raise VmssTimeout("Timed out after 1s waiting for upgrade instances 0, 1.", code="Timeout")
+
+    fleet.manual_upgrade = hanging
+    module = upgrade_module(wait_for_health=True, health_timeout=5)
+    result, error = vmss_instance_upgrade.run(module, fleet)
+    assert error.code == "Timeout" and result["upgrade_call"] == "timed_out"
+    assert result["upgraded"] == ["1"]
+    assert result["failed_instances"] == [{"instance_id": "0", "reason": "still updating when the upgrade call timed "
+                                                                         "out (provisioning state Updating)"}]
+    assert fleet.lists == 2 and module.ansible.warnings == []   # the selection read and the one after the call
 
 
 def test_wait_for_health_times_out_with_a_warning_not_a_failure():
