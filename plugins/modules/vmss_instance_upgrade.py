@@ -213,9 +213,11 @@ upgrade_call:
     - With O(strategy=manual), how the one C(manualupgrade) call ended; null when none was made (nothing to upgrade,
       or check mode).
     - V(timed_out) means the call outlived O(wait_timeout) and its instances may still be updating.
+    - V(not_started) means the call itself failed (refused, or the connection was lost before Azure answered); the
+      instances it did not reach are in RV(skipped), not in RV(failed_instances).
   returned: when strategy is manual
   type: str
-  choices: [succeeded, failed, timed_out]
+  choices: [succeeded, failed, timed_out, not_started]
 waited_for:
   description: Ids of instances found updating from an earlier run and waited for before anything else.
   returned: always
@@ -230,7 +232,7 @@ rolling_upgrade:
 
 import time
 
-from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError, VmssTimeout
+from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError, VmssNotStarted, VmssTimeout
 from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import health, instances as inst_lib
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import VmssService
@@ -306,12 +308,19 @@ def skip_reason(summary):
 
 def upgrade_outcome(summary, call):
     """(outcome, reason) of an instance the upgrade call named, from its state after the call and how the call ended
-    (``call``: succeeded, failed, timed_out; None when only the state can tell, as for Azure's rolling upgrade)."""
+    (``call``: succeeded, failed, timed_out, not_started; None when only the state can tell, as for Azure's rolling
+    upgrade)."""
     state = summary.get("provisioning_state")
     if health.is_updating(summary):
         return "failed", "still updating when the upgrade call timed out (provisioning state %s)" % state
-    if summary.get("latest_model_applied") and not health.is_failed(summary):
+    if health.is_failed(summary):
+        return "failed", "not on the latest model after the upgrade (provisioning state %s)" % state
+    # A call that succeeded brought every instance it named to the model: one not on the latest model now was
+    # overtaken by a later model edit (someone else's), which is not a failed upgrade.
+    if summary.get("latest_model_applied") or call == "succeeded":
         return "upgraded", None
+    if call == "not_started":
+        return "skipped", "not upgraded: the upgrade call failed before Azure started it"
     return "failed", "not on the latest model after the upgrade (provisioning state %s)" % state
 
 
@@ -334,7 +343,7 @@ def outcomes(selected_ids, after, to_upgrade, skipped, check_mode, call=None):
             summary.update(outcome=outcome, reason=reason)
             if outcome == "upgraded":
                 upgraded.append(instance_id)
-            else:
+            elif outcome == "failed":
                 failed.append({"instance_id": instance_id, "reason": reason})
         result.append(summary)
     return result, upgraded, failed
@@ -383,17 +392,26 @@ def run_manual(module, service, before_upgrade_call, known_summaries=None):
         try:
             service.manual_upgrade(rg, name, to_upgrade, module.wait_timeout)
             call = "succeeded"
+        except VmssNotStarted as err:
+            error, call = err, "not_started"
         except VmssTimeout as err:
             error, call = err, "timed_out"
         except VmssError as err:
             error, call = err, "failed"
         after = list_summaries(service, rg, name)
+        if call == "not_started":
+            # the answer may have been lost after Azure started the call: what it started is waited for and judged
+            started = [s["instance_id"] for s in after if s["instance_id"] in to_upgrade and health.is_updating(s)]
+            if started:
+                after = wait_while_updating(service, rg, name, started, module.wait_timeout, module.poll_interval)
         # The App Health gate runs whatever else failed in the batch: an instance that failed its upgrade must not
         # hide the others turning unhealthy (a breach seen one batch late). Only a call still running is not waited.
         if params["wait_for_health"] and call != "timed_out":
             after = wait_for_health(module, service, to_upgrade, after)
 
     result_instances, upgraded, failed = outcomes(selected_ids, after, to_upgrade, skipped, module.check_mode, call)
+    skipped = [{"instance_id": i["instance_id"], "reason": i["reason"]} for i in result_instances
+               if i.get("outcome") == "skipped"]
     result = module.result(bool(to_upgrade), instances=result_instances, upgraded=upgraded, skipped=skipped,
                            failed_instances=failed, waited_for=waited_for, upgrade_call=call,
                            scale_set_instances=inst_lib.sort_instances(after))

@@ -7,14 +7,19 @@ must say what the events say), never instead of them.
 from __future__ import annotations
 
 import json
+import threading
 
 import yaml
 
-from reliability_helpers import NEW_VERSION, fired, rollout_play, scenario, upgrade_starts
+from reliability_helpers import (HEALTH_EXTENSION, NEW_VERSION, OLD_VERSION, RG, VMSS, fired, image_versions,
+                                 rollout_play, scenario, upgrade_starts, wait_for)
 
 # capacity 10, batch 5: batch 1 is update domains 0-2 (sorted by domain, then id), batch 2 the rest
 FIRST_BATCH = ["0", "5", "1", "6", "2"]
 SECOND_BATCH = ["7", "3", "8", "4", "9"]
+# an extension a colleague adds through the SDK during the rollout (wire format)
+MONITOR = {"properties": {"publisher": "Microsoft.Azure.Monitor", "type": "AzureMonitorLinuxAgent",
+                          "typeHandlerVersion": "1.0", "settings": {"owner": "colleague"}}}
 
 
 def recording_play(result_file, play: list | None = None, **engine) -> str:
@@ -100,3 +105,64 @@ def test_timed_out_batch_stops_the_rollout_and_reports_only_what_it_touched(fres
     assert {f["instance_id"] for f in summary["failed"]} == {"0"}, summary
     assert set(summary["upgraded"]) == {"5", "1", "6", "2"}, summary
     assert not {f["instance_id"] for f in summary["failed"]} & set(SECOND_BATCH)
+
+
+def test_dropped_connection_on_the_upgrade_call_is_reported_as_it_happened(fresh_emulator, run_playbook, tmp_path):
+    """Defect h (1): the connection of batch 1's upgrade call drops before Azure answers (a POST is not retried).
+    Nothing was upgraded: the rollout stops, and the summary says what the events say (no instance failed)."""
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(capacity=5))
+    emulator.set_faults([{"kind": "drop_connection", "match": {"method": "POST", "path": "manualupgrade"},
+                          "count": 1}])
+    result_file = tmp_path / "result.json"
+
+    result = run_playbook(recording_play(result_file, http_check=False))
+
+    assert result.rc != 0, result.output
+    assert "Traceback" not in result.output
+    assert len(fired(emulator, "drop_connection")) == 1
+    assert dict(upgrade_starts(emulator)) == {}, "the dropped call was retried or a later batch started"
+    summary = json.loads(result_file.read_text())
+    assert summary["status"] == "breached"
+    assert_summary_matches_events(summary, emulator)
+    assert "0" in {s["instance_id"] for s in summary["skipped"]}, summary
+
+
+def test_concurrent_extension_edit_during_a_batch_is_not_counted_against_the_rollout(fresh_emulator, run_playbook,
+                                                                                   tmp_path, sdk):
+    """Defect h (2): a colleague adds an extension while batch 1 waits for App Health. The model changed under the
+    batch, so its instance is not on the newest model afterwards, yet it was upgraded and is healthy: the rollout
+    completes, the summary's upgraded list is what the events say, and the colleague's extension survives."""
+    emulator = fresh_emulator
+    slow_health = scenario(capacity=3)
+    slow_health["config"]["health_grace_seconds"] = 1.0   # the batch waits 1 s for App Health: the edit lands then
+    emulator.load_scenario(slow_health)
+    result_file = tmp_path / "result.json"
+    outcome = {}
+
+    def colleague():
+        try:
+            wait_for(lambda: "0" in upgrade_ends(emulator), timeout=120, what="batch 1's upgrade to end")
+            sdk.virtual_machine_scale_set_extensions.begin_create_or_update(RG, VMSS, "monitor", MONITOR).result()
+            outcome["edited"] = True
+        except Exception as err:  # noqa: BLE001 - reported by the assertion below
+            outcome["error"] = repr(err)
+
+    editor = threading.Thread(target=colleague)
+    editor.start()
+    try:
+        result = run_playbook(recording_play(result_file, http_check=False))
+    finally:
+        editor.join(timeout=180)
+
+    assert outcome.get("edited"), f"the colleague's edit did not happen: {outcome}"
+    assert result.rc == 0, result.output
+    assert set(image_versions(emulator).values()) == {NEW_VERSION}
+    summary = json.loads(result_file.read_text())
+    assert summary["status"] == "completed"
+    assert_summary_matches_events(summary, emulator)
+    assert set(summary["upgraded"]) == {"0", "1", "2"}
+    names = {e.name for e in sdk.virtual_machine_scale_sets.get(RG, VMSS)
+             .virtual_machine_profile.extension_profile.extensions}
+    assert names == {HEALTH_EXTENSION["name"], "monitor"}
+    assert OLD_VERSION not in image_versions(emulator).values()

@@ -131,6 +131,9 @@ def tally(state, label, outcome):
         # Its instances may still be updating: no later batch may start over them (Azure would refuse it, 409).
         state["breach"] = "the upgrade call for %s did not finish in time: %s" % (
             short_label(label).lower(), outcome.get("msg") or "timed out")
+    elif outcome.get("upgrade_call") == "not_started":
+        state["breach"] = "the upgrade call for %s failed before Azure started it: %s" % (
+            short_label(label).lower(), outcome.get("msg") or "unknown error")
 
 
 def judge(state, after, batch_index, label, batch_ids, max_percent):

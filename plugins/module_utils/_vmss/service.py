@@ -12,7 +12,7 @@ from __future__ import annotations
 __metaclass__ = type
 
 from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import list_scale_set_nics, list_scale_set_vms
-from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError, from_azure_error
+from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError, VmssNotStarted, from_azure_error
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import wait_for_poller
 
 try:
@@ -86,10 +86,17 @@ class VmssService:
         return list_scale_set_vms(self.client, resource_group, name)
 
     def manual_upgrade(self, resource_group, name, instance_ids, timeout):
-        """ONE manualupgrade call for all ``instance_ids``; waits for the LRO at most ``timeout`` seconds."""
+        """ONE manualupgrade call for all ``instance_ids``; waits for the LRO at most ``timeout`` seconds.
+
+        Raises VmssNotStarted when the call itself failed (no operation started that we know of)."""
         action = "upgrade instances %s of scale set %s/%s" % (", ".join(instance_ids), resource_group, name)
-        poller = self._call(action, self.client.virtual_machine_scale_sets.begin_update_instances,
-                            resource_group, name, {"instanceIds": list(instance_ids)})
+        try:
+            poller = self.client.virtual_machine_scale_sets.begin_update_instances(
+                resource_group, name, {"instanceIds": list(instance_ids)})
+        except AzureError as exc:
+            # no operation to follow: the caller tells untouched instances from failed ones (a POST is not retried)
+            err = from_azure_error(exc, action)
+            raise VmssNotStarted(err.msg, code=err.code, request_id=err.request_id, status=err.status)
         return self._wait(action, poller, timeout)
 
     def start_rolling_upgrade(self, resource_group, name, kind):

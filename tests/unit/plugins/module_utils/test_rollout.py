@@ -188,6 +188,26 @@ def test_an_earlier_batchs_instance_still_updating_is_waited_for_before_the_next
     assert steps == ["upgrade", "settle", "upgrade"]
 
 
+class NotStarted(FakeAzure):
+    """The first batch's upgrade call is lost before Azure starts it: its instances come back skipped."""
+
+    def upgrade(self, ids, delay, view):
+        self.steps.append(("upgrade", list(ids), delay))
+        return {"msg": "Could not upgrade instances 0, 3: cannot reach the endpoint.", "upgrade_call": "not_started",
+                "instances": [dict(self.view[i], outcome="skipped", reason="not upgraded") for i in ids],
+                "scale_set_instances": self.read()}
+
+
+def test_an_upgrade_call_that_never_started_stops_the_rollout_and_reports_nothing_failed():
+    azure = NotStarted()
+    state, _said, _slept = run(azure)
+    assert [s[1] for s in azure.steps if s[0] == "upgrade"] == [["0", "3"]]
+    assert state["breach"] == ("the upgrade call for batch 1/3 failed before Azure started it: "
+                               "Could not upgrade instances 0, 3: cannot reach the endpoint.")
+    assert state["upgraded"] == [] and state["failed"] == []
+    assert [s["instance_id"] for s in state["skipped"]] == ["0", "3"]
+
+
 def test_two_zones_in_one_batch_are_refused_before_anything_happens():
     azure = FakeAzure()
     azure.view["3"]["zone"] = "2"

@@ -4,7 +4,8 @@ import copy
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssConflict, VmssError, VmssTimeout
+from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssConflict, VmssError, VmssNotStarted, \
+    VmssTimeout
 from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule, vmss_argument_spec, wait_options_problem
 from ansible_collections.vmss.rollout.plugins.modules import vmss_info, vmss_instance_upgrade, vmss_model_image
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import instances as instances_lib
@@ -323,6 +324,49 @@ def test_a_timed_out_call_reports_only_what_it_touched_and_does_not_wait_for_hea
     assert result["failed_instances"] == [{"instance_id": "0", "reason": "still updating when the upgrade call timed "
                                                                          "out (provisioning state Updating)"}]
     assert fleet.lists == 2 and module.ansible.warnings == []   # the selection read and the one after the call
+
+
+def test_a_call_that_never_started_reports_its_instances_skipped_not_failed():
+    """The connection dropped before Azure answered the manualupgrade POST (not retried): nothing was upgraded, so
+    nothing is reported failed; the instances are skipped with the reason, and the error is returned."""
+    fleet = FakeFleet([vm(0), vm(1)])
+
+    def dropped(rg, name, ids, timeout):
+        fleet.upgrade_calls.append(list(ids))
+        raise VmssNotStarted("Could not upgrade instances 0, 1: ServiceResponseError: cannot reach the endpoint.")
+
+    fleet.manual_upgrade = dropped
+    result, error = vmss_instance_upgrade.run(upgrade_module(wait_for_health=True), fleet)
+    assert isinstance(error, VmssNotStarted) and result["upgrade_call"] == "not_started"
+    assert result["upgraded"] == [] and result["failed_instances"] == []
+    assert [s["instance_id"] for s in result["skipped"]] == ["0", "1"]
+    assert result["skipped"][0]["reason"] == "not upgraded: the upgrade call failed before Azure started it"
+
+
+def test_a_call_whose_answer_was_lost_after_it_started_is_waited_for_and_judged():
+    """The POST's answer was lost but Azure had started the upgrade: the instances found updating are waited for and
+    reported by their state (upgraded), not skipped."""
+    fleet = FakeFleet([vm(0), vm(1)], settle_after=2)
+
+    def lost_answer(rg, name, ids, timeout):
+        fleet.upgrade_calls.append(list(ids))
+        fleet.vms["0"]["properties"]["provisioningState"] = "Updating"
+        raise VmssNotStarted("Could not upgrade instances 0, 1: ServiceResponseError: connection aborted.")
+
+    fleet.manual_upgrade = lost_answer
+    result, _error = vmss_instance_upgrade.run(upgrade_module(), fleet)
+    assert result["upgraded"] == ["0"] and result["failed_instances"] == []
+    assert [s["instance_id"] for s in result["skipped"]] == ["1"]
+
+
+def test_an_instance_overtaken_by_a_later_model_edit_was_still_upgraded():
+    """A colleague changed the model after our call succeeded: the instances are not on the (newer) latest model,
+    yet the call upgraded them; they are reported upgraded, not failed."""
+    fleet = FakeFleet([vm(0), vm(1)])
+    fleet.manual_upgrade = lambda rg, name, ids, timeout: fleet.upgrade_calls.append(list(ids))
+    result, error = vmss_instance_upgrade.run(upgrade_module(), fleet)
+    assert error is None and result["upgrade_call"] == "succeeded"
+    assert result["upgraded"] == ["0", "1"] and result["failed_instances"] == []
 
 
 def test_wait_for_health_times_out_with_a_warning_not_a_failure():
