@@ -5,8 +5,8 @@
 
 This file is the glue: options, credentials, one Azure client, and the side effects the loop in
 module_utils/_vmss/rollout.py calls (read, settle, drain, upgrade, HTTP check), each write guarded against a killed
-ansible-playbook. The upgrade of a batch is vmss_instance_upgrade's own run(), so selection, skip reasons, resume
-and the health wait stay in one place.
+ansible-playbook. The upgrade of a batch is the upgrade engine's run() (module_utils/_vmss/upgrade.py, which
+vmss_instance_upgrade runs too), so selection, skip reasons, resume and the health wait stay in one place.
 """
 
 from __future__ import annotations
@@ -23,12 +23,10 @@ from ansible.utils.display import Display
 from ansible_collections.vmss.rollout.plugins.module_utils.azure_auth import resolve_auth
 from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import compute_client
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
-from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule, vmss_argument_spec, \
-    wait_options_problem
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss import instances as inst_lib, probes, rollout
+from ansible_collections.vmss.rollout.plugins.module_utils.module import vmss_argument_spec, wait_options_problem
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import instances as inst_lib, probes, rollout, upgrade
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import VmssService
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import Deadline
-from ansible_collections.vmss.rollout.plugins.modules import vmss_instance_upgrade
 
 display = Display()
 
@@ -60,12 +58,11 @@ class AzureSteps:
         self.before_write = before_write
 
     def read(self):
-        return vmss_instance_upgrade.list_summaries(self.service, self.args["resource_group"], self.args["name"])
+        return upgrade.list_summaries(self.service, self.args["resource_group"], self.args["name"])
 
     def settle(self, instance_ids):
-        return vmss_instance_upgrade.wait_while_updating(self.service, self.args["resource_group"], self.args["name"],
-                                                         instance_ids, self.args["wait_timeout"],
-                                                         self.args["poll_interval"])
+        return upgrade.wait_while_updating(self.service, self.args["resource_group"], self.args["name"], instance_ids,
+                                           self.args["wait_timeout"], self.args["poll_interval"])
 
     def drain(self, members):
         if self.check_mode:
@@ -83,17 +80,17 @@ class AzureSteps:
 
     def upgrade(self, instance_ids, delay, view):
         upgrade_after = Deadline(delay)
-        params = dict(self.args, instance_ids=list(instance_ids), update_domains=None, strategy="manual",
-                      platform_upgrade="os", wait_for_health=True, upgrade_delay=delay)
-        call = VmssModule.on_controller(params, self.check_mode, display.warning)
+        options = dict(self.args, instance_ids=list(instance_ids), update_domains=None, strategy="manual",
+                       platform_upgrade="os", wait_for_health=True, upgrade_delay=delay)
 
         def before_upgrade_call():
             time.sleep(upgrade_after.remaining())
             self.before_write("upgrading instances %s" % ", ".join(instance_ids))
 
         try:
-            result, error = vmss_instance_upgrade.run(call, self.service, before_upgrade_call, view)
-        except (vmss_instance_upgrade.InputError, VmssError) as err:
+            result, error = upgrade.run(self.service, options, check_mode=self.check_mode, warn=display.warning,
+                                        before_upgrade_call=before_upgrade_call, known_summaries=view)
+        except (upgrade.InputError, VmssError) as err:
             return {"msg": str(err)}
         if error is not None:
             result["msg"] = str(error)

@@ -56,19 +56,6 @@ def vmss_argument_spec(argument_spec=None, scale_set=True):
     return spec
 
 
-class ControllerTask:
-    """Stands in for AnsibleModule when a module's run() is called from an action on the controller: the parameters
-    are validated there already, warnings go to the controller's display, and the action builds the result."""
-
-    _diff = False
-
-    def __init__(self, params, check_mode, warn):
-        self.params = params
-        self.check_mode = check_mode
-        self.warn = warn
-        self.no_log_values = set()
-
-
 class VmssModule:
     """What the modules need from AnsibleModule, plus the lazily built Azure client."""
 
@@ -80,14 +67,6 @@ class VmssModule:
             self.ansible.fail_json(msg=problem)
         self._client = None
         self._auth = None
-
-    @classmethod
-    def on_controller(cls, params, check_mode, warn):
-        """A VmssModule over already-validated ``params``, for a module's run() called from an action."""
-        module = cls.__new__(cls)
-        module.ansible = ControllerTask(params, check_mode, warn)
-        module._client = module._auth = None
-        return module
 
     @property
     def params(self):
