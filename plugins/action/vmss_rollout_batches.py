@@ -26,6 +26,7 @@ from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssErr
 from ansible_collections.vmss.rollout.plugins.module_utils.module import vmss_argument_spec, wait_options_problem
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import instances as inst_lib, probes, rollout, upgrade
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import VmssService
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.targets import UniformScaleSet
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import Deadline
 
 display = Display()
@@ -49,20 +50,20 @@ def controller_watch(parent_pid):
 
 
 class AzureSteps:
-    """The loop's side effects against one scale set: reads and the upgrade through one client, HTTP to instances."""
+    """The loop's side effects: reads, settle and the upgrade through the rollout target (one client), HTTP to
+    instances."""
 
-    def __init__(self, service, args, check_mode, before_write):
-        self.service = service
+    def __init__(self, target, args, check_mode, before_write):
+        self.target = target
         self.args = args
         self.check_mode = check_mode
         self.before_write = before_write
 
     def read(self):
-        return upgrade.list_summaries(self.service, self.args["resource_group"], self.args["name"])
+        return self.target.members()
 
     def settle(self, instance_ids):
-        return upgrade.wait_while_updating(self.service, self.args["resource_group"], self.args["name"], instance_ids,
-                                           self.args["wait_timeout"], self.args["poll_interval"])
+        return self.target.settle(instance_ids)
 
     def drain(self, members):
         if self.check_mode:
@@ -80,16 +81,14 @@ class AzureSteps:
 
     def upgrade(self, instance_ids, delay, view):
         upgrade_after = Deadline(delay)
-        options = dict(self.args, instance_ids=list(instance_ids), update_domains=None, strategy="manual",
-                       platform_upgrade="os", wait_for_health=True, upgrade_delay=delay)
 
         def before_upgrade_call():
             time.sleep(upgrade_after.remaining())
             self.before_write("upgrading instances %s" % ", ".join(instance_ids))
 
         try:
-            result, error = upgrade.run(self.service, options, check_mode=self.check_mode, warn=display.warning,
-                                        before_upgrade_call=before_upgrade_call, known_summaries=view)
+            result, error = self.target.upgrade(instance_ids, self.check_mode, display.warning, before_upgrade_call,
+                                                view)
         except (upgrade.InputError, VmssError) as err:
             return {"msg": str(err)}
         if error is not None:
@@ -147,7 +146,9 @@ class ActionModule(ActionBase):
         try:
             auth = resolve_auth(args, environ=self._environment())
             client = compute_client(auth, poll_interval=args["poll_interval"], timeout=args["wait_timeout"])
-            steps = AzureSteps(VmssService(client), args, check_mode, controller_watch(os.getppid()))
+            target = UniformScaleSet(VmssService(client), args["resource_group"], args["name"], dict(
+                (key, args[key]) for key in ("wait_timeout", "poll_interval", "health_timeout")))
+            steps = AzureSteps(target, args, check_mode, controller_watch(os.getppid()))
             only = args["batch"] - 1 if args["batch"] is not None else None
             # the caller's read is the latest view for a whole run or its first batch; a later single batch reads
             current = args["instances"] if only in (None, 0) else None
