@@ -4,7 +4,7 @@
 """vmss_rollout_batches: the rolling_upgrade role's batch loop, on the controller (documented in the module file).
 
 This file is the glue: options, credentials, one Azure client, and the side effects the loop in
-module_utils/_vmss/rollout.py calls (read, settle, drain, upgrade, HTTP check), each write guarded against a killed
+plugin_utils/rollout.py calls (read, settle, drain, upgrade, HTTP check), each write guarded against a killed
 ansible-playbook. The upgrade of a batch is the upgrade engine's run() (module_utils/_vmss/upgrade.py, which
 vmss_instance_upgrade runs too), so selection, skip reasons, resume and the health wait stay in one place.
 """
@@ -20,14 +20,14 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.vmss.rollout.plugins.module_utils.azure_auth import resolve_auth
-from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import compute_client
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
 from ansible_collections.vmss.rollout.plugins.module_utils.module import vmss_argument_spec, wait_options_problem
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss import instances as inst_lib, probes, rollout, upgrade
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import VmssService
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import instances as inst_lib, probes, upgrade
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.rollout_options import ARGUMENT_SPEC
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.targets import UniformScaleSet
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import Deadline
+from ansible_collections.vmss.rollout.plugins.plugin_utils import rollout
+from ansible_collections.vmss.rollout.plugins.plugin_utils.azure import scale_set_service
 
 display = Display()
 
@@ -133,7 +133,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        dummy, args = self.validate_argument_spec(argument_spec=vmss_argument_spec(rollout.ARGUMENT_SPEC))
+        dummy, args = self.validate_argument_spec(argument_spec=vmss_argument_spec(ARGUMENT_SPEC))
         problem = bad_option(args)
         if problem:
             raise AnsibleActionFail(problem)
@@ -144,9 +144,8 @@ class ActionModule(ActionBase):
             "max_unhealthy_percent", "max_unhealthy_upgraded_percent", "drain", "drain_seconds", "http_check",
             "bake_seconds", "pause_seconds"))
         try:
-            auth = resolve_auth(args, environ=self._environment())
-            client = compute_client(auth, poll_interval=args["poll_interval"], timeout=args["wait_timeout"])
-            target = UniformScaleSet(VmssService(client), args["resource_group"], args["name"], dict(
+            service = scale_set_service(args, self._environment(), args["poll_interval"], args["wait_timeout"])
+            target = UniformScaleSet(service, args["resource_group"], args["name"], dict(
                 (key, args[key]) for key in ("wait_timeout", "poll_interval", "health_timeout")))
             steps = AzureSteps(target, args, check_mode, controller_watch(os.getppid()))
             only = args["batch"] - 1 if args["batch"] is not None else None

@@ -225,7 +225,6 @@ import time
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
 from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import upgrade
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import VmssService
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import Deadline
 
 ARGUMENT_SPEC = {
@@ -250,7 +249,7 @@ def main():
     upgrade_after = Deadline(module.params["upgrade_delay"] or 0)
     try:
         upgrade.validate(module.params)
-        result, error = run(module, VmssService(module.client()), lambda: time.sleep(upgrade_after.remaining()))
+        result, error = run(module, module.service(), lambda: time.sleep(upgrade_after.remaining()))
     except upgrade.InputError as err:
         module.fail(str(err))
     except VmssError as err:
