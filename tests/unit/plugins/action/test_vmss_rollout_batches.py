@@ -42,6 +42,8 @@ def test_upgrade_calls_nothing_once_the_controller_is_gone():
              "zone": None, "image": None, "private_ip": None, "name": "vm_1", "fault_domain": 1}]
     args = dict(ARGS, resource_group="rg", name="vmss", poll_interval=1, wait_timeout=60, health_timeout=30,
                 auth_source="auto", validate_certs=True)
-    steps = action.AzureSteps(NoService(), args, False, action.controller_watch(os.getppid() + 1))
+    target = action.UniformScaleSet(NoService(), "rg", "vmss", {"wait_timeout": 60, "poll_interval": 1,
+                                                                "health_timeout": 30})
+    steps = action.AzureSteps(target, args, False, action.controller_watch(os.getppid() + 1))
     with pytest.raises(action.ControllerGone, match="upgrading instances 1"):
         steps.upgrade(["1"], 0, view)

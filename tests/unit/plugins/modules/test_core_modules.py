@@ -8,7 +8,7 @@ from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssCon
     VmssTimeout
 from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule, vmss_argument_spec, wait_options_problem
 from ansible_collections.vmss.rollout.plugins.modules import vmss_info, vmss_instance_upgrade, vmss_model_image
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss import instances as instances_lib
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import instances as instances_lib, upgrade
 
 OLD = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "1.0.0"}
 NEW = dict(OLD, version="1.0.1")
@@ -214,14 +214,14 @@ def test_check_mode_reports_without_writing():
 
 def test_unknown_instance_id_is_a_clear_error_before_any_write():
     fleet = FakeFleet([vm(0)])
-    with pytest.raises(vmss_instance_upgrade.InputError, match="instance_ids 7 do not exist"):
+    with pytest.raises(upgrade.InputError, match="instance_ids 7 do not exist"):
         vmss_instance_upgrade.run(upgrade_module(instance_ids=["7"]), fleet)
     assert fleet.upgrade_calls == []
 
 
 def test_update_domain_no_instance_is_in_is_a_clear_error_before_any_write():
     fleet = FakeFleet([vm(0), vm(1), vm(6)])
-    with pytest.raises(vmss_instance_upgrade.InputError) as err:
+    with pytest.raises(upgrade.InputError) as err:
         vmss_instance_upgrade.run(upgrade_module(update_domains=[1, 99, 7]), fleet)
     assert str(err.value) == "update_domains 99, 7 match no instance of scale set rg/web (its update domains: 0, 1)."
     assert fleet.upgrade_calls == []
@@ -236,8 +236,8 @@ def test_update_domain_no_instance_is_in_is_a_clear_error_before_any_write():
     ({"upgrade_delay": -1}, r"upgrade_delay must be 0 or more seconds, got -1\."),
 ])
 def test_invalid_inputs(params, match):
-    with pytest.raises(vmss_instance_upgrade.InputError, match=match):
-        vmss_instance_upgrade.validate(upgrade_module(**params).params)
+    with pytest.raises(upgrade.InputError, match=match):
+        upgrade.validate(upgrade_module(**params).params)
 
 
 def test_upgrade_delay_is_served_right_before_the_only_write_and_never_without_one():
@@ -258,7 +258,7 @@ def test_a_read_the_caller_just_made_replaces_the_read_before_the_call():
     fleet = FakeFleet([vm(0), vm(1), vm(2, latest=True)])
     known = [instances_lib.summarize(v) for v in fleet.list_instances("rg", "web")]
     lists_before = fleet.lists
-    result, _error = vmss_instance_upgrade.run(upgrade_module(), fleet, known_summaries=known)
+    result, _error = upgrade.run(fleet, upgrade_module().params, known_summaries=known)
     assert fleet.upgrade_calls == [["0", "1"]] and result["upgraded"] == ["0", "1"]
     assert fleet.lists == lists_before + 1  # only the read after the call
 

@@ -76,7 +76,7 @@ def health():
 def seq_params(extensions, **kw):
     options = [dict(dict.fromkeys(seq.EXTENSION_OPTIONS), **e) for e in extensions]
     params = dict(resource_group="rg", name="web", extensions=options, state="present", exclusive=False,
-                  protected_settings_update="on_create", allow_automatic_upgrade=False)
+                  protected_settings_update="on_create", allow_automatic_upgrade=False, conflict_retries=3)
     params.update(kw)
     return params
 
@@ -119,7 +119,7 @@ def test_sequence_gives_up_after_repeated_conflicts():
     service = FakeService([health()], conflicts=10)
     with pytest.raises(VmssConflict):
         seq.run(FakeModule(seq_params([APP])), service)
-    assert len(service.writes) == seq.CONFLICT_RETRIES + 1
+    assert len(service.writes) == 3 + 1
 
 
 def test_sequence_ordering_error_means_no_write():
@@ -131,7 +131,8 @@ def test_sequence_ordering_error_means_no_write():
 
 def auto_params(**kw):
     params = dict(resource_group="rg", name="web", extensions=["health"], enabled=True,
-                  auto_upgrade_minor_version=None, use_rolling_upgrade_policy=None, start_upgrade=False, wait=True)
+                  auto_upgrade_minor_version=None, use_rolling_upgrade_policy=None, start_upgrade=False, wait=True,
+                  conflict_retries=3)
     params.update(kw)
     return params
 
@@ -160,3 +161,13 @@ def test_auto_upgrade_only_policy_change_does_not_rewrite_extensions():
     service = FakeService([ext])
     auto.run(FakeModule(auto_params(use_rolling_upgrade_policy=True)), service)
     assert service.writes[0]["extensions"] is None
+
+
+def test_auto_upgrade_conflict_is_retried_with_the_new_etag_and_bounded_by_conflict_retries():
+    service = FakeService([health()], conflicts=1)
+    auto.run(FakeModule(auto_params(use_rolling_upgrade_policy=True)), service)
+    assert [w["etag"] for w in service.writes] == ['"1"', '"2"']
+    service = FakeService([health()], conflicts=10)
+    with pytest.raises(VmssConflict, match="kept changing under us"):
+        auto.run(FakeModule(auto_params(use_rolling_upgrade_policy=True, conflict_retries=1)), service)
+    assert len(service.writes) == 2

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: vmss.rollout contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The rolling_upgrade role's batch loop, run in one process (the vmss_rollout_batches action).
+"""The rolling_upgrade role's batch loop, run in one process on the controller (the vmss_rollout_batches action).
 
 Per batch: the wait for planned instances still updating (an interrupted run's batch), the whole-set check (before
 starting, then before each batch), the announcement, the one-zone check, the drain hook, ONE upgrade call waiting
@@ -22,28 +22,6 @@ import time
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.health import exceeds, is_updating, percent, \
     rollout_unhealthy_ids
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.instances import select_by_ids
-
-
-ARGUMENT_SPEC = {
-    "plan": {"type": "list", "elements": "dict", "required": True},
-    "instances": {"type": "list", "elements": "dict", "required": True},
-    "batch": {"type": "int"},
-    "tally": {"type": "dict"},
-    "max_unhealthy_percent": {"type": "float", "default": 20},
-    "max_unhealthy_upgraded_percent": {"type": "float", "default": 20},
-    "health_timeout": {"type": "int", "default": 300},
-    "drain": {"type": "bool", "default": False},
-    "drain_url": {"type": "str", "default": "http://{private_ip}:8080/drain"},
-    "drain_seconds": {"type": "float", "default": 10},
-    "http_check": {"type": "bool", "default": False},
-    "http_url": {"type": "str", "default": "http://{private_ip}:8080/health"},
-    "http_timeout": {"type": "float", "default": 5},
-    "http_retries": {"type": "int", "default": 10},
-    "http_delay": {"type": "float", "default": 3},
-    "validate_certs": {"type": "bool", "default": True},
-    "bake_seconds": {"type": "float", "default": 0},
-    "pause_seconds": {"type": "float", "default": 0},
-}
 
 
 class TwoZonesError(ValueError):

@@ -1,7 +1,7 @@
 """The batch loop of vmss_rollout_batches with fake side effects: order of steps, thresholds, messages."""
 import pytest
 
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss import rollout
+from ansible_collections.vmss.rollout.plugins.plugin_utils import rollout
 
 OPTIONS = {"max_unhealthy_percent": 20.0, "max_unhealthy_upgraded_percent": 20.0, "drain": True, "drain_seconds": 5,
            "http_check": True, "bake_seconds": 0, "pause_seconds": 0}
