@@ -110,9 +110,12 @@ def bad_option(args):
             return "%s must not be negative, got %g." % (name, args[name])
     for name in ("drain_url", "http_url"):
         try:
-            probes.template_fields(args[name])
+            unknown = probes.unknown_fields(args[name])
         except probes.UrlTemplateError as err:
             return "%s %r is not a valid template: %s." % (name, args[name], err)
+        if unknown:
+            return "%s %r names unknown instance field(s) %s; its {field} placeholders may name: %s." % (
+                name, args[name], ", ".join(unknown), ", ".join(probes.INSTANCE_FIELDS))
     if args["batch"] is not None and not 1 <= args["batch"] <= len(args["plan"]):
         return "batch must be between 1 and %d (the batches of plan), got %d." % (len(args["plan"]), args["batch"])
     return None

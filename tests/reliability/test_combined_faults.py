@@ -166,3 +166,20 @@ def test_concurrent_extension_edit_during_a_batch_is_not_counted_against_the_rol
              .virtual_machine_profile.extension_profile.extensions}
     assert names == {HEALTH_EXTENSION["name"], "monitor"}
     assert OLD_VERSION not in image_versions(emulator).values()
+
+
+def test_a_typod_placeholder_in_the_drain_url_is_refused_before_anything_is_written(fresh_emulator, run_playbook):
+    """Defect e: drain_url "{privat_ip}" renders no URL for any instance, so the drain would drain nothing, silently.
+    Refused before the model is touched, naming the option and the fields a placeholder may name."""
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(capacity=2))
+    emulator.clear_events()
+    emulator.reset_requests()
+
+    result = run_playbook(yaml.safe_dump(rollout_play(drain=True, drain_url="http://{privat_ip}:8080/drain")))
+
+    assert result.rc != 0
+    assert "image_rollout_drain_url names unknown instance field(s) privat_ip" in result.output, result.output
+    assert "may name: instance_id, name, update_domain" in result.output and "private_ip" in result.output
+    assert emulator.requests()["writes"] == 0
+    assert emulator.events("model_write") == [] and dict(upgrade_starts(emulator)) == {}
