@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import yaml
 
@@ -183,3 +184,88 @@ def test_a_typod_placeholder_in_the_drain_url_is_refused_before_anything_is_writ
     assert "may name: instance_id, name, update_domain" in result.output and "private_ip" in result.output
     assert emulator.requests()["writes"] == 0
     assert emulator.events("model_write") == [] and dict(upgrade_starts(emulator)) == {}
+
+
+APP = {"name": "app", "properties": {"publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
+                                     "typeHandlerVersion": "2.1", "settings": {"release": "good"}}}
+LEGACY = {"name": "legacy", "properties": {"publisher": "Microsoft.Azure.Extensions", "type": "DockerExtension",
+                                           "typeHandlerVersion": "1.0", "settings": {"mode": "old"}}}
+
+
+def user_extension(wire: dict, **changes) -> dict:
+    """A scenario (wire) extension in vmss_extension_sequence's option shape, with ``changes`` on top."""
+    props = wire["properties"]
+    ext = {"name": wire["name"], "publisher": props["publisher"], "type": props["type"],
+           "type_handler_version": props["typeHandlerVersion"], "settings": props["settings"]}
+    ext.update(changes)
+    return ext
+
+
+def extension_rollout_play(extensions: list, exclusive: bool = False, **engine) -> list:
+    role_vars = {"extension_rollout_resource_group": RG, "extension_rollout_name": VMSS,
+                 "extension_rollout_extensions": extensions, "extension_rollout_exclusive": exclusive}
+    settings = {"poll_interval": 1, "http_delay": 1, "http_retries": 5, "health_timeout": 30, "wait_timeout": 60,
+                "show_heatmap": False}
+    settings.update(engine)
+    role_vars.update({f"extension_rollout_{key}": value for key, value in settings.items()})
+    return [{"name": "Extension rollout", "hosts": "localhost", "gather_facts": False,
+             "tasks": [{"name": "Roll out the extensions",
+                        "ansible.builtin.include_role": {"name": "vmss.rollout.extension_rollout"},
+                        "vars": role_vars}]}]
+
+
+def model_extensions(sdk) -> dict:
+    profile = sdk.virtual_machine_scale_sets.get(RG, VMSS).virtual_machine_profile.extension_profile
+    return {e.name: e for e in profile.extensions or []}
+
+
+def colleague_adds_monitor(emulator, sdk, after_instance: str, outcome: dict) -> None:
+    """Add the colleague's extension once ``after_instance``'s upgrade has ended (retried while ARM answers 409:
+    the scale set refuses a model edit while one of its operations runs)."""
+    from azure.core.exceptions import HttpResponseError
+    try:
+        wait_for(lambda: after_instance in upgrade_ends(emulator), timeout=120, what="the first upgrade to end")
+        for _attempt in range(100):
+            try:
+                sdk.virtual_machine_scale_set_extensions.begin_create_or_update(RG, VMSS, "monitor", MONITOR).result()
+                outcome["edited"] = True
+                return
+            except HttpResponseError as err:
+                if err.status_code != 409:
+                    raise
+                time.sleep(0.05)
+    except Exception as err:  # noqa: BLE001 - reported by the test's assertion
+        outcome["error"] = repr(err)
+
+
+def test_extension_rollback_restores_only_what_the_rollout_changed(fresh_emulator, run_playbook, sdk):
+    """Defect c: an exclusive extension rollout updates 'app' (to a release that makes instances unhealthy), creates
+    'vmaccess' and removes 'legacy'; a colleague adds 'monitor' during batch 1. The breach rolls back: 'app' gets
+    its previous settings, 'vmaccess' goes, 'legacy' comes back, and the colleague's 'monitor' survives."""
+    emulator = fresh_emulator
+    slow_health = scenario(capacity=2, extensions=[HEALTH_EXTENSION, APP, LEGACY])
+    slow_health["config"]["health_grace_seconds"] = 1.0   # the colleague's edit lands during batch 1's health wait
+    emulator.load_scenario(slow_health)
+    emulator.set_faults([{"kind": "unhealthy_after_upgrade",
+                          "extension_setting": {"extension": "app", "name": "release", "value": "bad"}}])
+    vmaccess = {"name": "vmaccess", "publisher": "Microsoft.OSTCExtensions", "type": "VMAccessForLinux",
+                "type_handler_version": "1.5", "settings": {}}
+    wanted = [user_extension(HEALTH_EXTENSION), user_extension(APP, settings={"release": "bad"}), vmaccess]
+    outcome = {}
+    editor = threading.Thread(target=colleague_adds_monitor, args=(emulator, sdk, "0", outcome))
+    editor.start()
+    try:
+        result = run_playbook(yaml.safe_dump(extension_rollout_play(wanted, exclusive=True, rollback=True,
+                                                                    http_check=False)))
+    finally:
+        editor.join(timeout=180)
+
+    assert outcome.get("edited"), f"the colleague's edit did not happen: {outcome}"
+    assert result.rc != 0, result.output
+    assert "Traceback" not in result.output
+    extensions = model_extensions(sdk)
+    assert set(extensions) == {"health", "app", "legacy", "monitor"}, sorted(extensions)
+    assert extensions["app"].properties.settings == {"release": "good"}
+    assert extensions["legacy"].properties.settings == {"mode": "old"}
+    assert extensions["monitor"].properties.settings == {"owner": "colleague"}
+    assert dict(upgrade_starts(emulator)) == {"0": 2}, "instance 0 goes forward and back; instance 1 is untouched"
