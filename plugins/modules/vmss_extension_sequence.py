@@ -98,6 +98,15 @@ options:
     type: str
     choices: [always, on_create]
     default: on_create
+  allow_health_extension_removal:
+    description:
+      - Removing the scale set's last Application Health extension (C(ApplicationHealthLinux) or
+        C(ApplicationHealthWindows)) takes away the health signal that rollouts and Azure's rolling and automatic
+        upgrades judge instances by, so a rollout after it would run blind. The module refuses such a change
+        (O(state=absent), or O(exclusive=true) without it) before writing anything, unless this is V(true).
+      - Replacing it by another Application Health extension in the same change is not a removal.
+    type: bool
+    default: false
   allow_automatic_upgrade:
     description:
       - When the scale set's upgrade policy mode is V(Automatic), Azure applies a model change to every instance
@@ -208,6 +217,7 @@ ARGUMENT_SPEC = dict(
     exclusive=dict(type="bool", default=False),
     protected_settings_update=dict(type="str", choices=["always", "on_create"], default="on_create"),
     allow_automatic_upgrade=dict(type="bool", default=False),
+    allow_health_extension_removal=dict(type="bool", default=False),
 )
 ARGUMENT_SPEC.update(CONFLICT_ARGSPEC)
 
@@ -228,6 +238,17 @@ def refuse_automatic(module, vmss):
         module.fail(reason)
 
 
+def refuse_health_removal(module, current, plan):
+    """Fail before writing: without its App Health extension a scale set has no health signal for any rollout."""
+    params = module.params
+    removed = ext_graph.health_signal_removed(current, plan["extensions"])
+    if removed and not params["allow_health_extension_removal"]:
+        module.fail("Refusing to remove the Application Health extension %s of scale set %s/%s: it is the health "
+                    "signal rollouts judge instances by, and none would be left. Set allow_health_extension_removal: "
+                    "true to remove it anyway." % (", ".join("'%s'" % n for n in removed), params["resource_group"],
+                                                   params["name"]))
+
+
 def run(module, service):
     params = module.params
     rg, name = params["resource_group"], params["name"]
@@ -240,6 +261,7 @@ def run(module, service):
         computed["plan"] = make_plan(params, computed["current"])
         if computed["plan"]["changed"]:
             refuse_automatic(module, vmss)
+            refuse_health_removal(module, computed["current"], computed["plan"])
         if not computed["plan"]["changed"] or module.check_mode:
             return None
         return ext_graph.arm_profile_for_write(computed["plan"])

@@ -269,3 +269,21 @@ def test_extension_rollback_restores_only_what_the_rollout_changed(fresh_emulato
     assert extensions["legacy"].properties.settings == {"mode": "old"}
     assert extensions["monitor"].properties.settings == {"owner": "colleague"}
     assert dict(upgrade_starts(emulator)) == {"0": 2}, "instance 0 goes forward and back; instance 1 is untouched"
+
+
+def test_an_exclusive_empty_extension_list_may_not_remove_the_health_signal(fresh_emulator, run_playbook, sdk):
+    """Defect f: extensions: [] with exclusive: true removed every extension, App Health included, and the rollout
+    then ran with no health signal. Refused before anything is written, naming the option that allows it."""
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(capacity=2, extensions=[HEALTH_EXTENSION, APP]))
+    emulator.clear_events()
+    emulator.reset_requests()
+
+    result = run_playbook(yaml.safe_dump(extension_rollout_play([], exclusive=True, http_check=False)))
+
+    assert result.rc != 0, result.output
+    assert "Refusing to remove the Application Health extension 'health'" in result.output
+    assert "allow_health_extension_removal: true" in result.output
+    assert emulator.requests()["writes"] == 0
+    assert emulator.events("model_write") == [] and dict(upgrade_starts(emulator)) == {}
+    assert set(model_extensions(sdk)) == {"health", "app"}
