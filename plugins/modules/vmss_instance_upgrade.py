@@ -251,7 +251,8 @@ def validate(params):
         raise InputError("upgrade_delay must be 0 or more seconds, got %g." % params["upgrade_delay"])
     ids = params.get("instance_ids")
     if ids is not None:
-        bad = [i for i in ids if not str(i).strip().isdigit()]
+        # ASCII digits only: '³'.isdigit() is True, yet int('³') raises
+        bad = [i for i in ids if not (str(i).strip().isascii() and str(i).strip().isdigit())]
         if bad or not ids:
             raise InputError("instance_ids must be a non-empty list of instance ids (non-negative integers as "
                              "strings); not allowed: %s." % ", ".join(repr(b) for b in bad or ["[]"]))
