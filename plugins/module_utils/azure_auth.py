@@ -308,19 +308,22 @@ def fetch_cloud_metadata(url, ca_bundle=None, timeout=METADATA_TIMEOUT):
         transport=RequestsTransport(connection_verify=ca_bundle or True, connection_timeout=timeout,
                                     read_timeout=timeout),
     )
-    action = "read the cloud metadata %s (cloud_environment)" % endpoint
+    failed = "cloud_environment %s: could not read %s" % (url, endpoint)
     try:
         with client:
             response = client.send_request(HttpRequest("GET", endpoint))
             response.raise_for_status()
             if response.status_code != 200:
-                raise VmssError("Could not %s: HTTP %s, expected 200." % (action, response.status_code),
+                raise VmssError("%s: HTTP %s, expected 200." % (failed, response.status_code),
                                 status=response.status_code)
             return json.loads(response.text())
     except AzureError as exc:
-        raise from_azure_error(exc, action)
+        err = from_azure_error(exc, "read %s" % endpoint)
+        # "Could not read <endpoint>: <code>: <message> (HTTP, request id)", led by the option at fault
+        raise VmssError("cloud_environment %s: c%s" % (url, err.msg[1:]), code=err.code, request_id=err.request_id,
+                        status=err.status)
     except ValueError as exc:
-        raise VmssError("Could not %s: the answer is not JSON (%s)." % (action, exc))
+        raise VmssError("%s: the answer is not JSON (%s)." % (failed, exc))
 
 
 def resolve_cloud(value, ca_bundle=None, fetch=fetch_cloud_metadata, allow_foreign_resource_manager=False):

@@ -343,5 +343,5 @@ def test_metadata_retries_are_bounded_and_end_in_one_clear_error(tls, monkeypatc
             azure_auth.fetch_cloud_metadata(server.base, bundle)
     assert len(server.requests) == 3
     msg = str(err.value)
-    assert msg.startswith("Could not read the cloud metadata %s/metadata/endpoints" % server.base)
+    assert msg.startswith("cloud_environment %s: could not read %s/metadata/endpoints" % (server.base, server.base))
     assert "ServiceUnavailable: busy" in msg and "HTTP 503" in msg and "req-1" in msg and "\n" not in msg
