@@ -287,3 +287,41 @@ def test_an_exclusive_empty_extension_list_may_not_remove_the_health_signal(fres
     assert emulator.requests()["writes"] == 0
     assert emulator.events("model_write") == [] and dict(upgrade_starts(emulator)) == {}
     assert set(model_extensions(sdk)) == {"health", "app"}
+
+
+def engine_play(**engine) -> list:
+    """The rolling_upgrade role on its own (the model was changed beforehand), with fast settings."""
+    settings = {"poll_interval": 1, "http_delay": 1, "http_retries": 5, "health_timeout": 30, "wait_timeout": 60,
+                "show_heatmap": False, "http_check": False}
+    settings.update(engine)
+    role_vars = {"rolling_upgrade_resource_group": RG, "rolling_upgrade_name": VMSS}
+    role_vars.update({f"rolling_upgrade_{key}": value for key, value in settings.items()})
+    return [{"name": "Engine alone", "hosts": "localhost", "gather_facts": False,
+             "tasks": [{"name": "Roll the instances", "ansible.builtin.include_role": {
+                 "name": "vmss.rollout.rolling_upgrade"}, "vars": role_vars}]}]
+
+
+def test_a_bad_rollback_target_is_refused_before_anything_is_written(fresh_emulator, run_playbook, sdk):
+    """Defect d: a typo in rolling_upgrade_rollback_image was found only when a breach started the rollback, after
+    instances were upgraded (and a rollout without a breach never noticed). Refused before the first write."""
+    from azure.mgmt.compute.models import (ImageReference, VirtualMachineScaleSetUpdate,
+                                           VirtualMachineScaleSetUpdateStorageProfile,
+                                           VirtualMachineScaleSetUpdateVMProfile)
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(capacity=2))
+    sdk.virtual_machine_scale_sets.begin_update(RG, VMSS, VirtualMachineScaleSetUpdate(
+        virtual_machine_profile=VirtualMachineScaleSetUpdateVMProfile(
+            storage_profile=VirtualMachineScaleSetUpdateStorageProfile(
+                image_reference=ImageReference(publisher="Canonical", offer="ubuntu-24_04-lts", sku="server",
+                                               version=NEW_VERSION))))).result()
+    emulator.clear_events()
+    emulator.reset_requests()
+    typo = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "versoin": OLD_VERSION}
+
+    result = run_playbook(yaml.safe_dump(engine_play(rollback=True, rollback_image=typo)))
+
+    assert result.rc != 0, result.output
+    assert "rolling_upgrade_rollback_image cannot be restored on rollback, so nothing was changed" in result.output
+    assert "versoin" in result.output
+    assert emulator.requests()["writes"] == 0
+    assert dict(upgrade_starts(emulator)) == {} and emulator.events("model_write") == []
