@@ -12,7 +12,7 @@ import time
 
 import yaml
 
-from reliability_helpers import (HEALTH_EXTENSION, NEW_VERSION, OLD_VERSION, RG, VMSS, fired, image_versions,
+from reliability_helpers import (HEALTH_EXTENSION, NEW_VERSION, OLD_VERSION, RG, VMSS, fired, image, image_versions,
                                  rollout_play, scenario, upgrade_starts, wait_for)
 
 # capacity 10, batch 5: batch 1 is update domains 0-2 (sorted by domain, then id), batch 2 the rest
@@ -325,3 +325,26 @@ def test_a_bad_rollback_target_is_refused_before_anything_is_written(fresh_emula
     assert "versoin" in result.output
     assert emulator.requests()["writes"] == 0
     assert dict(upgrade_starts(emulator)) == {} and emulator.events("model_write") == []
+
+
+def test_fleet_rollout_refuses_phases_it_would_never_run(fresh_emulator, run_playbook, repo_root):
+    """Defect g: phase 0 (or a word, which became 0) put a scale set in no phase: nothing was rolled and the play
+    ended in success. Refused with one message naming the option and the allowed phases, before anything is
+    written."""
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(capacity=1))
+    emulator.reset_requests()
+    extra_vars = {"fleet_rollout_scale_sets": [{"resource_group": RG, "name": VMSS, "location": "westeurope",
+                                                "phase": 0},
+                                               {"resource_group": RG, "name": VMSS, "location": "eastus",
+                                                "phase": "two"}],
+                  "fleet_rollout_image": image(NEW_VERSION)}
+
+    result = run_playbook(repo_root / "playbooks" / "fleet_rollout.yml", extra_vars=extra_vars)
+
+    assert result.rc != 0, result.output
+    assert ('fleet_rollout_scale_sets[].phase must be a whole number from 1 to 3 (or left out); got "0", "two".'
+            in " ".join(result.output.split())), result.output
+    assert len([line for line in result.output.splitlines() if "FAILED!" in line]) == 1
+    assert emulator.requests()["writes"] == 0
+    assert set(image_versions(emulator).values()) == {OLD_VERSION}
