@@ -12,7 +12,7 @@ import time
 
 import yaml
 
-from reliability_helpers import (HEALTH_EXTENSION, NEW_VERSION, OLD_VERSION, RG, VMSS, fired, image_versions,
+from reliability_helpers import (HEALTH_EXTENSION, NEW_VERSION, OLD_VERSION, RG, VMSS, fired, image, image_versions,
                                  rollout_play, scenario, upgrade_starts, wait_for)
 
 # capacity 10, batch 5: batch 1 is update domains 0-2 (sorted by domain, then id), batch 2 the rest
@@ -129,8 +129,7 @@ def test_dropped_connection_on_the_upgrade_call_is_reported_as_it_happened(fresh
     assert "0" in {s["instance_id"] for s in summary["skipped"]}, summary
 
 
-def test_concurrent_extension_edit_during_a_batch_is_not_counted_against_the_rollout(fresh_emulator, run_playbook,
-                                                                                   tmp_path, sdk):
+def test_concurrent_extension_edit_during_a_batch_is_not_a_failure(fresh_emulator, run_playbook, tmp_path, sdk):
     """Defect h (2): a colleague adds an extension while batch 1 waits for App Health. The model changed under the
     batch, so its instance is not on the newest model afterwards, yet it was upgraded and is healthy: the rollout
     completes, the summary's upgraded list is what the events say, and the colleague's extension survives."""
@@ -140,16 +139,7 @@ def test_concurrent_extension_edit_during_a_batch_is_not_counted_against_the_rol
     emulator.load_scenario(slow_health)
     result_file = tmp_path / "result.json"
     outcome = {}
-
-    def colleague():
-        try:
-            wait_for(lambda: "0" in upgrade_ends(emulator), timeout=120, what="batch 1's upgrade to end")
-            sdk.virtual_machine_scale_set_extensions.begin_create_or_update(RG, VMSS, "monitor", MONITOR).result()
-            outcome["edited"] = True
-        except Exception as err:  # noqa: BLE001 - reported by the assertion below
-            outcome["error"] = repr(err)
-
-    editor = threading.Thread(target=colleague)
+    editor = threading.Thread(target=colleague_adds_monitor, args=(emulator, sdk, "0", outcome))
     editor.start()
     try:
         result = run_playbook(recording_play(result_file, http_check=False))
@@ -287,3 +277,64 @@ def test_an_exclusive_empty_extension_list_may_not_remove_the_health_signal(fres
     assert emulator.requests()["writes"] == 0
     assert emulator.events("model_write") == [] and dict(upgrade_starts(emulator)) == {}
     assert set(model_extensions(sdk)) == {"health", "app"}
+
+
+def engine_play(**engine) -> list:
+    """The rolling_upgrade role on its own (the model was changed beforehand), with fast settings."""
+    settings = {"poll_interval": 1, "http_delay": 1, "http_retries": 5, "health_timeout": 30, "wait_timeout": 60,
+                "show_heatmap": False, "http_check": False}
+    settings.update(engine)
+    role_vars = {"rolling_upgrade_resource_group": RG, "rolling_upgrade_name": VMSS}
+    role_vars.update({f"rolling_upgrade_{key}": value for key, value in settings.items()})
+    return [{"name": "Engine alone", "hosts": "localhost", "gather_facts": False,
+             "tasks": [{"name": "Roll the instances", "ansible.builtin.include_role": {
+                 "name": "vmss.rollout.rolling_upgrade"}, "vars": role_vars}]}]
+
+
+def test_a_bad_rollback_target_is_refused_before_anything_is_written(fresh_emulator, run_playbook, sdk):
+    """Defect d: a typo in rolling_upgrade_rollback_image was found only when a breach started the rollback, after
+    instances were upgraded (and a rollout without a breach never noticed). Refused before the first write."""
+    from azure.mgmt.compute.models import (ImageReference, VirtualMachineScaleSetUpdate,
+                                           VirtualMachineScaleSetUpdateStorageProfile,
+                                           VirtualMachineScaleSetUpdateVMProfile)
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(capacity=2))
+    sdk.virtual_machine_scale_sets.begin_update(RG, VMSS, VirtualMachineScaleSetUpdate(
+        virtual_machine_profile=VirtualMachineScaleSetUpdateVMProfile(
+            storage_profile=VirtualMachineScaleSetUpdateStorageProfile(
+                image_reference=ImageReference(publisher="Canonical", offer="ubuntu-24_04-lts", sku="server",
+                                               version=NEW_VERSION))))).result()
+    emulator.clear_events()
+    emulator.reset_requests()
+    typo = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "versoin": OLD_VERSION}
+
+    result = run_playbook(yaml.safe_dump(engine_play(rollback=True, rollback_image=typo)))
+
+    assert result.rc != 0, result.output
+    assert "rolling_upgrade_rollback_image cannot be restored on rollback, so nothing was changed" in result.output
+    assert "versoin" in result.output
+    assert emulator.requests()["writes"] == 0
+    assert dict(upgrade_starts(emulator)) == {} and emulator.events("model_write") == []
+
+
+def test_fleet_rollout_refuses_phases_it_would_never_run(fresh_emulator, run_playbook, repo_root):
+    """Defect g: phase 0 (or a word, which became 0) put a scale set in no phase: nothing was rolled and the play
+    ended in success. Refused with one message naming the option and the allowed phases, before anything is
+    written."""
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(capacity=1))
+    emulator.reset_requests()
+    extra_vars = {"fleet_rollout_scale_sets": [{"resource_group": RG, "name": VMSS, "location": "westeurope",
+                                                "phase": 0},
+                                               {"resource_group": RG, "name": VMSS, "location": "eastus",
+                                                "phase": "two"}],
+                  "fleet_rollout_image": image(NEW_VERSION)}
+
+    result = run_playbook(repo_root / "playbooks" / "fleet_rollout.yml", extra_vars=extra_vars)
+
+    assert result.rc != 0, result.output
+    assert ('fleet_rollout_scale_sets[].phase must be a whole number from 1 to 3 (or left out); got "0", "two".'
+            in " ".join(result.output.split())), result.output
+    assert len([line for line in result.output.splitlines() if "FAILED!" in line]) == 1
+    assert emulator.requests()["writes"] == 0
+    assert set(image_versions(emulator).values()) == {OLD_VERSION}

@@ -74,7 +74,7 @@ def health():
 
 
 APP_WIRE = {"name": "app", "properties": {"publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
-                                         "typeHandlerVersion": "2.1", "settings": {}}}
+                                          "typeHandlerVersion": "2.1", "settings": {}}}
 
 
 def seq_params(extensions, **kw):
