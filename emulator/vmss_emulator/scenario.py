@@ -9,7 +9,7 @@ from aiohttp import web
 
 from . import lifecycle
 from .arm import ArmError, now_iso
-from .model import check_resource, fill_defaults, split_secrets, validate_extension_order, \
+from .model import check_resource, fill_defaults, network_ids, split_secrets, validate_extension_order, \
     validate_health_signal
 from .state import Principal, ResourceGroup, ScaleSet
 
@@ -142,7 +142,7 @@ def _scale_set(app: web.Application, spec: Any, index: int, groups: list[Resourc
             body[key] = spec[key]
     try:
         check_resource(body, creating=True)
-        props = fill_defaults(props)
+        props = fill_defaults(props, network_ids(sub, rg.name if rg else spec["resource_group"], spec["name"]))
         clean, secrets = split_secrets(props["virtualMachineProfile"])
         validate_extension_order(spec["name"], clean["extensionProfile"]["extensions"])
         validate_health_signal(props)
