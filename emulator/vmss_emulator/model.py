@@ -194,13 +194,11 @@ def _profile_extensions(props: dict[str, Any]) -> list[dict[str, Any]]:
 
 def put_over(stored: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     """The properties a PUT of an existing scale set results in: as Azure does, what the body leaves out keeps its
-    stored value (a PUT of only location and sku, as `az vmss scale` sends, keeps the model), at the level of
-    `properties` and of the profiles in `virtualMachineProfile`; what the body gives replaces the stored value."""
-    merged = {**copy.deepcopy(stored), **copy.deepcopy(given)}
-    if isinstance(given.get("virtualMachineProfile"), dict):
-        merged["virtualMachineProfile"] = {**copy.deepcopy(stored.get("virtualMachineProfile") or {}),
-                                           **copy.deepcopy(given["virtualMachineProfile"])}
-    return merged
+    stored value, object by object (a PUT of only location and sku, as `az vmss scale` sends, keeps the model; the
+    PUT of `az vmss update --set ...imageReference.version=2.0.0` carries only `{"version": "2.0.0"}` there and the
+    image keeps its publisher, offer and sku); a list given replaces the stored one whole (that is how a GET-change-PUT
+    client removes an extension)."""
+    return deep_merge(copy.deepcopy(stored), given)
 
 
 # ---------------------------------------------------------------- health signal

@@ -50,6 +50,22 @@ def test_put_of_only_location_and_sku_keeps_the_model(web, compute):
     assert all(i["latest_model_applied"] for i in web.instances("rg-demo", "web"))
 
 
+def test_put_keeps_members_the_body_leaves_out_of_an_object(web):
+    """What `az vmss update --set virtualMachineProfile.storageProfile.imageReference.version=2.0.0` sends: the
+    image with only its version (and a list given, here the extensions, replaces the stored one)."""
+    path = ("/subscriptions/{}/resourceGroups/rg-demo/providers/Microsoft.Compute/virtualMachineScaleSets/web"
+            "?api-version=2024-07-01".format(web.env["AZURE_SUBSCRIPTION_ID"]))
+    status, answer = arm(web, "PUT", path, {"location": "westeurope", "properties": {"virtualMachineProfile": {
+        "storageProfile": {"imageReference": {"version": "2.0.0"}},
+        "extensionProfile": {"extensions": [HEALTH_EXT]}}}})
+    assert status == 200, answer
+    profile = arm(web, "GET", path)[1]["properties"]["virtualMachineProfile"]
+    assert profile["storageProfile"]["imageReference"] == {"publisher": "Canonical", "offer": "ubuntu-24_04-lts",
+                                                           "sku": "server", "version": "2.0.0"}
+    assert [e["name"] for e in profile["extensionProfile"]["extensions"]] == ["health"]
+    assert profile["osProfile"]["linuxConfiguration"]["provisionVMAgent"] is True
+
+
 # ---------------------------------------------------------------- create-time properties
 
 
@@ -74,13 +90,14 @@ def test_create_time_properties_are_refused_in_a_put(web, compute, name, value):
     assert _etag(compute) == etag
 
 
-def test_fault_domain_count_is_refused_in_a_patch(web, compute):
-    etag = _etag(compute)
+def test_fault_domain_count_is_refused_in_a_get_then_put(web, compute):
+    """`az vmss update --set platformFaultDomainCount=2` (a GET, a change, a PUT of the whole model)."""
+    ss = compute.virtual_machine_scale_sets.get("rg-demo", "web")
+    ss.platform_fault_domain_count = 2
     with pytest.raises(HttpResponseError) as err:
-        compute.virtual_machine_scale_sets.begin_update(
-            "rg-demo", "web", {"properties": {"platformFaultDomainCount": 2}}).result()
+        compute.virtual_machine_scale_sets.begin_create_or_update("rg-demo", "web", ss).result()
     _refused(err, "platformFaultDomainCount")
-    assert _etag(compute) == etag
+    assert _etag(compute) == ss.etag
 
 
 def test_single_placement_group_may_go_false_but_not_back_to_true(web, compute):
