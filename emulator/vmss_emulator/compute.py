@@ -13,7 +13,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from . import catalog, lifecycle, rolling
+from . import catalog, lifecycle, rolling, wire
 from .arm import CONFLICT_MESSAGE, ARM_NOT_FOUND_HINT, ArmError, expect_type, invalid, json_response, now_iso, page, \
     read_json
 from .model import check_create_time, check_extension, check_resource, deep_merge, fill_defaults, \
@@ -22,6 +22,7 @@ from .model import check_create_time, check_extension, check_resource, deep_merg
 from .operations import OperationFailed, Operation
 from .render import instance_view, render_extensions, render_vm, render_vmss, scale_set_instance_view, vmss_id
 from .state import Instance, ResourceGroup, ScaleSet
+from .wire import check_members
 
 Handler = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
 
@@ -38,6 +39,10 @@ VM_ACTIONS = {"reimage": "VirtualMachineScaleSetVMs_Reimage", "reimageall": "Vir
               "restart": "VirtualMachineScaleSetVMs_Restart", "start": "VirtualMachineScaleSetVMs_Start",
               "poweroff": "VirtualMachineScaleSetVMs_PowerOff", "deallocate": "VirtualMachineScaleSetVMs_Deallocate",
               "redeploy": "VirtualMachineScaleSetVMs_Redeploy"}
+# the request type of each scale-set action's body (the others take VirtualMachineScaleSetVMInstanceIDs)
+ACTION_BODIES = {"manualupgrade": "VirtualMachineScaleSetVMInstanceRequiredIDs",
+                 "delete": "VirtualMachineScaleSetVMInstanceRequiredIDs",
+                 "reimage": "VirtualMachineScaleSetReimageParameters"}
 _INSTANCE_ID = re.compile(r"^\d+$")
 
 
@@ -134,6 +139,7 @@ def render_rg(rg: ResourceGroup) -> dict[str, Any]:
 
 async def rg_put(request: web.Request, m: dict[str, str]) -> web.Response:
     body = await read_json(request)
+    check_members(body, wire.RESOURCE_GROUP)
     expect_type(body, dict, "parameters", "a JSON object")
     location = expect_type(body.get("location"), str, "location", "a string")
     if not location:
@@ -219,6 +225,7 @@ def _record_write(request: web.Request, ss: ScaleSet, operation: str) -> None:
 
 async def vmss_put(request: web.Request, m: dict[str, str]) -> web.Response:
     body = await read_json(request)
+    check_members(body, "VirtualMachineScaleSet")
     world = _world(request)
     rg = resource_group(request, m)
     ss = world.scale_set(m["sub"], m["rg"], m["vmss"])
@@ -272,6 +279,7 @@ async def vmss_put(request: web.Request, m: dict[str, str]) -> web.Response:
 
 async def vmss_patch(request: web.Request, m: dict[str, str]) -> web.Response:
     body = await read_json(request)
+    check_members(body, "VirtualMachineScaleSetUpdate")
     ss = scale_set(request, m)
     check_resource(body, creating=False, patch=True)
     ensure_writable(ss)
@@ -401,6 +409,7 @@ async def vmss_action(request: web.Request, m: dict[str, str]) -> web.StreamResp
     action = m["action"].lower()
     ss = scale_set(request, m)
     body = await read_json(request, required=False)
+    check_members(body, ACTION_BODIES.get(action, "VirtualMachineScaleSetVMInstanceIDs"))
     targets = target_instances(ss, body, required=action in ("manualupgrade", "delete"), action=action)
     ensure_writable(ss, f"{action} Virtual Machine Scale Set")
     if rolling.is_running(ss) or any(i.busy for i in targets):
@@ -415,7 +424,9 @@ async def vm_action(request: web.Request, m: dict[str, str]) -> web.StreamRespon
     inst = instance(ss, m["vm"])
     if ss.active_operation is not None or inst.busy:
         raise ArmError(409, "Conflict", CONFLICT_MESSAGE)
-    await read_json(request, required=False)
+    body = await read_json(request, required=False)
+    if action == "reimage":  # the only per-instance action with a body
+        check_members(body, "VirtualMachineScaleSetVMReimageParameters")
     # user-initiated per-instance operations are allowed on protected instances, and do not lock the set
     op = start_op(request, VM_ACTIONS[action], ss, lambda op: _run_on(request.app, ss, [inst], action), lock=False)
     return request.app["operations"].accepted(request, op)
@@ -457,6 +468,7 @@ async def vm_put(request: web.Request, m: dict[str, str]) -> web.Response:
     ss = scale_set(request, m, child=True)
     inst = instance(ss, m["vm"])
     body = await read_json(request)
+    check_members(body, "VirtualMachineScaleSetVM")
     expect_type(body, dict, "parameters", "a JSON object")
     props = expect_type(body.get("properties"), dict, "properties", "an object") or {}
     policy = expect_type(props.get("protectionPolicy"), dict, "properties.protectionPolicy", "an object") or {}
@@ -532,6 +544,7 @@ async def ext_get(request: web.Request, m: dict[str, str]) -> web.Response:
 async def ext_put(request: web.Request, m: dict[str, str], patch: bool = False) -> web.Response:
     ss = scale_set(request, m, child=True)
     body = await read_json(request)
+    check_members(body, "VirtualMachineScaleSetExtension" + ("Update" if patch else ""))
     check_extension(body, "parameters", name_required=False, patch=patch)
     ensure_writable(ss)
     existing = _find_extension(ss, m["ext"])
