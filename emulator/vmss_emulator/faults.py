@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from aiohttp import web
 
+from . import compute
 from .arm import ArmError, admin_error
 from .lifecycle import MODEL_APPLYING
 from .state import Instance
@@ -473,8 +474,6 @@ def operation_of(request: web.Request) -> str | None:
     comes from the ARM route table."""
     if request.get("operation_id") not in (None, "Unknown"):
         return request["operation_id"]
-    from . import compute
-
     found = compute.resolve(request.method, request.path)
     return compute.operation_id(*found) if found else None
 
