@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from . import lifecycle, scenario
-from .arm import json_response
+from .arm import admin_error, json_response
 from .state import Principal
 
 
@@ -34,9 +34,7 @@ class RequestCounters:
                 "token_requests": self.token_requests, "by_operation": dict(self.by_operation)}
 
 
-def _error(status: int, message: str) -> web.Response:
-    return json_response({"error": {"code": "BadRequest" if status == 400 else "NotFound", "message": message}},
-                         status=status)
+_error = admin_error
 
 
 async def _body(request: web.Request) -> Any:

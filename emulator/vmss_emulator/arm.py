@@ -44,6 +44,25 @@ class ArmError(Exception):
         return json_response({"error": self.error()}, status=self.status)
 
 
+ADMIN_CODES = {400: "BadRequest", 403: "Forbidden", 404: "NotFound", 409: "Conflict"}
+
+
+class AdminError(Exception):
+    """An answer of the admin API (/_emulator/...): the ARM envelope with a plain code and one sentence."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+    def response(self) -> web.Response:
+        return admin_error(self.status, str(self))
+
+
+def admin_error(status: int, message: str) -> web.Response:
+    return json_response({"error": {"code": ADMIN_CODES.get(status, "BadRequest"), "message": message}},
+                         status=status)
+
+
 def invalid(message: str, target: str | None = None) -> ArmError:
     return ArmError(400, "InvalidParameter", message, target=target)
 

@@ -17,8 +17,10 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .arm import ArmError, json_response
+from .catalog import known_subscriptions, subscription_not_found
 from .state import Principal
 
+METADATA_OBJECT_SINCE = "2022-09-01"
 ARM_AUDIENCES = ("https://management.core.windows.net/", "https://management.azure.com/")
 
 
@@ -105,6 +107,9 @@ def authenticate(request: web.Request, subscription: str | None, action: str) ->
     principal = find_principal(request.app["world"].principals, claims["appid"])
     if principal is None or principal.tenant.lower() != str(claims["tid"]).lower():
         raise unauthorized("InvalidAuthenticationToken", "The access token is invalid: the client is unknown.")
+    request["principal"] = principal
+    if subscription and subscription.lower() not in known_subscriptions(request.app):
+        raise subscription_not_found(subscription)
     if subscription and not principal.may_use(subscription):
         scope = request.path.split("/providers/")[0] if "/providers/" in request.path else request.path
         raise ArmError(403, "AuthorizationFailed",
@@ -196,7 +201,10 @@ async def cloud_metadata(request: web.Request) -> web.Response:
         "synapseAnalyticsResourceId": f"{base}/", "logAnalyticsResourceId": f"{base}/",
         "ossrDbmsResourceId": f"{base}/",
     }
-    return json_response([cloud])
+    # api-version 2022-09-01 and later answer the one cloud as an object (what `az cloud register` reads); older
+    # versions, and a request without one, a list of clouds
+    version = request.query.get("api-version", "")
+    return json_response(cloud if version >= METADATA_OBJECT_SINCE else [cloud])
 
 
 def add_routes(app: web.Application) -> None:

@@ -13,14 +13,16 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from . import lifecycle, rolling
+from . import catalog, lifecycle, rolling, wire
 from .arm import CONFLICT_MESSAGE, ARM_NOT_FOUND_HINT, ArmError, expect_type, invalid, json_response, now_iso, page, \
     read_json
-from .model import check_extension, check_resource, deep_merge, fill_defaults, fill_extension_defaults, \
-    render_extension, split_secrets, validate_extension_order, validate_health_signal
+from .model import check_create_time, check_extension, check_resource, deep_merge, fill_defaults, \
+    fill_extension_defaults, network_ids, put_over, render_extension, split_secrets, validate_extension_order, \
+    validate_health_signal
 from .operations import OperationFailed, Operation
 from .render import instance_view, render_extensions, render_vm, render_vmss, scale_set_instance_view, vmss_id
 from .state import Instance, ResourceGroup, ScaleSet
+from .wire import check_members
 
 Handler = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
 
@@ -37,6 +39,10 @@ VM_ACTIONS = {"reimage": "VirtualMachineScaleSetVMs_Reimage", "reimageall": "Vir
               "restart": "VirtualMachineScaleSetVMs_Restart", "start": "VirtualMachineScaleSetVMs_Start",
               "poweroff": "VirtualMachineScaleSetVMs_PowerOff", "deallocate": "VirtualMachineScaleSetVMs_Deallocate",
               "redeploy": "VirtualMachineScaleSetVMs_Redeploy"}
+# the request type of each scale-set action's body (the others take VirtualMachineScaleSetVMInstanceIDs)
+ACTION_BODIES = {"manualupgrade": "VirtualMachineScaleSetVMInstanceRequiredIDs",
+                 "delete": "VirtualMachineScaleSetVMInstanceRequiredIDs",
+                 "reimage": "VirtualMachineScaleSetReimageParameters"}
 _INSTANCE_ID = re.compile(r"^\d+$")
 
 
@@ -133,6 +139,7 @@ def render_rg(rg: ResourceGroup) -> dict[str, Any]:
 
 async def rg_put(request: web.Request, m: dict[str, str]) -> web.Response:
     body = await read_json(request)
+    check_members(body, wire.RESOURCE_GROUP)
     expect_type(body, dict, "parameters", "a JSON object")
     location = expect_type(body.get("location"), str, "location", "a string")
     if not location:
@@ -156,10 +163,14 @@ async def rg_head(request: web.Request, m: dict[str, str]) -> web.Response:
 # ---------------------------------------------------------------- scale sets
 
 
-def _new_model(ss_name: str, props: dict[str, Any], previous: ScaleSet | None,
+def _new_model(m: dict[str, str], ss_name: str, props: dict[str, Any], previous: ScaleSet | None,
                old_secrets: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(checked properties with defaults, protected settings by extension name) for a PUT or merged PATCH."""
-    props = fill_defaults(copy.deepcopy(props))
+    rg = previous.resource_group if previous else m["rg"]
+    props = fill_defaults(copy.deepcopy(props), network_ids(previous.subscription if previous else m["sub"], rg,
+                                                            ss_name))
+    if previous is not None:
+        check_create_time(previous.model, props)
     profile, secrets = split_secrets(props["virtualMachineProfile"])
     extensions = profile["extensionProfile"]["extensions"]
     validate_extension_order(ss_name, extensions, previous.extensions() if previous else None)
@@ -214,6 +225,7 @@ def _record_write(request: web.Request, ss: ScaleSet, operation: str) -> None:
 
 async def vmss_put(request: web.Request, m: dict[str, str]) -> web.Response:
     body = await read_json(request)
+    check_members(body, "VirtualMachineScaleSet")
     world = _world(request)
     rg = resource_group(request, m)
     ss = world.scale_set(m["sub"], m["rg"], m["vmss"])
@@ -221,10 +233,12 @@ async def vmss_put(request: web.Request, m: dict[str, str]) -> web.Response:
     if ss is not None:
         ensure_writable(ss)
     check_preconditions(request, ss)
-    sku = {"tier": "Standard", **(body.get("sku") or {})}
+    sku = {"tier": "Standard", **(ss.sku if ss else {}), **(body.get("sku") or {})}
     sku.setdefault("name", "Standard_D2s_v3")
     sku.setdefault("capacity", ss.capacity if ss else 2)
-    props, secrets = _new_model(m["vmss"], body.get("properties") or {}, ss, ss.protected_settings if ss else {})
+    given = body.get("properties") or {}
+    props, secrets = _new_model(m, m["vmss"], put_over(ss.model, given) if ss else given, ss,
+                                ss.protected_settings if ss else {})
     target = sku["capacity"]
     if ss is None:
         props["timeCreated"] = now_iso()
@@ -252,7 +266,8 @@ async def vmss_put(request: web.Request, m: dict[str, str]) -> web.Response:
     props["timeCreated"] = ss.model.get("timeCreated")
     ss.model, ss.protected_settings = props, secrets
     ss.sku = sku
-    ss.tags = body.get("tags") or {}
+    if "tags" in body:  # left out: kept, as the rest of what a PUT of an existing set leaves out
+        ss.tags = body.get("tags") or {}
     if body.get("zones") is not None:
         ss.zones = list(body["zones"])
     ss.etag += 1
@@ -264,6 +279,7 @@ async def vmss_put(request: web.Request, m: dict[str, str]) -> web.Response:
 
 async def vmss_patch(request: web.Request, m: dict[str, str]) -> web.Response:
     body = await read_json(request)
+    check_members(body, "VirtualMachineScaleSetUpdate")
     ss = scale_set(request, m)
     check_resource(body, creating=False, patch=True)
     ensure_writable(ss)
@@ -271,7 +287,7 @@ async def vmss_patch(request: web.Request, m: dict[str, str]) -> web.Response:
     patch_props = body.get("properties") or {}
     current = dict(ss.model.items())
     merged = deep_merge(current, patch_props)
-    props, secrets = _new_model(ss.name, merged, ss, ss.protected_settings)
+    props, secrets = _new_model(m, ss.name, merged, ss, ss.protected_settings)
     sku = deep_merge(ss.sku, body.get("sku") or {})  # a null name is "not specified"; capacity was checked
     changed = props["virtualMachineProfile"] is not ss.profile
     props["timeCreated"] = ss.model.get("timeCreated")  # fill_defaults drops it (read-only); a PATCH keeps it
@@ -393,6 +409,7 @@ async def vmss_action(request: web.Request, m: dict[str, str]) -> web.StreamResp
     action = m["action"].lower()
     ss = scale_set(request, m)
     body = await read_json(request, required=False)
+    check_members(body, ACTION_BODIES.get(action, "VirtualMachineScaleSetVMInstanceIDs"))
     targets = target_instances(ss, body, required=action in ("manualupgrade", "delete"), action=action)
     ensure_writable(ss, f"{action} Virtual Machine Scale Set")
     if rolling.is_running(ss) or any(i.busy for i in targets):
@@ -407,7 +424,9 @@ async def vm_action(request: web.Request, m: dict[str, str]) -> web.StreamRespon
     inst = instance(ss, m["vm"])
     if ss.active_operation is not None or inst.busy:
         raise ArmError(409, "Conflict", CONFLICT_MESSAGE)
-    await read_json(request, required=False)
+    body = await read_json(request, required=False)
+    if action == "reimage":  # the only per-instance action with a body
+        check_members(body, "VirtualMachineScaleSetVMReimageParameters")
     # user-initiated per-instance operations are allowed on protected instances, and do not lock the set
     op = start_op(request, VM_ACTIONS[action], ss, lambda op: _run_on(request.app, ss, [inst], action), lock=False)
     return request.app["operations"].accepted(request, op)
@@ -449,6 +468,7 @@ async def vm_put(request: web.Request, m: dict[str, str]) -> web.Response:
     ss = scale_set(request, m, child=True)
     inst = instance(ss, m["vm"])
     body = await read_json(request)
+    check_members(body, "VirtualMachineScaleSetVM")
     expect_type(body, dict, "parameters", "a JSON object")
     props = expect_type(body.get("properties"), dict, "properties", "an object") or {}
     policy = expect_type(props.get("protectionPolicy"), dict, "properties.protectionPolicy", "an object") or {}
@@ -492,13 +512,13 @@ def _extension_missing(ss: ScaleSet, name: str) -> ArmError:
                     f"extensions/{name}' under resource group '{ss.resource_group}' was not found. {ARM_NOT_FOUND_HINT}")
 
 
-async def _write_extensions(request: web.Request, ss: ScaleSet, extensions: list[dict[str, Any]],
+async def _write_extensions(request: web.Request, m: dict[str, str], ss: ScaleSet, extensions: list[dict[str, Any]],
                             operation: str) -> Operation:
     props = copy.deepcopy({k: v for k, v in ss.model.items() if k != "virtualMachineProfile"})
     profile = dict(ss.profile)
     profile["extensionProfile"] = {**(ss.profile.get("extensionProfile") or {}), "extensions": extensions}
     props["virtualMachineProfile"] = profile
-    props, secrets = _new_model(ss.name, props, ss, ss.protected_settings)
+    props, secrets = _new_model(m, ss.name, props, ss, ss.protected_settings)
     changed = props["virtualMachineProfile"] is not ss.profile
     ss.model, ss.protected_settings = props, secrets
     ss.etag += 1
@@ -524,6 +544,7 @@ async def ext_get(request: web.Request, m: dict[str, str]) -> web.Response:
 async def ext_put(request: web.Request, m: dict[str, str], patch: bool = False) -> web.Response:
     ss = scale_set(request, m, child=True)
     body = await read_json(request)
+    check_members(body, "VirtualMachineScaleSetExtension" + ("Update" if patch else ""))
     check_extension(body, "parameters", name_required=False, patch=patch)
     ensure_writable(ss)
     existing = _find_extension(ss, m["ext"])
@@ -538,7 +559,7 @@ async def ext_put(request: web.Request, m: dict[str, str], patch: bool = False) 
     if existing is None:
         extensions.append(new_ext)
     operation = "VirtualMachineScaleSetExtensions_" + ("Update" if patch else "CreateOrUpdate")
-    op = await _write_extensions(request, ss, extensions, operation)
+    op = await _write_extensions(request, m, ss, extensions, operation)
     stored = _find_extension(ss, name)
     return lro_created(request, op, render_extension(stored, vmss_id(ss)), 200 if existing else 201)
 
@@ -554,7 +575,7 @@ async def ext_delete(request: web.Request, m: dict[str, str]) -> web.StreamRespo
         return web.Response(status=204)
     ensure_writable(ss)
     extensions = [e for e in ss.extensions() if e is not existing]
-    op = await _write_extensions(request, ss, extensions, "VirtualMachineScaleSetExtensions_Delete")
+    op = await _write_extensions(request, m, ss, extensions, "VirtualMachineScaleSetExtensions_Delete")
     return request.app["operations"].accepted(request, op)
 
 
@@ -617,7 +638,23 @@ def _route(method: str, path: str, handler: Handler, operation_id: str, action: 
     return Route(method, re.compile("^" + path + "/?$", re.I), handler, operation_id, action)
 
 
+_LOC = SUB + r"/providers/microsoft\.compute/locations/(?P<loc>[^/]+)"
+_PUBLISHERS = _LOC + "/publishers"
+_OFFERS = _PUBLISHERS + "/(?P<publisher>[^/]+)/artifacttypes/vmimage/offers"
+_SKUS = _OFFERS + "/(?P<offer>[^/]+)/skus"
+_VERSIONS = _SKUS + "/(?P<sku>[^/]+)/versions"
+_IMAGE_READ = "Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/versions/read"
+
 ROUTES: list[Route] = [
+    _route("GET", "/subscriptions", catalog.subscriptions_list, "Subscriptions_List", "Microsoft.Resources/subscriptions/read"),
+    _route("GET", SUB, catalog.subscription_get, "Subscriptions_Get", "Microsoft.Resources/subscriptions/read"),
+    _route("POST", "/batch", catalog.batch, "Batch", "Microsoft.Resources/batch/action"),
+    _route("GET", _LOC + "/vmsizes", catalog.vm_sizes, "VirtualMachineSizes_List", "Microsoft.Compute/locations/vmSizes/read"),
+    _route("GET", _PUBLISHERS, catalog.image_list, "VirtualMachineImages_ListPublishers", _IMAGE_READ),
+    _route("GET", _OFFERS, catalog.image_list, "VirtualMachineImages_ListOffers", _IMAGE_READ),
+    _route("GET", _SKUS, catalog.image_list, "VirtualMachineImages_ListSkus", _IMAGE_READ),
+    _route("GET", _VERSIONS, catalog.image_list, "VirtualMachineImages_List", _IMAGE_READ),
+    _route("GET", _VERSIONS + "/(?P<version>[^/]+)", catalog.image_get, "VirtualMachineImages_Get", _IMAGE_READ),
     _route("PUT", RG, rg_put, "ResourceGroups_CreateOrUpdate", "Microsoft.Resources/subscriptions/resourceGroups/write"),
     _route("GET", RG, rg_get, "ResourceGroups_Get", "Microsoft.Resources/subscriptions/resourceGroups/read"),
     _route("HEAD", RG, rg_head, "ResourceGroups_CheckExistence",

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from aiohttp import web
 
-from .arm import ArmError
+from . import compute
+from .arm import ArmError, admin_error
 from .lifecycle import MODEL_APPLYING
 from .state import Instance
 
@@ -445,11 +446,11 @@ class FaultInjector:
         try:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return _admin_error(400, "the body must be JSON: a rule object or a list of rules")
+            return admin_error(400, "the body must be JSON: a rule object or a list of rules")
         try:
             rules = self.add_rules(body)
         except RuleError as exc:
-            return _admin_error(400, str(exc))
+            return admin_error(400, str(exc))
         return web.json_response({"rules": [rule.public() for rule in rules]}, status=201)
 
     async def _get(self, request: web.Request) -> web.Response:
@@ -462,13 +463,10 @@ class FaultInjector:
     async def _delete_one(self, request: web.Request) -> web.Response:
         rule_id = request.match_info["rule_id"]
         if not self.remove_rule(rule_id):
-            return _admin_error(404, f"no fault rule with id '{rule_id}'")
+            return admin_error(404, f"no fault rule with id '{rule_id}'")
         return web.json_response({"rules": [rule.public() for rule in self._rules]})
 
 
-def _admin_error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": {"code": "BadRequest" if status == 400 else "NotFound", "message": message}},
-                             status=status)
 
 
 def operation_of(request: web.Request) -> str | None:
@@ -476,8 +474,6 @@ def operation_of(request: web.Request) -> str | None:
     comes from the ARM route table."""
     if request.get("operation_id") not in (None, "Unknown"):
         return request["operation_id"]
-    from . import compute
-
     found = compute.resolve(request.method, request.path)
     return compute.operation_id(*found) if found else None
 

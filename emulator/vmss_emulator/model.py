@@ -160,6 +160,47 @@ def check_extension(ext: Any, target: str, name_required: bool, patch: bool = Fa
                     null_ok=False)
 
 
+# ---------------------------------------------------------------- create-time properties
+
+CREATE_TIME_PROPERTIES = ("platformFaultDomainCount", "orchestrationMode")
+
+
+def property_change_not_allowed(name: str) -> ArmError:
+    return ArmError(409, "PropertyChangeNotAllowed", f"Changing property '{name}' is not allowed.", target=name)
+
+
+def check_create_time(old: dict[str, Any], new: dict[str, Any]) -> None:
+    """409 PropertyChangeNotAllowed when a write changes what Azure fixes at creation: the fault domain count, the
+    orchestration mode, singlePlacementGroup from false to true, and an existing extension's publisher or type
+    (values compared ignoring case, as ARM compares names)."""
+    for key in CREATE_TIME_PROPERTIES:
+        if str(old.get(key)).lower() != str(new.get(key)).lower():
+            raise property_change_not_allowed(key)
+    if old.get("singlePlacementGroup") is False and new.get("singlePlacementGroup") is True:
+        raise property_change_not_allowed("singlePlacementGroup")
+    before = {e["name"].lower(): e.get("properties") or {} for e in _profile_extensions(old)}
+    for ext in _profile_extensions(new):
+        previous = before.get(ext["name"].lower())
+        if previous is None:
+            continue
+        for key in ("publisher", "type"):
+            if str(previous.get(key) or "").lower() != str((ext.get("properties") or {}).get(key) or "").lower():
+                raise property_change_not_allowed(key)
+
+
+def _profile_extensions(props: dict[str, Any]) -> list[dict[str, Any]]:
+    return ((props.get("virtualMachineProfile") or {}).get("extensionProfile") or {}).get("extensions") or []
+
+
+def put_over(stored: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """The properties a PUT of an existing scale set results in: as Azure does, what the body leaves out keeps its
+    stored value, object by object (a PUT of only location and sku, as `az vmss scale` sends, keeps the model; the
+    PUT of `az vmss update --set ...imageReference.version=2.0.0` carries only `{"version": "2.0.0"}` there and the
+    image keeps its publisher, offer and sku); a list given replaces the stored one whole (that is how a GET-change-PUT
+    client removes an extension)."""
+    return deep_merge(copy.deepcopy(stored), given)
+
+
 # ---------------------------------------------------------------- health signal
 
 def validate_health_signal(props: dict[str, Any]) -> None:
@@ -296,8 +337,28 @@ def fill_extension_defaults(props: dict[str, Any]) -> dict[str, Any]:
     return props
 
 
-def fill_defaults(props: dict[str, Any]) -> dict[str, Any]:
-    """The service-side defaults of a VMSS "properties" dict (in place; returns it)."""
+def network_ids(subscription: str, resource_group: str, vmss_name: str) -> dict[str, str]:
+    """The subnet and load balancer backend pool a scale set's default NIC joins (what `az vmss create` makes)."""
+    net = f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.Network"
+    return {"subnet": f"{net}/virtualNetworks/{vmss_name}VNET/subnets/{vmss_name}Subnet",
+            "pool": f"{net}/loadBalancers/{vmss_name}LB/backendAddressPools/{vmss_name}LBBEPool"}
+
+
+def default_network_profile(ids: dict[str, str] | None) -> dict[str, Any]:
+    ip_props: dict[str, Any] = {"primary": True, "privateIPAddressVersion": "IPv4"}
+    if ids:
+        ip_props["subnet"] = {"id": ids["subnet"]}
+        ip_props["loadBalancerBackendAddressPools"] = [{"id": ids["pool"]}]
+    return {"networkInterfaceConfigurations": [
+        {"name": "nic", "properties": {"primary": True, "ipConfigurations": [
+            {"name": "ipconfig", "properties": ip_props}]}}]}
+
+
+def fill_defaults(props: dict[str, Any], ids: dict[str, str] | None = None) -> dict[str, Any]:
+    """The service-side defaults of a VMSS "properties" dict (in place; returns it).
+
+    ids (see network_ids) names the subnet and backend pool of the default network profile.
+    """
     props.pop("provisioningState", None)
     props.pop("uniqueId", None)
     props.pop("timeCreated", None)
@@ -329,9 +390,17 @@ def fill_defaults(props: dict[str, Any]) -> dict[str, Any]:
     os_disk.setdefault("diskSizeGB", 30)
     os_disk.setdefault("managedDisk", {"storageAccountType": "Premium_LRS"})
     storage.setdefault("dataDisks", [])
-    profile.setdefault("networkProfile", {"networkInterfaceConfigurations": [
-        {"name": "nic", "properties": {"primary": True, "ipConfigurations": [
-            {"name": "ipconfig", "properties": {"primary": True, "privateIPAddressVersion": "IPv4"}}]}}]})
+    profile.setdefault("networkProfile", default_network_profile(ids))
+    # Azure fills the OS's configuration block; clients read the OS type from it (azcollection: os_type)
+    if os_disk["osType"] == "Linux" and "windowsConfiguration" not in os_profile:
+        linux = os_profile.setdefault("linuxConfiguration", {})
+        linux.setdefault("disablePasswordAuthentication", False)
+        linux.setdefault("provisionVMAgent", True)
+        linux.setdefault("enableVMAgentPlatformUpdates", False)
+    elif os_disk["osType"] == "Windows" and "linuxConfiguration" not in os_profile:
+        windows = os_profile.setdefault("windowsConfiguration", {})
+        windows.setdefault("provisionVMAgent", True)
+        windows.setdefault("enableAutomaticUpdates", True)
     ext_profile = profile.setdefault("extensionProfile", {})
     ext_profile.setdefault("extensions", [])
     ext_profile.setdefault("extensionsTimeBudget", "PT1H30M")

@@ -107,7 +107,9 @@ def render_vm(app: web.Application, ss: ScaleSet, inst: Instance, expand: bool) 
         "storageProfile": {"imageReference": image, "osDisk": dict(storage.get("osDisk") or {}), "dataDisks": []},
         "osProfile": {"computerName": f"{os_profile.get('computerNamePrefix', 'vmss')}{int(inst.instance_id):06d}",
                       "adminUsername": os_profile.get("adminUsername"), "secrets": [],
-                      "allowExtensionOperations": True, "requireGuestProvisionSignal": True},
+                      "allowExtensionOperations": True, "requireGuestProvisionSignal": True,
+                      **{k: copy.deepcopy(os_profile[k]) for k in ("linuxConfiguration", "windowsConfiguration")
+                         if k in os_profile}},
         "networkProfile": {"networkInterfaces": [{"id": f"{vm_id}/networkInterfaces/{nic_name}"}]},
         "networkProfileConfiguration": {"networkInterfaceConfigurations": nic_configs},
         "protectionPolicy": {"protectFromScaleIn": inst.protect_from_scale_in or inst.protected,

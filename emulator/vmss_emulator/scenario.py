@@ -9,9 +9,10 @@ from aiohttp import web
 
 from . import lifecycle
 from .arm import ArmError, now_iso
-from .model import check_resource, fill_defaults, split_secrets, validate_extension_order, \
+from .model import check_resource, fill_defaults, network_ids, split_secrets, validate_extension_order, \
     validate_health_signal
 from .state import Principal, ResourceGroup, ScaleSet
+from .wire import check_members
 
 SCALE_SET_KEYS = {"name", "resource_group", "subscription", "location", "capacity", "sku", "zones", "upgrade_policy",
                   "image", "extensions", "upgrade_seconds", "protected_instances", "app", "load_balancer", "tags",
@@ -141,13 +142,14 @@ def _scale_set(app: web.Application, spec: Any, index: int, groups: list[Resourc
         if spec.get(key) is not None:
             body[key] = spec[key]
     try:
+        check_members(body, "VirtualMachineScaleSet")
         check_resource(body, creating=True)
-        props = fill_defaults(props)
+        props = fill_defaults(props, network_ids(sub, rg.name if rg else spec["resource_group"], spec["name"]))
         clean, secrets = split_secrets(props["virtualMachineProfile"])
         validate_extension_order(spec["name"], clean["extensionProfile"]["extensions"])
         validate_health_signal(props)
     except ArmError as exc:
-        raise ScenarioError(f"{where}: {exc.message}") from None
+        raise ScenarioError(f"{where}: {exc.details[0]['message'] if exc.details else exc.message}") from None
     props["virtualMachineProfile"] = clean
     props["timeCreated"] = now_iso()
     for key in ("protected_instances", "fail_upgrade_instances"):

@@ -118,7 +118,9 @@ async def arm_middleware(request: web.Request, handler):
 async def _serve(request: web.Request, handler) -> web.StreamResponse:
     app = request.app
     path = request.path
-    is_arm = bool(_SUBSCRIPTION.match(path))
+    subscription = _SUBSCRIPTION.match(path)
+    # ARM: everything under /subscriptions, plus the subscription list and /batch (a token, no subscription)
+    is_arm = bool(subscription) or path.rstrip("/").lower() in ("/subscriptions", "/batch")
     routed = request.match_info.http_exception is None
     resolved = None if routed else compute.resolve(request.method, path)
     if routed:
@@ -136,7 +138,7 @@ async def _serve(request: web.Request, handler) -> web.StreamResponse:
         if faulted is not None:
             return faulted
         if is_arm:
-            auth.authenticate(request, _SUBSCRIPTION.match(path).group(1), action)
+            auth.authenticate(request, subscription.group(1) if subscription else None, action)
         if routed:
             return await handler(request)
         if resolved is None:

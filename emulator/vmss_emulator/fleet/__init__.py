@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..events import EventLog
-from .fleet import EmulatorFleet, validate_options
+from .fleet import EmulatorFleet
+from .options import validate_options
 
 __all__ = ["EmulatorFleet", "make_fleet", "validate_options"]
 

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..arm import ArmError, json_response, page
+from ..arm import AdminError, ArmError, json_response, page
 
 from .balancer import LoadBalancer
-from .fleet import validate_options
+from .options import validate_options
 
 if TYPE_CHECKING:
     from ..state import Instance, ScaleSet
@@ -147,17 +147,6 @@ class FleetRoutes:
             return exc.response()
         await balancer.probe_once()
         return json_response(balancer.availability())
-
-
-class AdminError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-    def response(self) -> web.Response:
-        return json_response({"error": {"code": "BadRequest" if self.status == 400 else "NotFound"
-                                        if self.status == 404 else "Conflict", "message": str(self)}},
-                             status=self.status)
 
 
 def _origin(request: web.Request) -> str:

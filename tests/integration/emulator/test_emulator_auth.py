@@ -40,12 +40,22 @@ def test_client_secret_credential_gets_a_signed_expiring_token(emu):
     assert emu.requests()["token_requests"] == 1
 
 
-def test_cloud_metadata_names_the_emulator(emu):
+def _metadata(emu, version):
     context = ssl.create_default_context(cafile=str(emu.ca_path))
-    with urllib.request.urlopen(f"{emu.url}/metadata/endpoints?api-version=2022-09-01", context=context) as resp:
-        clouds = json.loads(resp.read())
-    assert isinstance(clouds, list) and len(clouds) == 1
-    cloud = clouds[0]
+    with urllib.request.urlopen(f"{emu.url}/metadata/endpoints?api-version={version}", context=context) as resp:
+        return json.loads(resp.read())
+
+
+def test_cloud_metadata_is_one_object_from_2022_09_01_and_a_list_before(emu):
+    """As ARM answers: `az cloud register` reads the 2022-09-01 answer as one cloud object."""
+    cloud = _metadata(emu, "2022-09-01")
+    assert isinstance(cloud, dict) and cloud["name"]
+    older = _metadata(emu, "2019-05-01")
+    assert isinstance(older, list) and older == [cloud]
+
+
+def test_cloud_metadata_names_the_emulator(emu):
+    cloud = _metadata(emu, "2022-09-01")
     assert cloud["resourceManager"].rstrip("/") == emu.url
     assert cloud["authentication"]["loginEndpoint"].rstrip("/") == emu.url
     assert "https://management.core.windows.net/" in cloud["authentication"]["audiences"]
