@@ -4,9 +4,9 @@
 """vmss_rollout_batches: the rolling_upgrade role's batch loop, on the controller (documented in the module file).
 
 This file is the glue: options, credentials, one Azure client, and the side effects the loop in
-module_utils/_vmss/rollout.py calls (read, settle, drain, upgrade, HTTP check), each write guarded against a killed
-ansible-playbook. The upgrade of a batch is vmss_instance_upgrade's own run(), so selection, skip reasons, resume
-and the health wait stay in one place.
+plugin_utils/rollout.py calls (read, settle, drain, upgrade, HTTP check), each write guarded against a killed
+ansible-playbook. The upgrade of a batch is the upgrade engine's run() (module_utils/_vmss/upgrade.py, which
+vmss_instance_upgrade runs too), so selection, skip reasons, resume and the health wait stay in one place.
 """
 
 from __future__ import annotations
@@ -20,15 +20,14 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.vmss.rollout.plugins.module_utils.azure_auth import resolve_auth
-from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import compute_client
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
-from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule, vmss_argument_spec, \
-    wait_options_problem
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss import instances as inst_lib, probes, rollout
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import VmssService
+from ansible_collections.vmss.rollout.plugins.module_utils.module import vmss_argument_spec, wait_options_problem
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import instances as inst_lib, probes, upgrade
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.rollout_options import ARGUMENT_SPEC
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.targets import UniformScaleSet
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import Deadline
-from ansible_collections.vmss.rollout.plugins.modules import vmss_instance_upgrade
+from ansible_collections.vmss.rollout.plugins.plugin_utils import rollout
+from ansible_collections.vmss.rollout.plugins.plugin_utils.azure import scale_set_service
 
 display = Display()
 
@@ -51,21 +50,20 @@ def controller_watch(parent_pid):
 
 
 class AzureSteps:
-    """The loop's side effects against one scale set: reads and the upgrade through one client, HTTP to instances."""
+    """The loop's side effects: reads, settle and the upgrade through the rollout target (one client), HTTP to
+    instances."""
 
-    def __init__(self, service, args, check_mode, before_write):
-        self.service = service
+    def __init__(self, target, args, check_mode, before_write):
+        self.target = target
         self.args = args
         self.check_mode = check_mode
         self.before_write = before_write
 
     def read(self):
-        return vmss_instance_upgrade.list_summaries(self.service, self.args["resource_group"], self.args["name"])
+        return self.target.members()
 
     def settle(self, instance_ids):
-        return vmss_instance_upgrade.wait_while_updating(self.service, self.args["resource_group"], self.args["name"],
-                                                         instance_ids, self.args["wait_timeout"],
-                                                         self.args["poll_interval"])
+        return self.target.settle(instance_ids)
 
     def drain(self, members):
         if self.check_mode:
@@ -83,17 +81,15 @@ class AzureSteps:
 
     def upgrade(self, instance_ids, delay, view):
         upgrade_after = Deadline(delay)
-        params = dict(self.args, instance_ids=list(instance_ids), update_domains=None, strategy="manual",
-                      platform_upgrade="os", wait_for_health=True, upgrade_delay=delay)
-        call = VmssModule.on_controller(params, self.check_mode, display.warning)
 
         def before_upgrade_call():
             time.sleep(upgrade_after.remaining())
             self.before_write("upgrading instances %s" % ", ".join(instance_ids))
 
         try:
-            result, error = vmss_instance_upgrade.run(call, self.service, before_upgrade_call, view)
-        except (vmss_instance_upgrade.InputError, VmssError) as err:
+            result, error = self.target.upgrade(instance_ids, self.check_mode, display.warning, before_upgrade_call,
+                                                view)
+        except (upgrade.InputError, VmssError) as err:
             return {"msg": str(err)}
         if error is not None:
             result["msg"] = str(error)
@@ -114,9 +110,12 @@ def bad_option(args):
             return "%s must not be negative, got %g." % (name, args[name])
     for name in ("drain_url", "http_url"):
         try:
-            probes.template_fields(args[name])
+            unknown = probes.unknown_fields(args[name])
         except probes.UrlTemplateError as err:
             return "%s %r is not a valid template: %s." % (name, args[name], err)
+        if unknown:
+            return "%s %r names unknown instance field(s) %s; its {field} placeholders may name: %s." % (
+                name, args[name], ", ".join(unknown), ", ".join(probes.INSTANCE_FIELDS))
     if args["batch"] is not None and not 1 <= args["batch"] <= len(args["plan"]):
         return "batch must be between 1 and %d (the batches of plan), got %d." % (len(args["plan"]), args["batch"])
     return None
@@ -137,7 +136,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        dummy, args = self.validate_argument_spec(argument_spec=vmss_argument_spec(rollout.ARGUMENT_SPEC))
+        dummy, args = self.validate_argument_spec(argument_spec=vmss_argument_spec(ARGUMENT_SPEC))
         problem = bad_option(args)
         if problem:
             raise AnsibleActionFail(problem)
@@ -148,9 +147,10 @@ class ActionModule(ActionBase):
             "max_unhealthy_percent", "max_unhealthy_upgraded_percent", "drain", "drain_seconds", "http_check",
             "bake_seconds", "pause_seconds"))
         try:
-            auth = resolve_auth(args, environ=self._environment())
-            client = compute_client(auth, poll_interval=args["poll_interval"], timeout=args["wait_timeout"])
-            steps = AzureSteps(VmssService(client), args, check_mode, controller_watch(os.getppid()))
+            service = scale_set_service(args, self._environment(), args["poll_interval"], args["wait_timeout"])
+            target = UniformScaleSet(service, args["resource_group"], args["name"], dict(
+                (key, args[key]) for key in ("wait_timeout", "poll_interval", "health_timeout")))
+            steps = AzureSteps(target, args, check_mode, controller_watch(os.getppid()))
             only = args["batch"] - 1 if args["batch"] is not None else None
             # the caller's read is the latest view for a whole run or its first batch; a later single batch reads
             current = args["instances"] if only in (None, 0) else None

@@ -95,14 +95,11 @@ import re
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
-from ansible_collections.vmss.rollout.plugins.module_utils.azure_auth import ENV_VARS, resolve_auth
-from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import (
-    compute_client,
-    private_ips_by_instance,
-)
+from ansible_collections.vmss.rollout.plugins.module_utils.azure_auth import ENV_VARS
+from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import private_ips_by_instance
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.instances import instance_id_key, summarize
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import VmssService
+from ansible_collections.vmss.rollout.plugins.plugin_utils.azure import scale_set_service
 
 INVALID_GROUP_CHARS = re.compile(r"[^A-Za-z0-9_]")
 
@@ -193,8 +190,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _fetch_records(self):
         """Plain host records for every selected scale set; the only place this plugin talks to Azure."""
-        auth = resolve_auth(self._auth_options())
-        service = VmssService(compute_client(auth))
+        service = scale_set_service(self._auth_options())
         names = self.get_option("names") or []
         tags = self.get_option("tags") or {}
         records = []

@@ -90,17 +90,17 @@ def list_wire_pages(client, url, action):
     return items
 
 
-def list_scale_set_nics(client, resource_group, name):
+def list_scale_set_nics(client, subscription_id, resource_group, name):
     """Every network interface of a Uniform scale set, as wire dicts (paged, through the client's pipeline)."""
     url = "%s/networkInterfaces?api-version=%s" % (
-        scale_set_id(client._config.subscription_id, resource_group, name), NIC_API_VERSION)
+        scale_set_id(subscription_id, resource_group, name), NIC_API_VERSION)
     return list_wire_pages(client, url, "list the network interfaces of scale set %s/%s" % (resource_group, name))
 
 
-def list_scale_set_vms(client, resource_group, name):
+def list_scale_set_vms(client, subscription_id, resource_group, name):
     """Every instance of a scale set with its instance view, as wire dicts (what the SDK's models would hold)."""
     url = "%s/virtualMachines?api-version=%s&$expand=instanceView" % (
-        scale_set_id(client._config.subscription_id, resource_group, name), COMPUTE_API_VERSION)
+        scale_set_id(subscription_id, resource_group, name), COMPUTE_API_VERSION)
     return list_wire_pages(client, url, "list the instances of scale set %s/%s" % (resource_group, name))
 
 

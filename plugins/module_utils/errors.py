@@ -34,6 +34,10 @@ class VmssTimeout(VmssError):
     """A bounded wait ran out (wait_timeout / health_timeout)."""
 
 
+class VmssNotStarted(VmssError):
+    """A long-running call Azure never answered with an operation (refused, or the connection failed first)."""
+
+
 class VmssConflict(VmssError):
     """ARM answered 412: the scale set changed between our read and our write (etag mismatch)."""
 

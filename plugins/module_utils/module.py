@@ -7,7 +7,7 @@ Usage in a module::
 
     module = VmssModule(argument_spec=dict(image=dict(type="dict", required=True)))
     try:
-        result = run(module, VmssService(module.client()))
+        result = run(module, module.service())
     except VmssError as err:
         module.fail_from_error(err)
     module.exit_json(**result)
@@ -24,10 +24,16 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.vmss.rollout.plugins.module_utils.azure_auth import AUTH_ARGSPEC, resolve_auth
 from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import compute_client
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import CONFLICT_RETRIES, VmssService
 
 WAIT_ARGSPEC = {
     "wait_timeout": {"type": "int", "default": 1800},
     "poll_interval": {"type": "float", "default": 15.0},
+}
+
+# Every module that writes the scale set model (doc fragment vmss.rollout.conflict).
+CONFLICT_ARGSPEC = {
+    "conflict_retries": {"type": "int", "default": CONFLICT_RETRIES},
 }
 
 SCALE_SET_ARGSPEC = {
@@ -37,11 +43,13 @@ SCALE_SET_ARGSPEC = {
 
 
 def wait_options_problem(params):
-    """One sentence naming a wait option that cannot work, or None."""
+    """One sentence naming a wait (or conflict_retries) option that cannot work, or None."""
     if params.get("wait_timeout") is not None and params["wait_timeout"] <= 0:
         return "wait_timeout must be a positive number of seconds, got %s." % params["wait_timeout"]
     if params.get("poll_interval") is not None and params["poll_interval"] <= 0:
         return "poll_interval must be a positive number of seconds, got %s." % params["poll_interval"]
+    if params.get("conflict_retries") is not None and params["conflict_retries"] < 0:
+        return "conflict_retries must be 0 or more, got %d." % params["conflict_retries"]
     return None
 
 
@@ -56,19 +64,6 @@ def vmss_argument_spec(argument_spec=None, scale_set=True):
     return spec
 
 
-class ControllerTask:
-    """Stands in for AnsibleModule when a module's run() is called from an action on the controller: the parameters
-    are validated there already, warnings go to the controller's display, and the action builds the result."""
-
-    _diff = False
-
-    def __init__(self, params, check_mode, warn):
-        self.params = params
-        self.check_mode = check_mode
-        self.warn = warn
-        self.no_log_values = set()
-
-
 class VmssModule:
     """What the modules need from AnsibleModule, plus the lazily built Azure client."""
 
@@ -80,14 +75,6 @@ class VmssModule:
             self.ansible.fail_json(msg=problem)
         self._client = None
         self._auth = None
-
-    @classmethod
-    def on_controller(cls, params, check_mode, warn):
-        """A VmssModule over already-validated ``params``, for a module's run() called from an action."""
-        module = cls.__new__(cls)
-        module.ansible = ControllerTask(params, check_mode, warn)
-        module._client = module._auth = None
-        return module
 
     @property
     def params(self):
@@ -121,6 +108,10 @@ class VmssModule:
         if self._client is None:
             self._client = compute_client(self.auth(), poll_interval=self.poll_interval, timeout=self.wait_timeout)
         return self._client
+
+    def service(self):
+        """A VmssService over client(): the one assembly of auth, client and service on the module side."""
+        return VmssService(self.client(), self.auth().subscription_id)
 
     def fail(self, msg, **result):
         """Fail with one sentence naming the option at fault; nothing has been written to Azure."""

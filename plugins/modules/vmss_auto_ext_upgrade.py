@@ -25,6 +25,7 @@ extends_documentation_fragment:
   - vmss.rollout.scale_set
   - vmss.rollout.azure
   - vmss.rollout.wait
+  - vmss.rollout.conflict
   - vmss.rollout.attributes
 options:
   extensions:
@@ -104,8 +105,9 @@ diff:
 
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import extensions as ext_graph
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.extension_service import ExtensionService
-from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssConflict, VmssError
-from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule
+from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
+from ansible_collections.vmss.rollout.plugins.module_utils.module import CONFLICT_ARGSPEC, VmssModule
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import write_on_latest
 
 ARGUMENT_SPEC = dict(
     extensions=dict(type="list", elements="str", required=True),
@@ -115,8 +117,7 @@ ARGUMENT_SPEC = dict(
     start_upgrade=dict(type="bool", default=False),
     wait=dict(type="bool", default=True),
 )
-
-CONFLICT_RETRIES = 3
+ARGUMENT_SPEC.update(CONFLICT_ARGSPEC)
 
 
 def rolling_flag(vmss):
@@ -145,23 +146,25 @@ def summarise_rolling(status):
 def run(module, service):
     params = module.params
     rg, name = params["resource_group"], params["name"]
-    for attempt in range(CONFLICT_RETRIES + 1):
-        vmss = service.get_scale_set(rg, name)
+    computed = {}
+
+    def compute(vmss):
         plan, policy = plan_model(params, vmss)
-        rolling_before = rolling_flag(vmss)
-        rolling_after = rolling_before if policy is None else params["use_rolling_upgrade_policy"]
-        model_changed = plan["changed"] or policy is not None
-        if not model_changed or module.check_mode:
-            break
-        try:
-            service.patch_model(rg, name, vmss.get("etag"),
-                                extensions=ext_graph.arm_profile_for_write(plan) if plan["changed"] else None,
-                                upgrade_policy=policy)
-        except VmssConflict:
-            if attempt == CONFLICT_RETRIES:
-                raise
-            continue
-        break
+        computed.update(plan=plan, policy=policy)
+        if not (plan["changed"] or policy is not None) or module.check_mode:
+            return None
+        return ext_graph.arm_profile_for_write(plan) if plan["changed"] else None, policy
+
+    def write(vmss, change):
+        extensions, policy = change
+        return service.patch_model(rg, name, vmss.get("etag"), extensions=extensions, upgrade_policy=policy)
+
+    vmss, _written, _conflicts = write_on_latest(lambda: service.get_scale_set(rg, name), compute, write,
+                                                 params["conflict_retries"], rg, name)
+    plan, policy = computed["plan"], computed["policy"]
+    rolling_before = rolling_flag(vmss)
+    rolling_after = rolling_before if policy is None else params["use_rolling_upgrade_policy"]
+    model_changed = plan["changed"] or policy is not None
 
     before_states = ext_graph.automatic_upgrade_states(ext_graph.model_extensions(vmss), params["extensions"])
     result = module.result(
@@ -202,7 +205,7 @@ def run_extension_upgrade(service, rg, name, wait, result):
 def main():
     module = VmssModule(argument_spec=ARGUMENT_SPEC)
     try:
-        result = run(module, ExtensionService(module.client(), module.wait_timeout, module.poll_interval))
+        result = run(module, ExtensionService(module.service(), module.wait_timeout, module.poll_interval))
     except ext_graph.ExtensionGraphError as err:
         module.fail(str(err))
     except VmssError as err:

@@ -28,6 +28,7 @@ extends_documentation_fragment:
   - vmss.rollout.scale_set
   - vmss.rollout.azure
   - vmss.rollout.wait
+  - vmss.rollout.conflict
   - vmss.rollout.attributes
 options:
   extensions:
@@ -97,6 +98,15 @@ options:
     type: str
     choices: [always, on_create]
     default: on_create
+  allow_health_extension_removal:
+    description:
+      - Removing the scale set's last Application Health extension (C(ApplicationHealthLinux) or
+        C(ApplicationHealthWindows)) takes away the health signal that rollouts and Azure's rolling and automatic
+        upgrades judge instances by, so a rollout after it would run blind. The module refuses such a change
+        (O(state=absent), or O(exclusive=true) without it) before writing anything, unless this is V(true).
+      - Replacing it by another Application Health extension in the same change is not a removal.
+    type: bool
+    default: false
   allow_automatic_upgrade:
     description:
       - When the scale set's upgrade policy mode is V(Automatic), Azure applies a model change to every instance
@@ -106,7 +116,7 @@ options:
 notes:
   - Options of an existing extension that you leave out are not compared and keep their values.
   - A concurrent change of the scale set between our read and our write makes Azure refuse the write (412); the
-    module then reads again and re-applies its own change, a few times at most.
+    module then reads again and re-applies its own change, at most O(conflict_retries) times.
 """
 
 EXAMPLES = r"""
@@ -183,8 +193,9 @@ diff:
 
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import extensions as ext_graph, images
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.extension_service import ExtensionService
-from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssConflict, VmssError
-from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule
+from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
+from ansible_collections.vmss.rollout.plugins.module_utils.module import CONFLICT_ARGSPEC, VmssModule
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import write_on_latest
 
 EXTENSION_OPTIONS = dict(
     name=dict(type="str", required=True),
@@ -206,10 +217,9 @@ ARGUMENT_SPEC = dict(
     exclusive=dict(type="bool", default=False),
     protected_settings_update=dict(type="str", choices=["always", "on_create"], default="on_create"),
     allow_automatic_upgrade=dict(type="bool", default=False),
+    allow_health_extension_removal=dict(type="bool", default=False),
 )
-
-# Re-read and re-apply after a 412 this many times before giving up.
-CONFLICT_RETRIES = 3
+ARGUMENT_SPEC.update(CONFLICT_ARGSPEC)
 
 
 def make_plan(params, current):
@@ -228,28 +238,41 @@ def refuse_automatic(module, vmss):
         module.fail(reason)
 
 
+def refuse_health_removal(module, current, plan):
+    """Fail before writing: without its App Health extension a scale set has no health signal for any rollout."""
+    params = module.params
+    removed = ext_graph.health_signal_removed(current, plan["extensions"])
+    if removed and not params["allow_health_extension_removal"]:
+        module.fail("Refusing to remove the Application Health extension %s of scale set %s/%s: it is the health "
+                    "signal rollouts judge instances by, and none would be left. Set allow_health_extension_removal: "
+                    "true to remove it anyway." % (", ".join("'%s'" % n for n in removed), params["resource_group"],
+                                                   params["name"]))
+
+
 def run(module, service):
     params = module.params
     rg, name = params["resource_group"], params["name"]
     # Checks that need no Azure state fail before the first request.
     ext_graph.check_user_extensions(params["extensions"], params["state"], params["exclusive"])
-    for attempt in range(CONFLICT_RETRIES + 1):
-        vmss = service.get_scale_set(rg, name)
-        current = ext_graph.model_extensions(vmss)
-        plan = make_plan(params, current)
-        if plan["changed"]:
+    computed = {}
+
+    def compute(vmss):
+        computed["current"] = ext_graph.model_extensions(vmss)
+        computed["plan"] = make_plan(params, computed["current"])
+        if computed["plan"]["changed"]:
             refuse_automatic(module, vmss)
-        if not plan["changed"] or module.check_mode:
-            after = plan["extensions"]
-            break
-        try:
-            written = service.patch_model(rg, name, vmss.get("etag"), extensions=ext_graph.arm_profile_for_write(plan))
-        except VmssConflict:
-            if attempt == CONFLICT_RETRIES:
-                raise
-            continue
-        after = ext_graph.model_extensions(written)
-        break
+            refuse_health_removal(module, computed["current"], computed["plan"])
+        if not computed["plan"]["changed"] or module.check_mode:
+            return None
+        return ext_graph.arm_profile_for_write(computed["plan"])
+
+    def write(vmss, extensions):
+        return service.patch_model(rg, name, vmss.get("etag"), extensions=extensions)
+
+    _vmss, written, _conflicts = write_on_latest(lambda: service.get_scale_set(rg, name), compute, write,
+                                                 params["conflict_retries"], rg, name)
+    current, plan = computed["current"], computed["plan"]
+    after = plan["extensions"] if written is None else ext_graph.model_extensions(written)
     views = [ext_graph.public_view(e) for e in after]
     diff = ext_graph.diff(current, plan)
     return module.result(
@@ -266,7 +289,7 @@ def main():
     try:
         params = module.params
         ext_graph.check_user_extensions(params["extensions"], params["state"], params["exclusive"])
-        service = ExtensionService(module.client(), module.wait_timeout, module.poll_interval)
+        service = ExtensionService(module.service(), module.wait_timeout, module.poll_interval)
         result = run(module, service)
     except ext_graph.ExtensionGraphError as err:
         module.fail(str(err))

@@ -91,7 +91,6 @@ from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssMod
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import images, instances as inst_lib
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.extensions import (
     ExtensionGraphError, provisioning_order, public_view)
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import VmssService
 
 ARGUMENT_SPEC = {"private_ips": {"type": "bool", "default": True}}
 
@@ -136,7 +135,7 @@ def run(module, service):
 def main():
     module = VmssModule(argument_spec=ARGUMENT_SPEC)
     try:
-        result = run(module, VmssService(module.client()))
+        result = run(module, module.service())
     except VmssError as err:
         module.fail_from_error(err)
     module.exit_json(**result)

@@ -208,6 +208,16 @@ scale_set_instances:
   returned: when strategy is manual
   type: list
   elements: dict
+upgrade_call:
+  description:
+    - With O(strategy=manual), how the one C(manualupgrade) call ended; null when none was made (nothing to upgrade,
+      or check mode).
+    - V(timed_out) means the call outlived O(wait_timeout) and its instances may still be updating.
+    - V(not_started) means the call itself failed (refused, or the connection was lost before Azure answered); the
+      instances it did not reach are in RV(skipped), not in RV(failed_instances).
+  returned: when strategy is manual
+  type: str
+  choices: [succeeded, failed, timed_out, not_started]
 waited_for:
   description: Ids of instances found updating from an earlier run and waited for before anything else.
   returned: always
@@ -222,11 +232,10 @@ rolling_upgrade:
 
 import time
 
-from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError, VmssTimeout
+from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
 from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss import health, instances as inst_lib
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import VmssService
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import Deadline, wait_until
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import upgrade
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import Deadline
 
 ARGUMENT_SPEC = {
     "instance_ids": {"type": "list", "elements": "str"},
@@ -237,241 +246,21 @@ ARGUMENT_SPEC = {
     "health_timeout": {"type": "int", "default": 300},
     "upgrade_delay": {"type": "float", "default": 0.0},
 }
-TERMINAL_ROLLING = ("completed", "faulted", "cancelled", "canceled")
 
 
-class InputError(ValueError):
-    """Bad option value; the message names the option."""
-
-
-def validate(params):
-    if params["health_timeout"] < 0:
-        raise InputError("health_timeout must be 0 or more seconds, got %d." % params["health_timeout"])
-    if params["upgrade_delay"] < 0:
-        raise InputError("upgrade_delay must be 0 or more seconds, got %g." % params["upgrade_delay"])
-    ids = params.get("instance_ids")
-    if ids is not None:
-        bad = [i for i in ids if not str(i).strip().isdigit()]
-        if bad or not ids:
-            raise InputError("instance_ids must be a non-empty list of instance ids (non-negative integers as "
-                             "strings); not allowed: %s." % ", ".join(repr(b) for b in bad or ["[]"]))
-    uds = params.get("update_domains")
-    if uds is not None and (not uds or any(u < 0 for u in uds)):
-        raise InputError("update_domains must be a non-empty list of update domain numbers (0 or more).")
-    if params["strategy"] == "platform" and (ids is not None or uds is not None or params["upgrade_delay"]):
-        raise InputError("instance_ids, update_domains and upgrade_delay do not apply to strategy: platform "
-                         "(Azure picks the batches and their timing); use strategy: manual to select instances.")
-
-
-def select(summaries, params):
-    """Selected summaries by instance_ids, update_domains, or every instance not on the latest model.
-
-    Raises InputError when instance_ids or update_domains name something the scale set does not have."""
-    by_id = dict((s["instance_id"], s) for s in summaries)
-    if params.get("instance_ids") is not None:
-        wanted = [str(int(i)) for i in params["instance_ids"]]
-        unknown = [i for i in wanted if i not in by_id]
-        if unknown:
-            raise InputError("instance_ids %s do not exist in scale set %s/%s (instances: %s)." % (
-                ", ".join(unknown), params["resource_group"], params["name"],
-                ", ".join(s["instance_id"] for s in inst_lib.sort_instances(summaries))))
-        return [by_id[i] for i in dict.fromkeys(wanted)]
-    if params.get("update_domains") is not None:
-        # A domain no instance is in would select nothing and look like "already done": a typo must fail.
-        known = sorted(set(s["update_domain"] for s in summaries if s.get("update_domain") is not None))
-        unknown = [u for u in dict.fromkeys(params["update_domains"]) if u not in known]
-        if unknown:
-            raise InputError("update_domains %s match no instance of scale set %s/%s (its update domains: %s)." % (
-                ", ".join(str(u) for u in unknown), params["resource_group"], params["name"],
-                ", ".join(str(u) for u in known) or "none"))
-        return [s for s in summaries if s.get("update_domain") in set(params["update_domains"])]
-    return [s for s in summaries if not s.get("latest_model_applied")]
-
-
-def skip_reason(summary):
-    if summary.get("protected"):
-        return "protected from scale-set actions"
-    if summary.get("latest_model_applied"):
-        return "already on the latest model"
-    return None
-
-
-def outcomes(selected_ids, after, to_upgrade, skipped, check_mode):
-    """Summaries with outcome/reason, and the upgraded/failed lists, from the state read after the upgrade."""
-    by_id = dict((s["instance_id"], s) for s in after)
-    skipped_reasons = dict((s["instance_id"], s["reason"]) for s in skipped)
-    result, upgraded, failed = [], [], []
-    for instance_id in selected_ids:
-        summary = dict(by_id.get(instance_id) or {"instance_id": instance_id})
-        if instance_id in skipped_reasons:
-            summary.update(outcome="skipped", reason=skipped_reasons[instance_id])
-        elif instance_id in to_upgrade and (check_mode or summary.get("latest_model_applied")):
-            summary.update(outcome="upgraded", reason=None)
-            upgraded.append(instance_id)
-        elif instance_id not in to_upgrade:  # only with strategy platform, which reports every instance
-            summary.update(outcome="current", reason=None)
-        else:
-            reason = "not on the latest model after the upgrade (provisioning state %s)" % summary.get(
-                "provisioning_state")
-            summary.update(outcome="failed", reason=reason)
-            failed.append({"instance_id": instance_id, "reason": reason})
-        result.append(summary)
-    return result, upgraded, failed
-
-
-def list_summaries(service, rg, name):
-    return [inst_lib.summarize(vm) for vm in service.list_instances(rg, name)]
-
-
-def wait_while_updating(service, rg, name, instance_ids, timeout, interval):
-    """Re-read until none of ``instance_ids`` is updating any more; returns that read (VmssTimeout after timeout)."""
-    def settled():
-        current = list_summaries(service, rg, name)
-        busy = [s for s in current if s["instance_id"] in instance_ids and health.is_updating(s)]
-        return None if busy else current
-    return wait_until(settled, timeout, interval, "instances %s to finish updating" % ", ".join(instance_ids))
-
-
-def run_manual(module, service, before_upgrade_call, known_summaries=None):
-    params = module.params
-    rg, name = params["resource_group"], params["name"]
-    summaries = list_summaries(service, rg, name) if known_summaries is None else known_summaries
-    selected = select(summaries, params)
-    selected_ids = [s["instance_id"] for s in selected]
-
-    # Instances still updating from an interrupted earlier run: wait for them rather than upgrade twice.
-    waited_for = [s["instance_id"] for s in selected if health.is_updating(s)]
-    if waited_for and not module.check_mode:
-        summaries = wait_while_updating(service, rg, name, waited_for, module.wait_timeout, module.poll_interval)
-        by_id = dict((s["instance_id"], s) for s in summaries)
-        selected = [by_id.get(i, s) for i, s in zip(selected_ids, selected)]
-
-    skipped, to_upgrade = [], []
-    for summary in selected:
-        reason = skip_reason(summary)
-        if reason:
-            skipped.append({"instance_id": summary["instance_id"], "reason": reason})
-        else:
-            to_upgrade.append(summary["instance_id"])
-
-    error = None
-    after = summaries
-    if to_upgrade and not module.check_mode:
-        before_upgrade_call()
-        try:
-            service.manual_upgrade(rg, name, to_upgrade, module.wait_timeout)
-        except VmssError as err:
-            error = err
-        after = list_summaries(service, rg, name)
-        if params["wait_for_health"] and error is None:
-            after = wait_for_health(module, service, to_upgrade, after)
-
-    result_instances, upgraded, failed = outcomes(selected_ids, after, to_upgrade, skipped, module.check_mode)
-    result = module.result(bool(to_upgrade), instances=result_instances, upgraded=upgraded, skipped=skipped,
-                           failed_instances=failed, waited_for=waited_for,
-                           scale_set_instances=inst_lib.sort_instances(after))
-    if module.diff_mode and to_upgrade:
-        result["diff"] = {"before": {"outdated_instances": to_upgrade}, "after": {"outdated_instances": []}}
-    return result, error
-
-
-def wait_for_health(module, service, upgraded_ids, after):
-    """Re-read until the upgraded instances' health settles; on timeout keep the last state and warn."""
-    state = {"last": after}
-
-    def ours_settled():
-        return all(health.is_settled(s) for s in state["last"] if s["instance_id"] in upgraded_ids)
-
-    def settled():
-        if ours_settled():
-            return True
-        # judge the fresh read right away: checking it only on the next poll cost a whole interval per batch
-        state["last"] = list_summaries(service, module.params["resource_group"], module.params["name"])
-        return ours_settled()
-
-    try:
-        wait_until(settled, module.params["health_timeout"], module.poll_interval,
-                   "App Health of instances %s to settle" % ", ".join(upgraded_ids))
-    except VmssTimeout as err:
-        module.warn(str(err))
-    return state["last"]
-
-
-def run_platform(module, service):
-    params = module.params
-    rg, name = params["resource_group"], params["name"]
-    kind = params["platform_upgrade"]
-    latest = service.latest_rolling_upgrade(rg, name) or {}
-    status = (((latest.get("properties") or {}).get("runningStatus") or {}).get("code") or "")
-    summaries = list_summaries(service, rg, name)
-    all_ids = [s["instance_id"] for s in summaries]
-    # Azure's rolling upgrade leaves protected instances out: report them, as manual mode does, never silently.
-    skipped = [{"instance_id": s["instance_id"], "reason": skip_reason(s)} for s in summaries
-               if s.get("protected") and not s.get("latest_model_applied")]
-    outdated = [s["instance_id"] for s in summaries if not s.get("latest_model_applied") and not s.get("protected")]
-    in_progress = status.lower() == "rollingforward"
-    # An OS rolling upgrade with every instance current would change nothing; don't start one.
-    needed = in_progress or kind == "extension" or bool(outdated)
-    changed = needed and not in_progress
-    report = {"kind": kind, "status": status or None, "progress": None, "history": []}
-    if not needed or module.check_mode:
-        # check mode predicts that the outdated instances would be upgraded (there are none when not needed)
-        result_instances, upgraded, _failed = outcomes(all_ids, summaries, outdated, skipped, True)
-        return module.result(changed, instances=result_instances, upgraded=upgraded, skipped=skipped,
-                             failed_instances=[], waited_for=[], rolling_upgrade=report), None
-
-    previous_start = ((latest.get("properties") or {}).get("runningStatus") or {}).get("startTime")
-    poller = None if in_progress else service.start_rolling_upgrade(rg, name, kind)
-
-    def terminal():
-        info = service.latest_rolling_upgrade(rg, name) or {}
-        props = info.get("properties") or {}
-        running = props.get("runningStatus") or {}
-        if poller is not None and previous_start and running.get("startTime") == previous_start:
-            return False  # still the previous upgrade's record: ours has not shown up in rollingUpgrades/latest yet
-        code = running.get("code") or ""
-        if props.get("progress") != report["progress"] or code != report["status"]:
-            report["history"].append({"status": code, "progress": props.get("progress")})
-        report.update(status=code, progress=props.get("progress"), error=props.get("error"))
-        return code.lower() in TERMINAL_ROLLING
-
-    error = None
-    wait_until(terminal, module.wait_timeout, module.poll_interval, "the %s rolling upgrade of %s/%s" % (kind, rg, name))
-    if poller is not None:
-        try:
-            service.finish_rolling_upgrade(rg, name, poller, module.wait_timeout)
-        except VmssError as err:
-            error = err
-    if error is None and report["status"].lower() != "completed":
-        err_info = report.get("error") or {}
-        error = VmssError("Azure's %s rolling upgrade of scale set %s/%s ended %s: %s: %s" % (
-            kind, rg, name, report["status"], err_info.get("code") or "NoCode", err_info.get("message") or "no message"),
-            code=err_info.get("code"))
-    after = list_summaries(service, rg, name)
-    result_instances, upgraded, failed = outcomes(all_ids, after, outdated, skipped, False)
-    return module.result(True, instances=result_instances, upgraded=upgraded, skipped=skipped, failed_instances=failed,
-                         waited_for=[], rolling_upgrade=report), error
-
-
-def run(module, service, before_upgrade_call=lambda: None, known_summaries=None):
-    """``before_upgrade_call`` runs right before a manualupgrade call (main: sleep out the rest of upgrade_delay).
-
-    ``known_summaries``: a read of every instance the caller has just made (the batch engine's, taken when the
-    previous batch settled), used for the selection instead of reading again; manual strategy only.
-    """
-    validate(module.params)
-    if module.params["strategy"] == "platform":
-        return run_platform(module, service)
-    return run_manual(module, service, before_upgrade_call, known_summaries)
+def run(module, service, before_upgrade_call=lambda: None):
+    """The engine (module_utils/_vmss/upgrade.py) over this task's options: (result, error)."""
+    return upgrade.run(service, module.params, check_mode=module.check_mode, diff=module.diff_mode, warn=module.warn,
+                       before_upgrade_call=before_upgrade_call)
 
 
 def main():
     module = VmssModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=[("instance_ids", "update_domains")])
     upgrade_after = Deadline(module.params["upgrade_delay"] or 0)
     try:
-        validate(module.params)
-        result, error = run(module, VmssService(module.client()), lambda: time.sleep(upgrade_after.remaining()))
-    except InputError as err:
+        upgrade.validate(module.params)
+        result, error = run(module, module.service(), lambda: time.sleep(upgrade_after.remaining()))
+    except upgrade.InputError as err:
         module.fail(str(err))
     except VmssError as err:
         module.fail_from_error(err)

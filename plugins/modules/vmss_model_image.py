@@ -90,14 +90,11 @@ options:
         as the image changes. The module refuses that unless this is V(true).
     type: bool
     default: false
-  conflict_retries:
-    description: How many times to re-read and re-apply after a concurrent edit (HTTP 412).
-    type: int
-    default: 3
 extends_documentation_fragment:
   - vmss.rollout.scale_set
   - vmss.rollout.azure
   - vmss.rollout.wait
+  - vmss.rollout.conflict
   - vmss.rollout.attributes
 author:
   - vmss.rollout maintainers (@vmss-rollout)
@@ -161,10 +158,10 @@ conflicts:
   sample: 0
 """
 
-from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssConflict, VmssError
-from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule
+from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
+from ansible_collections.vmss.rollout.plugins.module_utils.module import CONFLICT_ARGSPEC, VmssModule
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import images
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import VmssService
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import write_on_latest
 
 IMAGE_SUBOPTIONS = dict((key, {"type": "str"}) for key in (
     "publisher", "offer", "sku", "version", "id", "shared_gallery_image_id", "community_gallery_image_id"))
@@ -183,8 +180,8 @@ ARGUMENT_SPEC = {
     "upgrade_policy": {"type": "str", "choices": list(images.UPGRADE_MODES)},
     "rolling_upgrade_policy": {"type": "dict", "options": ROLLING_SUBOPTIONS},
     "allow_automatic_upgrade": {"type": "bool", "default": False},
-    "conflict_retries": {"type": "int", "default": 3},
 }
+ARGUMENT_SPEC.update(CONFLICT_ARGSPEC)
 
 PERCENT_RANGES = {"max_batch_instance_percent": (5, 100), "max_unhealthy_instance_percent": (5, 100),
                   "max_unhealthy_upgraded_instance_percent": (0, 100)}
@@ -198,8 +195,6 @@ def validate(params):
         if value is not None and not low <= value <= high:
             raise images.ImageError("rolling_upgrade_policy.%s must be between %d and %d, got %d."
                                     % (key, low, high, value))
-    if params["conflict_retries"] < 0:
-        raise images.ImageError("conflict_retries must be 0 or more, got %d." % params["conflict_retries"])
     return desired
 
 
@@ -225,32 +220,31 @@ def run(module, service):
     params = module.params
     rg, name = params["resource_group"], params["name"]
     desired = validate(params)
-    vmss = service.get(rg, name)
-    previous_image = images.image_from_model(vmss)
-    previous_policy = images.upgrade_policy_of(vmss)
-    conflicts = 0
-    written = False
-    while True:
-        patch, current, policy_before, policy_after = compute_change(vmss, desired, params)
+    reads = []  # (scale set, computed change) per read: the first is "before", the last decides the outcome
+
+    def compute(vmss):
+        reads.append((vmss, compute_change(vmss, desired, params)))
+        patch, _current, _policy_before, policy_after = reads[-1][1]
         reason = refuse_automatic(params, patch, policy_after)
         if reason:
             module.fail(reason)
-        if not patch or module.check_mode:
-            after_image = desired if "virtualMachineProfile" in patch else current
-            break
-        try:
-            vmss = service.update_model(rg, name, patch, vmss.get("etag"), module.wait_timeout)
-            written = True
-            after_image = images.image_from_model(vmss)
-            policy_after = images.upgrade_policy_of(vmss)
-            break
-        except VmssConflict:
-            conflicts += 1
-            if conflicts > params["conflict_retries"]:
-                raise VmssError("Could not update the model of scale set %s/%s: it kept changing under us "
-                                "(%d concurrent edits, HTTP 412); nothing of ours was written." % (rg, name, conflicts),
-                                code="PreconditionFailed", status=412)
-            vmss = service.get(rg, name)
+        return patch if patch and not module.check_mode else None
+
+    def write(vmss, patch):
+        return service.update_model(rg, name, patch, vmss.get("etag"), module.wait_timeout)
+
+    vmss, written_vmss, conflicts = write_on_latest(lambda: service.get(rg, name), compute, write,
+                                                    params["conflict_retries"], rg, name)
+    previous_image = images.image_from_model(reads[0][0])
+    previous_policy = images.upgrade_policy_of(reads[0][0])
+    patch, current, _policy_before, policy_after = reads[-1][1]
+    written = written_vmss is not None
+    if written:
+        vmss = written_vmss
+        after_image = images.image_from_model(vmss)
+        policy_after = images.upgrade_policy_of(vmss)
+    else:
+        after_image = desired if "virtualMachineProfile" in patch else current
 
     changed = written or (module.check_mode and bool(patch))
     before = {"image": images.image_to_user(previous_image),
@@ -267,7 +261,7 @@ def main():
     module = VmssModule(argument_spec=ARGUMENT_SPEC)
     try:
         validate(module.params)
-        result = run(module, VmssService(module.client()))
+        result = run(module, module.service())
     except images.ImageError as err:
         module.fail(str(err))
     except VmssError as err:

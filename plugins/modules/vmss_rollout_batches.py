@@ -192,7 +192,7 @@ tally:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vmss.rollout.plugins.module_utils.module import vmss_argument_spec
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.rollout import ARGUMENT_SPEC
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.rollout_options import ARGUMENT_SPEC
 
 
 def main():

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 __metaclass__ = type
 
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import VmssService
-
 
 class ExtensionService:
-    """Reads the scale set, writes its extension profile (and upgrade policy flags), runs extension upgrades."""
+    """Reads the scale set, writes its extension profile (and upgrade policy flags), runs extension upgrades,
+    through ``vmss_service`` (a VmssService)."""
 
-    def __init__(self, client, wait_timeout, poll_interval):
-        self.vmss = VmssService(client)
+    def __init__(self, vmss_service, wait_timeout, poll_interval):
+        self.vmss = vmss_service
         self.wait_timeout = wait_timeout
         self.poll_interval = poll_interval
 

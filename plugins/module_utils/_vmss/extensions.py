@@ -95,6 +95,23 @@ AUTO_UPGRADE_SUPPORTED = (
 _AUTO_UPGRADE_KEYS = frozenset((p.lower(), t.lower()) for p, t in AUTO_UPGRADE_SUPPORTED)
 
 
+HEALTH_EXTENSION_TYPES = (("microsoft.managedservices", "applicationhealthlinux"),
+                          ("microsoft.managedservices", "applicationhealthwindows"))
+
+
+def is_health_extension(arm_ext):
+    """True for an Application Health extension (the instances' health signal); compared ignoring case, like ARM."""
+    props = _props(arm_ext)
+    return ((props.get("publisher") or "").lower(), (props.get("type") or "").lower()) in HEALTH_EXTENSION_TYPES
+
+
+def health_signal_removed(current_arm, final_arm):
+    """Names of the Application Health extensions a change removes when none is left after it, else []."""
+    if any(is_health_extension(e) for e in final_arm):
+        return []
+    return [e["name"] for e in current_arm if is_health_extension(e)]
+
+
 class ExtensionGraphError(ValueError):
     """Invalid extension input, found before anything is written. The message names the option."""
 

@@ -24,6 +24,10 @@ def is_updating(summary):
     return (summary.get("provisioning_state") or "").lower() in TRANSITIONAL_PROVISIONING
 
 
+def is_failed(summary):
+    return (summary.get("provisioning_state") or "").lower() == "failed"
+
+
 def is_settled(summary):
     """Done changing: not mid-operation and App Health past its grace period (not initializing)."""
     return not is_updating(summary) and summary.get("health_state") != "initializing"
@@ -35,7 +39,7 @@ def rollout_unhealthy_ids(summaries):
     stopped one is not counted, so a set with deallocated standby instances can still be rolled."""
     return [s["instance_id"] for s in summaries
             if s.get("health_state") in ("unhealthy", "unknown")
-            or (s.get("provisioning_state") or "").lower() == "failed"]
+            or is_failed(s)]
 
 
 def percent(part, whole):

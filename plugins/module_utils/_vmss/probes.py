@@ -36,6 +36,17 @@ def template_fields(url):
     return fields
 
 
+# The fields of an instance summary (instances.summarize), the only names a {field} placeholder can be filled from.
+# roles/rolling_upgrade/vars/main.yml keeps the same list (rolling_upgrade__instance_fields) for its checks.
+INSTANCE_FIELDS = ("instance_id", "name", "update_domain", "fault_domain", "zone", "latest_model_applied",
+                   "provisioning_state", "power_state", "health_state", "private_ip", "image", "protected")
+
+
+def unknown_fields(url):
+    """The {field} placeholders of url that no instance summary has (a typo would render no URL for any instance)."""
+    return [field for field in template_fields(url) if field not in INSTANCE_FIELDS]
+
+
 def render_urls(url, instances):
     """[(instance_id, url, missing fields)] with each {field} replaced by that instance's value.
 

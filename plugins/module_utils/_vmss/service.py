@@ -12,7 +12,8 @@ from __future__ import annotations
 __metaclass__ = type
 
 from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import list_scale_set_nics, list_scale_set_vms
-from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError, from_azure_error
+from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssConflict, VmssError, VmssNotStarted, \
+    from_azure_error
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import wait_for_poller
 
 try:
@@ -28,13 +29,21 @@ except ImportError:  # sanity import test runs without the SDK; VmssModule.clien
         pass
 
 
+# Default of the conflict_retries option (doc fragment vmss.rollout.conflict).
+CONFLICT_RETRIES = 3
+
+
 def _plain(value):
     return value.as_dict() if hasattr(value, "as_dict") else value
 
 
 class VmssService:
-    def __init__(self, client):
+    """``subscription_id`` is the one ``client`` was built for (AzureAuth.subscription_id): the wire-format lists
+    name it in their URL, and the SDK client does not expose it."""
+
+    def __init__(self, client, subscription_id):
         self.client = client
+        self.subscription_id = subscription_id
 
     def _call(self, action, func, *args, **kwargs):
         try:
@@ -83,13 +92,20 @@ class VmssService:
 
     def list_instances(self, resource_group, name):
         """Every instance with its instance view (all pages), as wire dicts without SDK models (see list_wire_pages)."""
-        return list_scale_set_vms(self.client, resource_group, name)
+        return list_scale_set_vms(self.client, self.subscription_id, resource_group, name)
 
     def manual_upgrade(self, resource_group, name, instance_ids, timeout):
-        """ONE manualupgrade call for all ``instance_ids``; waits for the LRO at most ``timeout`` seconds."""
+        """ONE manualupgrade call for all ``instance_ids``; waits for the LRO at most ``timeout`` seconds.
+
+        Raises VmssNotStarted when the call itself failed (no operation started that we know of)."""
         action = "upgrade instances %s of scale set %s/%s" % (", ".join(instance_ids), resource_group, name)
-        poller = self._call(action, self.client.virtual_machine_scale_sets.begin_update_instances,
-                            resource_group, name, {"instanceIds": list(instance_ids)})
+        try:
+            poller = self.client.virtual_machine_scale_sets.begin_update_instances(
+                resource_group, name, {"instanceIds": list(instance_ids)})
+        except AzureError as exc:
+            # no operation to follow: the caller tells untouched instances from failed ones (a POST is not retried)
+            err = from_azure_error(exc, action)
+            raise VmssNotStarted(err.msg, code=err.code, request_id=err.request_id, status=err.status)
         return self._wait(action, poller, timeout)
 
     def start_rolling_upgrade(self, resource_group, name, kind):
@@ -113,7 +129,36 @@ class VmssService:
 
     def list_nics(self, resource_group, name):
         """The scale set's network interfaces (Microsoft.Network, via the compute client's pipeline)."""
-        return list_scale_set_nics(self.client, resource_group, name)
+        return list_scale_set_nics(self.client, self.subscription_id, resource_group, name)
+
+
+def write_on_latest(read, compute, write, retries, resource_group, name):
+    """Read, compute, PATCH with If-Match; on 412 re-read and compute again: the one loop of every model write.
+
+    ``read()`` returns the scale set (with its etag); ``compute(vmss)`` returns the change to write, or None when
+    there is nothing to write (nothing differs, check mode) and may raise to refuse; ``write(vmss, change)`` PATCHes
+    guarded by ``vmss["etag"]`` and returns the scale set as written, or raises VmssConflict on 412. Each retry
+    computes from the fresh read, so a concurrent edit of other fields is kept, never overwritten.
+
+    Returns (the scale set last read, the one written or None, the number of 412s met). After ``retries`` re-reads
+    that all met a 412 again: VmssConflict with one sentence; nothing of ours was written.
+    """
+    conflicts = 0
+    while True:
+        vmss = read()
+        change = compute(vmss)
+        if change is None:
+            return vmss, None, conflicts
+        try:
+            return vmss, write(vmss, change), conflicts
+        except VmssConflict as err:
+            conflicts += 1
+            if conflicts > retries:
+                raise VmssConflict(
+                    "Could not update the model of scale set %s/%s: it kept changing under us (%d concurrent edits, "
+                    "HTTP 412%s); nothing of ours was written." % (
+                        resource_group, name, conflicts, ", request id %s" % err.request_id if err.request_id else ""),
+                    code="PreconditionFailed", request_id=err.request_id, status=412)
 
 
 def is_not_found(err):

@@ -42,6 +42,19 @@ def test_upgrade_calls_nothing_once_the_controller_is_gone():
              "zone": None, "image": None, "private_ip": None, "name": "vm_1", "fault_domain": 1}]
     args = dict(ARGS, resource_group="rg", name="vmss", poll_interval=1, wait_timeout=60, health_timeout=30,
                 auth_source="auto", validate_certs=True)
-    steps = action.AzureSteps(NoService(), args, False, action.controller_watch(os.getppid() + 1))
+    target = action.UniformScaleSet(NoService(), "rg", "vmss", {"wait_timeout": 60, "poll_interval": 1,
+                                                                "health_timeout": 30})
+    steps = action.AzureSteps(target, args, False, action.controller_watch(os.getppid() + 1))
     with pytest.raises(action.ControllerGone, match="upgrading instances 1"):
         steps.upgrade(["1"], 0, view)
+
+
+def test_an_unknown_placeholder_field_is_refused_naming_the_option_and_the_fields():
+    args = {"wait_timeout": 60, "poll_interval": 1, "max_unhealthy_percent": 20, "max_unhealthy_upgraded_percent": 20,
+            "health_timeout": 30, "drain_seconds": 0, "http_timeout": 5, "http_retries": 1, "http_delay": 1,
+            "bake_seconds": 0, "pause_seconds": 0, "http_url": "http://{private_ip}:8080/health",
+            "drain_url": "http://{privat_ip}:8080/drain", "batch": None, "plan": [], "conflict_retries": 3}
+    problem = action.bad_option(args)
+    assert problem.startswith("drain_url 'http://{privat_ip}:8080/drain' names unknown instance field(s) privat_ip;")
+    assert "private_ip" in problem.split(";")[1]
+    assert action.bad_option(dict(args, drain_url="http://{private_ip}/drain")) is None

@@ -20,6 +20,24 @@ def test_malformed_templates_are_refused(url):
         probes.template_fields(url)
 
 
+def test_placeholders_must_name_instance_summary_fields():
+    """A typo'd field renders no URL for any instance (a drain drains nothing): it is named, before any request."""
+    assert probes.unknown_fields("http://{private_ip}:8080/health?id={instance_id}&z={zone}") == []
+    assert probes.unknown_fields("http://{privat_ip}:8080/drain/{nme}") == ["privat_ip", "nme"]
+
+
+def test_the_allowed_fields_are_the_instance_summary_and_the_roles_list():
+    import pathlib
+
+    import yaml
+
+    from ansible_collections.vmss.rollout.plugins.module_utils._vmss import instances
+    assert set(probes.INSTANCE_FIELDS) == set(instances.summarize({"instanceId": "0", "properties": {}}))
+    role_vars = pathlib.Path(probes.__file__).parents[3] / "roles" / "rolling_upgrade" / "vars" / "main.yml"
+    listed = yaml.safe_load(role_vars.read_text())["rolling_upgrade__instance_fields"]
+    assert listed == list(probes.INSTANCE_FIELDS)
+
+
 def test_render_urls_fills_each_instance_and_flags_missing_values():
     instances = [{"instance_id": "0", "private_ip": "127.1.0.4"}, {"instance_id": 7, "private_ip": None},
                  {"instance_id": "9"}]

@@ -4,10 +4,11 @@ import copy
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssConflict, VmssError
+from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssConflict, VmssError, VmssNotStarted, \
+    VmssTimeout
 from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule, vmss_argument_spec, wait_options_problem
 from ansible_collections.vmss.rollout.plugins.modules import vmss_info, vmss_instance_upgrade, vmss_model_image
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss import instances as instances_lib
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import instances as instances_lib, upgrade
 
 OLD = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "1.0.0"}
 NEW = dict(OLD, version="1.0.1")
@@ -213,14 +214,14 @@ def test_check_mode_reports_without_writing():
 
 def test_unknown_instance_id_is_a_clear_error_before_any_write():
     fleet = FakeFleet([vm(0)])
-    with pytest.raises(vmss_instance_upgrade.InputError, match="instance_ids 7 do not exist"):
+    with pytest.raises(upgrade.InputError, match="instance_ids 7 do not exist"):
         vmss_instance_upgrade.run(upgrade_module(instance_ids=["7"]), fleet)
     assert fleet.upgrade_calls == []
 
 
 def test_update_domain_no_instance_is_in_is_a_clear_error_before_any_write():
     fleet = FakeFleet([vm(0), vm(1), vm(6)])
-    with pytest.raises(vmss_instance_upgrade.InputError) as err:
+    with pytest.raises(upgrade.InputError) as err:
         vmss_instance_upgrade.run(upgrade_module(update_domains=[1, 99, 7]), fleet)
     assert str(err.value) == "update_domains 99, 7 match no instance of scale set rg/web (its update domains: 0, 1)."
     assert fleet.upgrade_calls == []
@@ -235,8 +236,8 @@ def test_update_domain_no_instance_is_in_is_a_clear_error_before_any_write():
     ({"upgrade_delay": -1}, r"upgrade_delay must be 0 or more seconds, got -1\."),
 ])
 def test_invalid_inputs(params, match):
-    with pytest.raises(vmss_instance_upgrade.InputError, match=match):
-        vmss_instance_upgrade.validate(upgrade_module(**params).params)
+    with pytest.raises(upgrade.InputError, match=match):
+        upgrade.validate(upgrade_module(**params).params)
 
 
 def test_upgrade_delay_is_served_right_before_the_only_write_and_never_without_one():
@@ -257,7 +258,7 @@ def test_a_read_the_caller_just_made_replaces_the_read_before_the_call():
     fleet = FakeFleet([vm(0), vm(1), vm(2, latest=True)])
     known = [instances_lib.summarize(v) for v in fleet.list_instances("rg", "web")]
     lists_before = fleet.lists
-    result, _error = vmss_instance_upgrade.run(upgrade_module(), fleet, known_summaries=known)
+    result, _error = upgrade.run(fleet, upgrade_module().params, known_summaries=known)
     assert fleet.upgrade_calls == [["0", "1"]] and result["upgraded"] == ["0", "1"]
     assert fleet.lists == lists_before + 1  # only the read after the call
 
@@ -275,6 +276,97 @@ def test_failed_lro_still_returns_the_outcomes():
     result, error = vmss_instance_upgrade.run(upgrade_module(), fleet)
     assert error.code == "VMExtensionProvisioningError" and error.request_id == "r-1"
     assert result["upgraded"] == ["0"] and [f["instance_id"] for f in result["failed_instances"]] == ["1"]
+
+
+class TurningUnhealthy(FakeFleet):
+    """Instance 0 reports 'initializing' for the first read after the upgrade, then 'unhealthy'; instance 1 fails."""
+
+    def list_instances(self, rg, name):
+        if self.upgrade_calls:
+            view = self.vms["0"]["properties"]["instanceView"]
+            if view["vmHealth"]["status"]["code"] == "HealthState/initializing" and self.lists > 1:
+                view["vmHealth"]["status"]["code"] = "HealthState/unhealthy"
+            elif self.lists == 1:
+                view["vmHealth"]["status"]["code"] = "HealthState/initializing"
+            self.vms["1"]["properties"]["provisioningState"] = "Failed"
+        return super().list_instances(rg, name)
+
+
+def test_app_health_is_waited_for_even_when_an_instance_of_the_batch_failed():
+    """The App Health gate of a batch runs whatever else failed in it: the failed LRO of instance 1 must not hide
+    instance 0 turning unhealthy (and the failed instance itself is not waited for)."""
+    fleet = TurningUnhealthy([vm(0), vm(1)], fail="1")
+    module = upgrade_module(wait_for_health=True, health_timeout=5)
+    result, error = vmss_instance_upgrade.run(module, fleet)
+    assert error.code == "VMExtensionProvisioningError"
+    health = dict((i["instance_id"], i["health_state"]) for i in result["scale_set_instances"])
+    assert health["0"] == "unhealthy", health
+    assert module.ansible.warnings == []
+
+
+def test_a_timed_out_call_reports_only_what_it_touched_and_does_not_wait_for_health():
+    """wait_timeout ran out: instance 0 is still updating (failed, with that reason), 1 finished (upgraded); the
+    App Health wait is not started for a call still running."""
+    fleet = FakeFleet([vm(0), vm(1)])
+
+    def hanging(rg, name, ids, timeout):
+        fleet.upgrade_calls.append(list(ids))
+        fleet.vms["0"]["properties"]["provisioningState"] = "Updating"
+        fleet.vms["1"]["properties"]["latestModelApplied"] = True
+        fleet.settle_after = 99   # instance 0 stays Updating
+        raise VmssTimeout("Timed out after 1s waiting for upgrade instances 0, 1.", code="Timeout")
+
+    fleet.manual_upgrade = hanging
+    module = upgrade_module(wait_for_health=True, health_timeout=5)
+    result, error = vmss_instance_upgrade.run(module, fleet)
+    assert error.code == "Timeout" and result["upgrade_call"] == "timed_out"
+    assert result["upgraded"] == ["1"]
+    assert result["failed_instances"] == [{"instance_id": "0", "reason": "still updating when the upgrade call timed "
+                                                                         "out (provisioning state Updating)"}]
+    assert fleet.lists == 2 and module.ansible.warnings == []   # the selection read and the one after the call
+
+
+def test_a_call_that_never_started_reports_its_instances_skipped_not_failed():
+    """The connection dropped before Azure answered the manualupgrade POST (not retried): nothing was upgraded, so
+    nothing is reported failed; the instances are skipped with the reason, and the error is returned."""
+    fleet = FakeFleet([vm(0), vm(1)])
+
+    def dropped(rg, name, ids, timeout):
+        fleet.upgrade_calls.append(list(ids))
+        raise VmssNotStarted("Could not upgrade instances 0, 1: ServiceResponseError: cannot reach the endpoint.")
+
+    fleet.manual_upgrade = dropped
+    result, error = vmss_instance_upgrade.run(upgrade_module(wait_for_health=True), fleet)
+    assert isinstance(error, VmssNotStarted) and result["upgrade_call"] == "not_started"
+    assert result["upgraded"] == [] and result["failed_instances"] == []
+    assert [s["instance_id"] for s in result["skipped"]] == ["0", "1"]
+    assert result["skipped"][0]["reason"] == "not upgraded: the upgrade call failed before Azure started it"
+
+
+def test_a_call_whose_answer_was_lost_after_it_started_is_waited_for_and_judged():
+    """The POST's answer was lost but Azure had started the upgrade: the instances found updating are waited for and
+    reported by their state (upgraded), not skipped."""
+    fleet = FakeFleet([vm(0), vm(1)], settle_after=2)
+
+    def lost_answer(rg, name, ids, timeout):
+        fleet.upgrade_calls.append(list(ids))
+        fleet.vms["0"]["properties"]["provisioningState"] = "Updating"
+        raise VmssNotStarted("Could not upgrade instances 0, 1: ServiceResponseError: connection aborted.")
+
+    fleet.manual_upgrade = lost_answer
+    result, _error = vmss_instance_upgrade.run(upgrade_module(), fleet)
+    assert result["upgraded"] == ["0"] and result["failed_instances"] == []
+    assert [s["instance_id"] for s in result["skipped"]] == ["1"]
+
+
+def test_an_instance_overtaken_by_a_later_model_edit_was_still_upgraded():
+    """A colleague changed the model after our call succeeded: the instances are not on the (newer) latest model,
+    yet the call upgraded them; they are reported upgraded, not failed."""
+    fleet = FakeFleet([vm(0), vm(1)])
+    fleet.manual_upgrade = lambda rg, name, ids, timeout: fleet.upgrade_calls.append(list(ids))
+    result, error = vmss_instance_upgrade.run(upgrade_module(), fleet)
+    assert error is None and result["upgrade_call"] == "succeeded"
+    assert result["upgraded"] == ["0", "1"] and result["failed_instances"] == []
 
 
 def test_wait_for_health_times_out_with_a_warning_not_a_failure():

@@ -73,10 +73,15 @@ def health():
                                              "typeHandlerVersion": "2.0", "settings": {"port": 8080}}}
 
 
+APP_WIRE = {"name": "app", "properties": {"publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
+                                          "typeHandlerVersion": "2.1", "settings": {}}}
+
+
 def seq_params(extensions, **kw):
     options = [dict(dict.fromkeys(seq.EXTENSION_OPTIONS), **e) for e in extensions]
     params = dict(resource_group="rg", name="web", extensions=options, state="present", exclusive=False,
-                  protected_settings_update="on_create", allow_automatic_upgrade=False)
+                  protected_settings_update="on_create", allow_automatic_upgrade=False, conflict_retries=3,
+                  allow_health_extension_removal=False)
     params.update(kw)
     return params
 
@@ -119,7 +124,7 @@ def test_sequence_gives_up_after_repeated_conflicts():
     service = FakeService([health()], conflicts=10)
     with pytest.raises(VmssConflict):
         seq.run(FakeModule(seq_params([APP])), service)
-    assert len(service.writes) == seq.CONFLICT_RETRIES + 1
+    assert len(service.writes) == 3 + 1
 
 
 def test_sequence_ordering_error_means_no_write():
@@ -131,7 +136,8 @@ def test_sequence_ordering_error_means_no_write():
 
 def auto_params(**kw):
     params = dict(resource_group="rg", name="web", extensions=["health"], enabled=True,
-                  auto_upgrade_minor_version=None, use_rolling_upgrade_policy=None, start_upgrade=False, wait=True)
+                  auto_upgrade_minor_version=None, use_rolling_upgrade_policy=None, start_upgrade=False, wait=True,
+                  conflict_retries=3)
     params.update(kw)
     return params
 
@@ -160,3 +166,47 @@ def test_auto_upgrade_only_policy_change_does_not_rewrite_extensions():
     service = FakeService([ext])
     auto.run(FakeModule(auto_params(use_rolling_upgrade_policy=True)), service)
     assert service.writes[0]["extensions"] is None
+
+
+def test_auto_upgrade_conflict_is_retried_with_the_new_etag_and_bounded_by_conflict_retries():
+    service = FakeService([health()], conflicts=1)
+    auto.run(FakeModule(auto_params(use_rolling_upgrade_policy=True)), service)
+    assert [w["etag"] for w in service.writes] == ['"1"', '"2"']
+    service = FakeService([health()], conflicts=10)
+    with pytest.raises(VmssConflict, match="kept changing under us"):
+        auto.run(FakeModule(auto_params(use_rolling_upgrade_policy=True, conflict_retries=1)), service)
+    assert len(service.writes) == 2
+
+
+class Refused(Exception):
+    pass
+
+
+class FailingModule(FakeModule):
+    def fail(self, msg, **result):
+        raise Refused(msg)
+
+
+@pytest.mark.parametrize("change", [dict(extensions=[], exclusive=True),
+                                    dict(extensions=[{"name": "health"}], state="absent")])
+def test_removing_the_health_signal_is_refused_before_any_write(change):
+    """extensions: [] with exclusive: true (or health absent) would leave the set with no health signal: refused,
+    naming the option that allows it; nothing written."""
+    service = FakeService([health(), dict(APP_WIRE)])
+    extensions = change.pop("extensions")
+    with pytest.raises(Refused, match="Refusing to remove the Application Health extension 'health' of scale set "
+                                      "rg/web.*allow_health_extension_removal: true"):
+        seq.run(FailingModule(seq_params(extensions, **change)), service)
+    assert service.writes == []
+
+
+def test_removing_the_health_signal_when_allowed_or_replaced():
+    service = FakeService([health()])
+    result = seq.run(FailingModule(seq_params([], exclusive=True, allow_health_extension_removal=True)), service)
+    assert result["changed"] is True and len(service.writes) == 1
+    # another Application Health extension in its place keeps the signal: not a removal
+    service = FakeService([health()])
+    other = dict(name="apphealth", publisher="microsoft.managedservices", type="ApplicationHealthLinux",
+                 type_handler_version="2.0", settings={"port": 80})
+    result = seq.run(FailingModule(seq_params([other], exclusive=True)), service)
+    assert [e["name"] for e in result["extensions"]] == ["apphealth"]

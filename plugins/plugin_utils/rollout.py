@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: vmss.rollout contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The rolling_upgrade role's batch loop, run in one process (the vmss_rollout_batches action).
+"""The rolling_upgrade role's batch loop, run in one process on the controller (the vmss_rollout_batches action).
 
 Per batch: the wait for planned instances still updating (an interrupted run's batch), the whole-set check (before
 starting, then before each batch), the announcement, the one-zone check, the drain hook, ONE upgrade call waiting
@@ -22,28 +22,6 @@ import time
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.health import exceeds, is_updating, percent, \
     rollout_unhealthy_ids
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.instances import select_by_ids
-
-
-ARGUMENT_SPEC = {
-    "plan": {"type": "list", "elements": "dict", "required": True},
-    "instances": {"type": "list", "elements": "dict", "required": True},
-    "batch": {"type": "int"},
-    "tally": {"type": "dict"},
-    "max_unhealthy_percent": {"type": "float", "default": 20},
-    "max_unhealthy_upgraded_percent": {"type": "float", "default": 20},
-    "health_timeout": {"type": "int", "default": 300},
-    "drain": {"type": "bool", "default": False},
-    "drain_url": {"type": "str", "default": "http://{private_ip}:8080/drain"},
-    "drain_seconds": {"type": "float", "default": 10},
-    "http_check": {"type": "bool", "default": False},
-    "http_url": {"type": "str", "default": "http://{private_ip}:8080/health"},
-    "http_timeout": {"type": "float", "default": 5},
-    "http_retries": {"type": "int", "default": 10},
-    "http_delay": {"type": "float", "default": 3},
-    "validate_certs": {"type": "bool", "default": True},
-    "bake_seconds": {"type": "float", "default": 0},
-    "pause_seconds": {"type": "float", "default": 0},
-}
 
 
 class TwoZonesError(ValueError):
@@ -127,6 +105,13 @@ def tally(state, label, outcome):
         state["upgrade_errors"] = state["upgrade_errors"] + [outcome["msg"]]
     if not instances:
         state["breach"] = "the upgrade call for %s failed: %s" % (label, outcome.get("msg") or "unknown error")
+    elif outcome.get("upgrade_call") == "timed_out":
+        # Its instances may still be updating: no later batch may start over them (Azure would refuse it, 409).
+        state["breach"] = "the upgrade call for %s did not finish in time: %s" % (
+            short_label(label).lower(), outcome.get("msg") or "timed out")
+    elif outcome.get("upgrade_call") == "not_started":
+        state["breach"] = "the upgrade call for %s failed before Azure started it: %s" % (
+            short_label(label).lower(), outcome.get("msg") or "unknown error")
 
 
 def judge(state, after, batch_index, label, batch_ids, max_percent):
@@ -163,9 +148,9 @@ def run_batches(ops, options, plan, addressed, current, state, say, sleep=time.s
         label = batch_label(index, total, batch)
         if current is None:
             current = ops.read()
-        # Planned instances still updating (a killed run's batch in flight) are waited for, not judged unhealthy
-        # mid-change; their batch then finds them on the latest model.
-        planned = set(i for later in plan[index:] for i in later["instance_ids"])
+        # Planned instances still updating (a killed run's batch in flight, or an earlier batch's) are waited for,
+        # not judged unhealthy mid-change: no batch starts while an instance of an earlier one is still updating.
+        planned = set(i for any_batch in plan for i in any_batch["instance_ids"])
         updating = [s["instance_id"] for s in current if s["instance_id"] in planned and is_updating(s)]
         when_checked = "before batch %d" % (index + 1) if index else "before starting"
         if updating:

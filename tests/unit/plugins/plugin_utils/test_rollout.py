@@ -1,7 +1,7 @@
 """The batch loop of vmss_rollout_batches with fake side effects: order of steps, thresholds, messages."""
 import pytest
 
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss import rollout
+from ansible_collections.vmss.rollout.plugins.plugin_utils import rollout
 
 OPTIONS = {"max_unhealthy_percent": 20.0, "max_unhealthy_upgraded_percent": 20.0, "drain": True, "drain_seconds": 5,
            "http_check": True, "bake_seconds": 0, "pause_seconds": 0}
@@ -149,6 +149,63 @@ def test_a_call_that_reports_no_instance_stops_the_rollout_with_its_message():
     assert state["breach"] == ("the upgrade call for Batch 1/3: update domain 0 — instances 0, 3 failed: "
                                "Could not sign in: AADSTS7000215 (request id r-1)")
     assert state["batches_done"] == [] and len(said) == 1
+
+
+class TimingOut(FakeAzure):
+    """The upgrade call of the first batch outlives wait_timeout: instance 0 is still updating, 3 is done."""
+
+    def upgrade(self, ids, delay, view):
+        self.steps.append(("upgrade", list(ids), delay))
+        self.view["0"].update(provisioning_state="Updating", health_state="unknown")
+        self.view["3"].update(latest_model_applied=True)
+        return {"msg": "Timed out after 3s waiting for upgrade instances 0, 3.", "upgrade_call": "timed_out",
+                "instances": [dict(self.view["0"], outcome="failed", reason="still updating"),
+                              dict(self.view["3"], outcome="upgraded", reason=None)],
+                "scale_set_instances": self.read()}
+
+
+def test_a_timed_out_upgrade_call_stops_the_rollout_before_any_later_batch():
+    """No batch starts while an instance of an earlier batch is still updating: a timed-out batch is a breach,
+    even when its failed share (1 of 2 here, with a 50% threshold) would not be one."""
+    azure = TimingOut()
+    state, _said, _slept = run(azure, options={"max_unhealthy_upgraded_percent": 50.0})
+    assert [s[1] for s in azure.steps if s[0] == "upgrade"] == [["0", "3"]]
+    assert state["breach"] == ("the upgrade call for batch 1/3 did not finish in time: "
+                               "Timed out after 3s waiting for upgrade instances 0, 3.")
+    assert state["upgraded"] == ["3"] and state["failed"] == [{"instance_id": "0", "reason": "still updating"}]
+
+
+def test_an_earlier_batchs_instance_still_updating_is_waited_for_before_the_next_batch():
+    """One batch at a time (health tasks between batches): batch 2 finds instance 0 of batch 1 still updating and
+    waits for it before it judges the set or sends its own upgrade call."""
+    azure = FakeAzure()
+    state = rollout.new_state()
+    run(azure, only=0, state=state)
+    azure.view["0"].update(provisioning_state="Updating", health_state="unknown")
+    _state, said, _slept = run(azure, only=1, state=state, current=None)
+    assert said[0] == "Waiting for instances 0 to finish updating (an earlier upgrade) before batch 2."
+    steps = [s[0] for s in azure.steps if s[0] in ("settle", "upgrade")]
+    assert steps == ["upgrade", "settle", "upgrade"]
+
+
+class NotStarted(FakeAzure):
+    """The first batch's upgrade call is lost before Azure starts it: its instances come back skipped."""
+
+    def upgrade(self, ids, delay, view):
+        self.steps.append(("upgrade", list(ids), delay))
+        return {"msg": "Could not upgrade instances 0, 3: cannot reach the endpoint.", "upgrade_call": "not_started",
+                "instances": [dict(self.view[i], outcome="skipped", reason="not upgraded") for i in ids],
+                "scale_set_instances": self.read()}
+
+
+def test_an_upgrade_call_that_never_started_stops_the_rollout_and_reports_nothing_failed():
+    azure = NotStarted()
+    state, _said, _slept = run(azure)
+    assert [s[1] for s in azure.steps if s[0] == "upgrade"] == [["0", "3"]]
+    assert state["breach"] == ("the upgrade call for batch 1/3 failed before Azure started it: "
+                               "Could not upgrade instances 0, 3: cannot reach the endpoint.")
+    assert state["upgraded"] == [] and state["failed"] == []
+    assert [s["instance_id"] for s in state["skipped"]] == ["0", "3"]
 
 
 def test_two_zones_in_one_batch_are_refused_before_anything_happens():

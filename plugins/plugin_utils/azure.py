@@ -1,0 +1,22 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmss.rollout contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Auth, client and service assembled for the plugins that call Azure from the controller (the vmss_rollout_batches
+action, the vmss inventory). Modules assemble theirs in VmssModule.service(), on the host that runs them."""
+
+from __future__ import annotations
+
+__metaclass__ = type
+
+from ansible_collections.vmss.rollout.plugins.module_utils.azure_auth import resolve_auth
+from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import compute_client
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import VmssService
+
+
+def scale_set_service(options, environ=None, poll_interval=None, timeout=None):
+    """A VmssService signed in with ``options`` (the auth options; unset ones from ``environ``, the controller's
+    environment by default, then ~/.azure/credentials). ``poll_interval`` and ``timeout`` (seconds) configure the
+    client's LRO polling and bound each call with its retries; raises VmssError naming what is wrong."""
+    auth = resolve_auth(options, environ=environ)
+    client = compute_client(auth, poll_interval=poll_interval, timeout=timeout)
+    return VmssService(client, auth.subscription_id)
