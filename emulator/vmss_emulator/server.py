@@ -109,8 +109,9 @@ async def arm_middleware(request: web.Request, handler):
     headers.setdefault("x-ms-ratelimit-remaining-resource",
                        RATE_FAMILIES.get(operation_id, WRITE_FAMILY if kind != "reads" else
                                          RATE_FAMILIES["VirtualMachineScaleSets_Get"]))
-    log.info("%s %s -> %s %s %.1fms", request.method, request.path, response.status, operation_id,
-             (time.monotonic() - started) * 1000)
+    # the path escaped: a name with a newline (or other control character) must not forge a log line
+    log.info("%s %s -> %s %s %.1fms", request.method, request.path.encode("unicode_escape").decode("ascii"),
+             response.status, operation_id, (time.monotonic() - started) * 1000)
     return response
 
 

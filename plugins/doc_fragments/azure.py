@@ -49,7 +49,21 @@ options:
       - V(AzureCloud) (default), V(AzureUSGovernment), V(AzureChinaCloud), or an C(https://) Azure Resource Manager
         endpoint whose C(/metadata/endpoints) document is read to find the sign-in endpoint and audience
         (Azure Stack, or the vmss_emulator). Falls back to E(AZURE_CLOUD_ENVIRONMENT).
+      - For an endpoint URL, the resource manager named in that document must be on the URL's host (same host and
+        port, https), since the access token is sent there; otherwise the task fails naming both hosts (see
+        O(allow_foreign_resource_manager)). The sign-in endpoint is taken from that same checked document.
+        A redirect of the metadata request to another host or to plain http is refused.
+      - The metadata read is retried like any Azure Resource Manager call (throttling, server errors, dropped
+        connections), within a few minutes.
     type: str
+  allow_foreign_resource_manager:
+    description:
+      - Accept a C(/metadata/endpoints) document (read from the URL in O(cloud_environment)) whose resource manager
+        is on another host than that URL, and send the access token there.
+      - Leave this off unless you trust that other host; the metadata document alone decides where the token goes.
+        Plain http endpoints and redirects off the URL's host stay refused.
+      - Off unless set. Falls back to E(AZURE_ALLOW_FOREIGN_RESOURCE_MANAGER).
+    type: bool
   disable_instance_discovery:
     description:
       - Skip Microsoft Entra instance discovery when signing in (for private or disconnected clouds).

@@ -89,6 +89,7 @@ cache_plugin: ansible.builtin.jsonfile
 cache_connection: ~/.cache/vmss-inventory
 """
 
+import difflib
 import fnmatch
 import re
 
@@ -106,6 +107,49 @@ INVALID_GROUP_CHARS = re.compile(r"[^A-Za-z0-9_]")
 
 def group_name(*parts):
     return INVALID_GROUP_CHARS.sub("_", "_".join(str(part) for part in parts))
+
+
+def _kind_of(value):
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, (dict, list)):
+        return "a %s" % ("mapping" if isinstance(value, dict) else "list")
+    return "a %s" % type(value).__name__
+
+
+def config_problem(config, allowed):
+    """One sentence naming the first unknown key or wrongly typed selector in the inventory file, else None (pure).
+
+    Ansible ignores keys a plugin does not define; here a typo ("resource_group:") would silently widen the inventory
+    to the whole subscription, so it is refused.
+    """
+    unknown = sorted(str(key) for key in config if key not in allowed)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], sorted(allowed), n=1)
+        return "unknown option %r%s; allowed: %s." % (
+            unknown[0], " (did you mean %r?)" % close[0] if close else "", ", ".join(sorted(allowed)))
+    for option, what in (("resource_groups", "resource group names"),
+                         ("names", "scale set names or shell-style patterns such as web-*")):
+        values = config.get(option)
+        if values is None:
+            continue
+        if not isinstance(values, list):
+            return "%s must be a list of %s, got %s." % (option, what, _kind_of(values))
+        for value in values:
+            if not isinstance(value, str):
+                return "%s must be a list of %s (strings); %r is %s: quote it if it is a name." % (
+                    option, what, value, _kind_of(value))
+    tags = config.get("tags")
+    if isinstance(tags, dict):
+        for key, value in tags.items():
+            if not isinstance(key, str) or isinstance(value, (dict, list)):
+                return ("tags must map tag names (strings) to a value or null (any value); %r: %r is not allowed."
+                        % (key, value))
+    return None
 
 
 def scale_set_selected(scale_set, names, tags):
@@ -165,7 +209,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)
-        self._read_config_data(path)
+        config = self._read_config_data(path)
+        # the keys as written, the selectors as Ansible converted them (a single string becomes a list)
+        selectors = dict((key, self.get_option(key)) for key in ("resource_groups", "names", "tags"))
+        problem = config_problem(dict(config, **selectors), self._allowed_options())
+        if problem:
+            raise AnsibleParserError("vmss.rollout.vmss inventory %s: %s" % (path, problem))
 
         cache_key = self.get_cache_key(path)
         use_cache = self.get_option("cache") and cache
@@ -184,6 +233,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if update_cache:
             self._cache[cache_key] = records
         self._populate(records)
+
+    def _allowed_options(self):
+        allowed = set(self._options)
+        for definition in (self.option_definitions or {}).values():
+            allowed.update((definition or {}).get("aliases") or [])
+        return allowed
 
     def _auth_options(self):
         return {option: self.get_option(option) for option in ENV_VARS}

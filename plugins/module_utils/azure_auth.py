@@ -18,9 +18,10 @@ import json
 import os
 import shutil
 import subprocess
-import urllib.error
+from urllib.parse import urljoin, urlsplit
 
-from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
+from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import RETRY_SETTINGS, USER_AGENT
+from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError, from_azure_error
 
 try:
     from ansible.module_utils.basic import env_fallback
@@ -29,7 +30,10 @@ except ImportError:  # pragma: no cover - only outside Ansible (e.g. a bare scri
 
 AUTH_SOURCES = ("auto", "env", "credential_file", "cli", "msi")
 METADATA_API_VERSION = "2022-09-01"
+# Seconds to connect or wait for an answer, per attempt; all attempts (retried like any ARM call) within
+# METADATA_TOTAL_TIMEOUT.
 METADATA_TIMEOUT = 30
+METADATA_TOTAL_TIMEOUT = 300
 
 # option -> environment variables, first one set wins (AZURE_TENANT_ID is what azure-identity's
 # EnvironmentCredential and AWX use; AZURE_TENANT is azure.azcollection's name).
@@ -43,6 +47,7 @@ ENV_VARS = {
     "cloud_environment": ("AZURE_CLOUD_ENVIRONMENT",),
     "disable_instance_discovery": ("AZURE_DISABLE_INSTANCE_DISCOVERY",),
     "ca_bundle": ("AZURE_CA_BUNDLE", "REQUESTS_CA_BUNDLE"),
+    "allow_foreign_resource_manager": ("AZURE_ALLOW_FOREIGN_RESOURCE_MANAGER",),
 }
 
 
@@ -62,6 +67,7 @@ AUTH_ARGSPEC = {
     "cloud_environment": _spec("cloud_environment", type="str"),
     "disable_instance_discovery": _spec("disable_instance_discovery", type="bool"),
     "ca_bundle": _spec("ca_bundle", type="path"),
+    "allow_foreign_resource_manager": _spec("allow_foreign_resource_manager", type="bool"),
 }
 
 PROFILE_KEYS = ("subscription_id", "client_id", "secret", "tenant", "cloud_environment",
@@ -198,42 +204,129 @@ def read_profile(path, profile):
     return {key: value for key, value in parser.items(profile) if key in PROFILE_KEYS and value != ""}
 
 
-def parse_cloud_metadata(document, url):
-    """CloudEndpoints from an ARM ``/metadata/endpoints`` answer (2022-09-01 list, or the older single object)."""
+def origin(url):
+    """(scheme, host, port) of a URL, lower-cased, the port filled in: what "the same host" means here."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or {"https": 443, "http": 80}.get(scheme)
+
+
+def host_of(url):
+    """host[:port] of a URL, as the user would write it in a message."""
+    return urlsplit(url.strip()).netloc or url
+
+
+def parse_cloud_metadata(document, url, allow_foreign_resource_manager=False):
+    """CloudEndpoints from an ARM ``/metadata/endpoints`` answer, checked against ``url`` (cloud_environment).
+
+    api-version 2022-09-01 (the one we ask for) answers one object; older versions (2019-05-01, 2018-01-01)
+    answer a list of clouds, and Azure Stack Hub's 2015-01-01 an object without resourceManager. The access token
+    goes to the resource manager, so it must be on the host the user named unless allow_foreign_resource_manager;
+    the sign-in endpoint (where the client secret goes) is taken from that same checked entry, never another.
+    """
     if isinstance(document, dict) and not document.get("resourceManager") and document.get("authentication"):
-        # Azure Stack Hub's 2015-01-01 document names no resourceManager: the URL asked is the one (as azure-cli
-        # takes it when registering such a cloud).
+        # Azure Stack Hub's document names no resourceManager: the URL asked is the one (as azure-cli takes it
+        # when registering such a cloud).
         document = dict(document, resourceManager=url)
     entries = document if isinstance(document, list) else [document]
-    entries = [e for e in entries if isinstance(e, dict) and e.get("resourceManager")]
+    entries = [e for e in entries if isinstance(e, dict) and isinstance(e.get("resourceManager"), str)
+               and e["resourceManager"].strip()]
     if not entries:
         raise VmssError("cloud_environment %s: the metadata at /metadata/endpoints names no resourceManager." % url)
+    on_host = [e for e in entries if origin(e["resourceManager"]) == origin(url)]
     wanted = url.rstrip("/").lower()
-    entry = next((e for e in entries if e["resourceManager"].rstrip("/").lower() == wanted), entries[0])
-    auth = entry.get("authentication") or {}
+    entry = next((e for e in on_host if e["resourceManager"].rstrip("/").lower() == wanted), None)
+    entry = entry or (on_host or [None])[0]
+    if entry is None:
+        foreign = entries[0]["resourceManager"]
+        if not allow_foreign_resource_manager:
+            raise VmssError(
+                "cloud_environment %s: its metadata names the resource manager %s, on host %s, not on %s; refused, "
+                "because the access token would be sent there. Use that resource manager's URL as cloud_environment, "
+                "or set allow_foreign_resource_manager (AZURE_ALLOW_FOREIGN_RESOURCE_MANAGER) if you trust host %s."
+                % (url, foreign, host_of(foreign), host_of(url), host_of(foreign)))
+        entry = entries[0]
+    resource_manager = entry["resourceManager"]
+    if origin(resource_manager)[0] != "https":
+        raise VmssError("cloud_environment %s: its metadata names the resource manager %s; only https:// is allowed "
+                        "(the access token would travel unencrypted)." % (url, resource_manager))
+    auth = entry.get("authentication") if isinstance(entry.get("authentication"), dict) else {}
     login = auth.get("loginEndpoint")
-    if not login:
+    if not login or not isinstance(login, str):
         raise VmssError("cloud_environment %s: the metadata names no authentication.loginEndpoint." % url)
-    audiences = auth.get("audiences") or [entry["resourceManager"]]
-    return CloudEndpoints(entry.get("name") or url, entry["resourceManager"], login, audiences[0], from_metadata=True)
+    if origin(login)[0] != "https":
+        raise VmssError("cloud_environment %s: its metadata names the sign-in endpoint %s; only https:// is allowed "
+                        "(the client secret would travel unencrypted)." % (url, login))
+    audiences = auth.get("audiences") or [resource_manager]
+    return CloudEndpoints(entry.get("name") or url, resource_manager, login, audiences[0], from_metadata=True)
+
+
+def _same_origin_redirects(url):
+    """azure-core's RedirectPolicy, refusing a redirect that leaves ``url``'s https origin (another host, or http)."""
+    from azure.core.pipeline.policies import RedirectPolicy
+
+    class SameOriginRedirectPolicy(RedirectPolicy):
+        def get_redirect_location(self, response):
+            location = super().get_redirect_location(response)
+            if location:
+                target = urljoin(response.http_request.url, location)
+                if origin(target) != origin(url):
+                    raise VmssError(
+                        "cloud_environment %s: the metadata request was redirected to %s (host %s); refused, a "
+                        "redirect may not leave https://%s. Set cloud_environment to the URL that serves "
+                        "/metadata/endpoints itself." % (url, target, host_of(target), host_of(url)))
+            return location
+
+    return SameOriginRedirectPolicy(redirect_max=5)
 
 
 def fetch_cloud_metadata(url, ca_bundle=None, timeout=METADATA_TIMEOUT):
-    """GET ``{url}/metadata/endpoints`` over verified TLS and return the parsed JSON."""
-    # Ansible's open_url (sanity: replace-urlopen); imported here so this file still loads without Ansible.
-    from ansible.module_utils.urls import ConnectionError as UrlConnectionError, open_url
+    """GET ``{url}/metadata/endpoints`` over verified TLS and return the parsed JSON.
+
+    Sent through azure-core's pipeline: retried (429 with Retry-After, 5xx, dropped connections) like any ARM
+    call, bounded by METADATA_TOTAL_TIMEOUT; redirects only within the same https origin.
+    """
+    try:
+        from azure.core import PipelineClient
+        from azure.core.exceptions import AzureError
+        from azure.core.pipeline.policies import HeadersPolicy, RetryPolicy, UserAgentPolicy
+        from azure.core.pipeline.transport import RequestsTransport
+        from azure.core.rest import HttpRequest
+    except ImportError as exc:
+        raise VmssError("The Python package azure-core is required on the host running the task: %s" % exc)
 
     endpoint = "%s/metadata/endpoints?api-version=%s" % (url.rstrip("/"), METADATA_API_VERSION)
+    retry = dict(RETRY_SETTINGS, timeout=METADATA_TOTAL_TIMEOUT)
+    client = PipelineClient(
+        url,
+        policies=[HeadersPolicy({"Accept": "application/json"}), UserAgentPolicy(base_user_agent=USER_AGENT),
+                  _same_origin_redirects(url), RetryPolicy(**retry)],
+        transport=RequestsTransport(connection_verify=ca_bundle or True, connection_timeout=timeout,
+                                    read_timeout=timeout),
+    )
+    failed = "cloud_environment %s: could not read %s" % (url, endpoint)
     try:
-        response = open_url(endpoint, method="GET", validate_certs=True, ca_path=ca_bundle, timeout=timeout,
-                            use_netrc=False)
-        return json.loads(response.read().decode("utf-8"))
-    except (urllib.error.URLError, UrlConnectionError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise VmssError("cloud_environment %s: could not read %s: %s" % (url, endpoint, reason))
+        with client:
+            response = client.send_request(HttpRequest("GET", endpoint))
+            response.raise_for_status()
+            if response.status_code != 200:
+                raise VmssError("%s: HTTP %s, expected 200." % (failed, response.status_code),
+                                status=response.status_code)
+            return json.loads(response.text())
+    except AzureError as exc:
+        err = from_azure_error(exc, "read %s" % endpoint)
+        # "Could not read <endpoint>: <code>: <message> (HTTP, request id)", led by the option at fault
+        raise VmssError("cloud_environment %s: c%s" % (url, err.msg[1:]), code=err.code, request_id=err.request_id,
+                        status=err.status)
+    except ValueError as exc:
+        raise VmssError("%s: the answer is not JSON (%s)." % (failed, exc))
 
 
-def resolve_cloud(value, ca_bundle=None, fetch=fetch_cloud_metadata):
+def resolve_cloud(value, ca_bundle=None, fetch=fetch_cloud_metadata, allow_foreign_resource_manager=False):
     """A known cloud by name, or an https ARM endpoint whose metadata is read (Azure Stack style)."""
     if not value:
         return KNOWN_CLOUDS["azurecloud"]
@@ -241,7 +334,7 @@ def resolve_cloud(value, ca_bundle=None, fetch=fetch_cloud_metadata):
     if known:
         return known
     if value.lower().startswith("https://"):
-        return parse_cloud_metadata(fetch(value, ca_bundle), value)
+        return parse_cloud_metadata(fetch(value, ca_bundle), value, allow_foreign_resource_manager)
     raise VmssError(
         "cloud_environment %r is not allowed: use AzureCloud, AzureUSGovernment, AzureChinaCloud "
         "or an https:// Azure Resource Manager endpoint whose /metadata/endpoints can be read." % value)
@@ -320,7 +413,8 @@ def resolve_auth(options, environ=None, home=None, fetch=fetch_cloud_metadata, c
         ca_bundle = os.path.expanduser(ca_bundle)
         if not os.path.isfile(ca_bundle):
             raise VmssError("ca_bundle %s does not exist or is not a file." % ca_bundle)
-    cloud = resolve_cloud(values.get("cloud_environment"), ca_bundle, fetch)
+    cloud = resolve_cloud(values.get("cloud_environment"), ca_bundle, fetch,
+                          _truthy(values.get("allow_foreign_resource_manager") or False))
     # A private endpoint has no Microsoft instance-discovery service to ask.
     disable_discovery = cloud.from_metadata or _truthy(values.get("disable_instance_discovery") or False)
 

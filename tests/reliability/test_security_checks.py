@@ -13,6 +13,7 @@ import stat
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from reliability_helpers import HEALTH_EXTENSION, NEW_VERSION, RG, VMSS, image, scenario
@@ -189,3 +190,69 @@ def test_no_code_path_turns_tls_verification_off():
             if patterns.search(line):
                 offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_hostile_cloud_metadata_gets_no_token_and_no_client_secret(fresh_emulator, run_playbook, tmp_path):
+    """cloud_environment names a server of ours that answers hostile metadata documents: no token and no client
+    secret may leave toward any other host (counted at those hosts), and no token is even asked for."""
+    trustme = pytest.importorskip("trustme")
+    from hostile_https import HostileServer, write_bundle
+
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(capacity=1))
+    ca = trustme.CA()
+    bundle = write_bundle(tmp_path / "bundle.pem", emulator.ca_path, ca.cert_pem.bytes())
+    secret = emulator.env["AZURE_SECRET"]
+    with HostileServer(ca, host_name="localhost") as foreign, HostileServer(ca, host_name="localhost") as trusted, \
+            HostileServer(None) as plain, HostileServer(ca) as metadata:
+        def entry(resource_manager, login):
+            return {"name": "Hostile", "resourceManager": resource_manager,
+                    "authentication": {"loginEndpoint": login, "audiences": ["https://management.azure.com/"],
+                                       "tenant": "common"}}
+
+        replies = {
+            # the token would be signed in for at the real sign-in, then sent to the foreign resource manager
+            "/foreign_resource_manager/": (200, {}, entry(foreign.base + "/", emulator.url)),
+            # an older api-version's list naming only foreign clouds: their sign-in endpoint would get the secret
+            "/foreign_list/": (200, {}, [entry(foreign.base + "/", foreign.base)]),
+            "/redirect_other_host/": (302, {"Location": foreign.base + "/metadata/endpoints"}, b""),
+            "/redirect_http/": (302, {"Location": plain.base + "/metadata/endpoints"}, b""),
+            # the explicit option lets the token go to a host the user trusts
+            "/foreign_allowed/": (200, {}, entry(trusted.base + "/", trusted.base)),
+        }
+        metadata.answer = lambda handler: next(reply for prefix, reply in replies.items()
+                                              if handler.path.startswith(prefix))
+        cases = {name.strip("/"): {"AZURE_CLOUD_ENVIRONMENT": metadata.base + name.rstrip("/")} for name in replies}
+        cases["foreign_allowed"]["AZURE_ALLOW_FOREIGN_RESOURCE_MANAGER"] = "true"
+        results_file = tmp_path / "results.json"
+        tasks = [{"name": f"Case {name}", "register": name, "ignore_errors": True, "environment": environment,
+                  "vmss.rollout.vmss_model_image": {"resource_group": RG, "name": VMSS, "image": image(NEW_VERSION)}}
+                 for name, environment in cases.items()]
+        tasks.append(save_results_task(list(cases), results_file))
+        emulator.reset_requests()
+        emulator.clear_events()
+        result = run_playbook(yaml.safe_dump([{"name": "Hostile metadata", "hosts": "localhost",
+                                               "gather_facts": False, "tasks": tasks}], sort_keys=False),
+                              env={"AZURE_CA_BUNDLE": str(bundle)})
+
+    assert foreign.requests == [], f"requests reached the foreign host: {foreign.requests}"
+    assert plain.requests == [], f"requests reached the plain-http host: {plain.requests}"
+    # not even a sign-in at the real sign-in endpoint (the first case names it): nothing reached the emulator
+    assert emulator.events("token_issued") == [] and emulator.requests()["total"] == 0
+    # the allowed case went to the trusted host: the option is wired through, and it signed in there
+    assert trusted.secrets_seen(secret) and any(r.headers.get("Authorization") for r in trusted.requests)
+    outcomes = json.loads(results_file.read_text())
+    metadata_host, foreign_host = metadata.base.split("//")[1], foreign.base.split("//")[1]
+    expectations = {
+        "foreign_resource_manager": ("resource manager", foreign_host, metadata_host, "allow_foreign_resource_manager"),
+        "foreign_list": ("resource manager", foreign_host, metadata_host, "allow_foreign_resource_manager"),
+        "redirect_other_host": ("redirected to", foreign_host, metadata_host),
+        "redirect_http": ("redirected to", plain.base, metadata_host),
+    }
+    for name, needles in expectations.items():
+        msg = str(outcomes[name].get("msg", ""))
+        assert outcomes[name].get("failed") is True, f"{name}: did not fail: {outcomes[name]}"
+        assert all(n in msg for n in needles) and "refused" in msg, f"{name}: unclear message: {msg!r}"
+        assert "\n" not in msg and "Traceback" not in msg, f"{name}: {msg!r}"
+    assert outcomes["foreign_allowed"].get("failed") is True   # our trusted host answers 404 for the scale set
+    assert secret not in result.output

@@ -35,7 +35,8 @@ def validate(options):
         raise InputError("upgrade_delay must be 0 or more seconds, got %g." % options["upgrade_delay"])
     ids = options.get("instance_ids")
     if ids is not None:
-        bad = [i for i in ids if not str(i).strip().isdigit()]
+        # ASCII digits only: '³'.isdigit() is True, yet int('³') raises
+        bad = [i for i in ids if not (str(i).strip().isascii() and str(i).strip().isdigit())]
         if bad or not ids:
             raise InputError("instance_ids must be a non-empty list of instance ids (non-negative integers as "
                              "strings); not allowed: %s." % ", ".join(repr(b) for b in bad or ["[]"]))

@@ -234,3 +234,24 @@ def test_bad_option_is_named_with_what_is_allowed_and_azure_is_not_called(
     assert proc.returncode != 0
     assert option in output and allowed in output, output
     assert scenario.requests()["total"] == 0
+
+
+@pytest.mark.parametrize("line, needles", [
+    # a typo'd key used to be ignored, and the inventory listed every scale set of the subscription
+    ("resource_group: rg-inv", ["unknown option 'resource_group'", "did you mean 'resource_groups'?",
+                                "allowed: ", "names", "resource_groups", "tags"]),
+    ("names: [5]", ["names must be a list of scale set names or shell-style patterns", "5 is an integer"]),
+    ("resource_groups: [rg-inv, 7]", ["resource_groups must be a list of resource group names", "7 is an integer"]),
+])
+def test_unknown_key_or_non_string_selector_is_one_clear_error_and_azure_is_not_called(
+        scenario, ansible_env, tmp_path, line, needles):
+    source = write(tmp_path / "typo.vmss.yml", f"""\
+        plugin: vmss.rollout.vmss
+        {line}
+        """)
+    proc = ansible_inventory(ansible_env, source)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert all(needle in output for needle in needles), output
+    assert "_AnsibleTagged" not in output and "Traceback" not in output, output
+    assert scenario.requests()["total"] == 0

@@ -104,3 +104,25 @@ def test_resource_group_of_is_case_insensitive_on_the_segment_name():
 ])
 def test_flexible_orchestration_is_recognised(properties, flexible):
     assert plugin.is_flexible(dict(SCALE_SET, properties=properties)) is flexible
+
+
+ALLOWED = {"plugin", "resource_groups", "names", "tags", "hostnames", "compose", "cache"}
+
+
+@pytest.mark.parametrize("config, expected", [
+    ({"plugin": "vmss.rollout.vmss", "resource_groups": ["rg"], "names": ["web-*"], "tags": {"env": None}}, None),
+    ({"plugin": "vmss.rollout.vmss", "resource_group": "rg"},
+     "unknown option 'resource_group' (did you mean 'resource_groups'?); allowed: cache, compose, hostnames, names, "
+     "plugin, resource_groups, tags."),
+    ({"plugin": "vmss.rollout.vmss", "zzz": 1}, "unknown option 'zzz'; allowed: cache, compose, hostnames, names, "
+                                                "plugin, resource_groups, tags."),
+    ({"names": ["web", 5]}, "names must be a list of scale set names or shell-style patterns such as web-* (strings); "
+                            "5 is an integer: quote it if it is a name."),
+    ({"resource_groups": "rg"}, "resource_groups must be a list of resource group names, got a str."),
+    ({"resource_groups": [True]}, "resource_groups must be a list of resource group names (strings); True is a "
+                                  "boolean: quote it if it is a name."),
+    ({"tags": {"env": ["a", "b"]}}, "tags must map tag names (strings) to a value or null (any value); 'env': "
+                                    "['a', 'b'] is not allowed."),
+])
+def test_config_problem_names_the_key_and_what_is_allowed(config, expected):
+    assert plugin.config_problem(config, ALLOWED) == expected

@@ -147,11 +147,85 @@ def test_metadata_cloud_picks_matching_entry_and_forces_discovery_off(tmp_path):
     assert auth.disable_instance_discovery is True
 
 
-def test_metadata_old_single_object_format():
+def test_metadata_2022_09_01_answers_one_object():
+    # the api-version we ask for answers one cloud, not a list
     cloud = azure_auth.parse_cloud_metadata(
-        {"resourceManager": "https://arm.local/", "authentication": {"loginEndpoint": "https://login.local/adfs"}},
+        {"name": "Stack", "resourceManager": "https://arm.local/",
+         "authentication": {"loginEndpoint": "https://login.local/adfs"}},
         "https://arm.local")
     assert cloud.resource_manager == "https://arm.local/" and cloud.scopes == ["https://arm.local/.default"]
+    assert cloud.authority == "https://login.local/adfs" and cloud.name == "Stack"
+
+
+def test_metadata_older_api_versions_answer_a_list_and_the_entry_on_the_host_is_used():
+    # 2019-05-01 and older list every cloud; the one whose resource manager is the URL asked counts
+    clouds = [
+        {"name": "AzureCloud", "resourceManager": "https://management.azure.com/",
+         "authentication": {"loginEndpoint": "https://login.microsoftonline.com", "audiences": ["https://m/"]}},
+        {"name": "Stack", "resourceManager": "https://arm.local:443/",
+         "authentication": {"loginEndpoint": "https://login.local/adfs", "audiences": ["https://arm.local/x"]}},
+    ]
+    cloud = azure_auth.parse_cloud_metadata(clouds, "https://arm.local")
+    assert (cloud.name, cloud.authority, cloud.scopes) == ("Stack", "https://login.local/adfs",
+                                                          ["https://arm.local/x/.default"])
+
+
+FOREIGN = {"name": "Elsewhere", "resourceManager": "https://evil.example:8443/",
+           "authentication": {"loginEndpoint": "https://login.evil.example", "audiences": ["https://evil.example/"]}}
+
+
+@pytest.mark.parametrize("document", [FOREIGN, [FOREIGN], [FOREIGN, dict(FOREIGN, name="Other")]],
+                         ids=["object", "list", "list-of-two"])
+def test_resource_manager_on_another_host_is_refused_naming_both_hosts(document):
+    with pytest.raises(VmssError) as err:
+        azure_auth.parse_cloud_metadata(document, "https://arm.local")
+    msg = str(err.value)
+    assert "evil.example:8443" in msg and "arm.local" in msg and "refused" in msg
+    assert "allow_foreign_resource_manager" in msg and "AZURE_ALLOW_FOREIGN_RESOURCE_MANAGER" in msg
+
+
+@pytest.mark.parametrize("url, resource_manager", [
+    ("https://arm.local:8443", "https://arm.local:9443/"),      # another port is another service
+    ("https://arm.local", "https://arm.local.evil.example/"),
+    ("https://arm.local", "http://arm.local/"),                 # same host, but the token would go in clear text
+])
+def test_only_the_same_https_host_and_port_counts_as_the_users_host(url, resource_manager):
+    document = {"resourceManager": resource_manager, "authentication": {"loginEndpoint": "https://login.local"}}
+    with pytest.raises(VmssError, match="refused"):
+        azure_auth.parse_cloud_metadata(document, url)
+
+
+def test_login_endpoint_is_taken_only_from_the_checked_entry():
+    own = {"name": "Own", "resourceManager": "https://arm.local/",
+           "authentication": {"loginEndpoint": "https://login.local/adfs"}}
+    cloud = azure_auth.parse_cloud_metadata([FOREIGN, own], "https://arm.local")
+    assert cloud.authority == "https://login.local/adfs" and cloud.resource_manager == "https://arm.local/"
+
+
+def test_allow_foreign_resource_manager_option_and_env_var():
+    def fetch(url, ca_bundle):
+        return FOREIGN
+
+    env = dict(SP_ENV, AZURE_CLOUD_ENVIRONMENT="https://arm.local")
+    with pytest.raises(VmssError, match="refused"):
+        resolve(environ=env, fetch=fetch)
+    for options, environ in (({"allow_foreign_resource_manager": True}, env),
+                             ({}, dict(env, AZURE_ALLOW_FOREIGN_RESOURCE_MANAGER="true"))):
+        auth = resolve(options, environ=environ, fetch=fetch)
+        assert auth.cloud.resource_manager == "https://evil.example:8443/"
+        assert auth.cloud.authority == "https://login.evil.example"
+
+
+@pytest.mark.parametrize("field", ["resourceManager", "loginEndpoint"])
+def test_plain_http_endpoints_are_refused_even_when_foreign_hosts_are_allowed(field):
+    document = {"resourceManager": "https://elsewhere.example/",
+                "authentication": {"loginEndpoint": "https://login.elsewhere.example"}}
+    if field == "resourceManager":
+        document["resourceManager"] = "http://elsewhere.example/"
+    else:
+        document["authentication"]["loginEndpoint"] = "http://login.elsewhere.example"
+    with pytest.raises(VmssError, match="only https:// is allowed"):
+        azure_auth.parse_cloud_metadata(document, "https://arm.local", allow_foreign_resource_manager=True)
 
 
 def test_metadata_azure_stack_document_without_resource_manager_uses_the_url_asked():
@@ -181,3 +255,93 @@ def test_argspec_secret_is_no_log_and_env_fallbacks():
     assert spec["tenant"]["fallback"][1] == ["AZURE_TENANT", "AZURE_TENANT_ID"]
     assert spec["ca_bundle"]["fallback"][1] == ["AZURE_CA_BUNDLE", "REQUESTS_CA_BUNDLE"]
     assert "validate_certs" not in spec and "cert_validation_mode" not in spec
+    assert spec["allow_foreign_resource_manager"]["type"] == "bool"
+    assert spec["allow_foreign_resource_manager"]["fallback"][1] == ["AZURE_ALLOW_FOREIGN_RESOURCE_MANAGER"]
+
+
+# ---------------------------------------------------------------- the metadata read itself (azure-core over TLS)
+# A real HTTPS server on loopback with a CA of the test's own (hostile_https.py); nothing is mocked.
+
+OWN_DOCUMENT = {"name": "Own", "authentication": {"loginEndpoint": "https://login.local"}}
+
+
+@pytest.fixture
+def tls(tmp_path):
+    trustme = pytest.importorskip("trustme")
+    pytest.importorskip("azure.core")
+    ca = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    return ca, str(bundle)
+
+
+def metadata_server(ca, replies):
+    """A server answering /…/metadata/endpoints with ``replies`` in turn (the last one repeats)."""
+    from hostile_https import HostileServer
+
+    server = HostileServer(ca)
+    queue = list(replies)
+
+    def answer(handler):
+        reply = queue.pop(0) if len(queue) > 1 else queue[0]
+        return reply(server) if callable(reply) else reply
+
+    server.answer = answer
+    return server
+
+
+def own(server):
+    return 200, {}, dict(OWN_DOCUMENT, resourceManager=server.base + "/")
+
+
+@pytest.mark.parametrize("where", ["other_host", "plain_http"])
+def test_a_redirect_off_the_users_https_host_is_refused_and_never_followed(tls, where):
+    from hostile_https import HostileServer
+
+    ca, bundle = tls
+    with HostileServer(ca, host_name="localhost") as other, HostileServer(None) as plain:
+        target = {"other_host": other.base, "plain_http": plain.base}[where]
+        with metadata_server(ca, [(302, {"Location": target + "/metadata/endpoints"}, b"")]) as server:
+            with pytest.raises(VmssError) as err:
+                azure_auth.fetch_cloud_metadata(server.base, bundle)
+        msg = str(err.value)
+        assert "redirected to %s/metadata/endpoints" % target in msg and "refused" in msg
+        assert server.base.split("//")[1] in msg
+        assert other.requests == [] and plain.requests == []
+
+
+def test_a_redirect_on_the_same_https_host_is_followed(tls):
+    ca, bundle = tls
+    with metadata_server(ca, [(301, {"Location": "/moved/metadata/endpoints?api-version=2022-09-01"}, b""),
+                              own]) as server:
+        document = azure_auth.fetch_cloud_metadata(server.base, bundle)
+    assert document["resourceManager"] == server.base + "/"
+    assert [r.path for r in server.requests] == ["/metadata/endpoints?api-version=2022-09-01",
+                                                 "/moved/metadata/endpoints?api-version=2022-09-01"]
+
+
+@pytest.mark.parametrize("fault", [
+    (429, {"Retry-After": "0"}, {"error": {"code": "TooManyRequests", "message": "throttled"}}),
+    (503, {}, {"error": {"code": "ServiceUnavailable", "message": "busy"}}),
+    None,   # the connection dropped without an answer
+], ids=["throttled", "5xx", "dropped"])
+def test_one_throttled_or_failed_metadata_read_is_retried(tls, fault):
+    ca, bundle = tls
+    with metadata_server(ca, [fault, own]) as server:
+        document = azure_auth.fetch_cloud_metadata(server.base, bundle)
+    assert document["resourceManager"] == server.base + "/"
+    assert len(server.requests) == 2
+
+
+def test_metadata_retries_are_bounded_and_end_in_one_clear_error(tls, monkeypatch):
+    ca, bundle = tls
+    monkeypatch.setattr(azure_auth, "RETRY_SETTINGS", dict(azure_auth.RETRY_SETTINGS, retry_total=2,
+                                                           retry_status=2, retry_backoff_factor=0))
+    busy = (503, {"x-ms-request-id": "req-1"}, {"error": {"code": "ServiceUnavailable", "message": "busy"}})
+    with metadata_server(ca, [busy]) as server:
+        with pytest.raises(VmssError) as err:
+            azure_auth.fetch_cloud_metadata(server.base, bundle)
+    assert len(server.requests) == 3
+    msg = str(err.value)
+    assert msg.startswith("cloud_environment %s: could not read %s/metadata/endpoints" % (server.base, server.base))
+    assert "ServiceUnavailable: busy" in msg and "HTTP 503" in msg and "req-1" in msg and "\n" not in msg
