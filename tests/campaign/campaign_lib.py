@@ -510,6 +510,9 @@ def run_plan(plan: dict, emulator, workdir: Path) -> Report:
                   initial=initial, model=sdk.virtual_machine_scale_sets.get(RG, VMSS), start_model=start_model,
                   runs=runs, result=result, colleague=colleague.done if colleague else None,
                   health_record=record.read_text().split() if record.exists() else [])
+    # what the judgement read, for a look after a failure
+    (workdir / "facts.json").write_text(json.dumps({"events": facts.events, "requests": facts.requests,
+                                                    "fleet": facts.fleet, "result": result}, default=str))
     judge(facts, report)
     report.seconds = round(time.monotonic() - began, 1)
     marks = sorted(timings.items(), key=lambda kv: kv[1])
@@ -593,41 +596,45 @@ def timeline(facts: Facts):
     upgrades: list[Upgrade] = []
     open_by_instance: dict[str, Upgrade] = {}
     lro = None
-    first_upgrade_seq = None
-    rollback_from = None
+    # per run (the killed one and its rerun): where its rollback began, if it had one
+    rollback_from: dict[int, int] = {}
     # the rollback also shows as an upgrade call for an instance this run already upgraded (when there was no
     # model to restore, e.g. a colleague had changed our setting back already): the engine never does that
     done_in_run: dict[int, set] = {}
     lro_seq = None
-    ours_written = 0
+    ours_written: dict[int, int] = {}
+
+    def run_of(seq):
+        return max([i for i, s in enumerate(run_starts) if s < seq] or [0])
+
     for event in events:
         kind = event["type"]
         if kind == "lro_start" and event.get("operation") == UPGRADE_OPERATION:
             lro = event["operation_id"]
             lro_seq = event["seq"]
         elif kind == "model_write" and event["seq"] not in colleague_writes and event.get("operation") != "scenario":
-            # ours: the change is one PATCH of the model (retried on a conflict, still one write); any later write
-            # of ours is the rollback restoring the model
-            ours_written += 1
-            if ours_written > 1 and rollback_from is None:
-                rollback_from = event["seq"]
+            # ours: a run's change is one PATCH of the model (retried on a conflict, still one write; none when a
+            # rerun finds it made); a later write of ours in the same run is its rollback restoring the model
+            run = run_of(event["seq"])
+            ours_written[run] = ours_written.get(run, 0) + 1
+            if run not in rollback_from and (ours_written[run] > 1 or done_in_run.get(run)):
+                rollback_from[run] = event["seq"]
         elif kind == "instance_upgrade_start" and event.get("operation") == "manualupgrade":
-            run = max([i for i, s in enumerate(run_starts) if s < event["seq"]] or [0])
-            if rollback_from is None and str(event["instance_id"]) in done_in_run.get(run, set()):
-                rollback_from = lro_seq
+            run = run_of(event["seq"])
+            if run not in rollback_from and str(event["instance_id"]) in done_in_run.get(run, set()):
+                rollback_from[run] = lro_seq
                 for earlier in upgrades:
                     if earlier.start_seq > lro_seq:
                         earlier.direction = "back"
             up = Upgrade(str(event["instance_id"]), lro or "?", event["seq"], event["time"],
-                         direction="back" if rollback_from is not None else "forward", run=run)
+                         direction="back" if run in rollback_from else "forward", run=run)
             upgrades.append(up)
             open_by_instance[up.instance_id] = up
-            first_upgrade_seq = first_upgrade_seq or event["seq"]
         elif kind == "instance_upgrade_end" and event.get("operation") == "manualupgrade":
             up = open_by_instance.pop(str(event["instance_id"]), None)
             if up is not None:
                 up.end_seq, up.end_time, up.result = event["seq"], event["time"], event["result"]
-                if up.result == "succeeded" and up.direction == "forward":
+                if up.direction == "forward":
                     done_in_run.setdefault(up.run, set()).add(up.instance_id)
     for up in upgrades:
         run = facts.runs[up.run]
@@ -680,7 +687,7 @@ def _is_unhealthy(health: str, provisioning: str) -> bool:
 
 def judge(facts: Facts, report: Report) -> None:
     plan = facts.plan
-    events, upgrades, rollback_from, colleague_writes = timeline(facts)
+    events, upgrades, rollbacks, colleague_writes = timeline(facts)
     ids = sorted(facts.initial, key=int)
     zone_of = dict((i["instance_id"], i.get("zone")) for i in facts.fleet)
     final_run = len(facts.runs) - 1
@@ -711,20 +718,21 @@ def judge(facts: Facts, report: Report) -> None:
                  % refused)
     if plan["zones"]:
         report.check("never two zones in flight", not zones, "; ".join(zones[:3]))
+    # twice in one direction: again the same way while (or after) the last upgrade went that way, with no model
+    # change in between (a colleague's edit or a rerun's rollback-then-change legitimately outdates it again)
     twice = []
-    for direction in ("forward", "back"):
-        seen: dict[str, Upgrade] = {}
-        for up in upgrades:
-            if up.direction != direction:
-                continue
-            earlier = seen.get(up.instance_id)
-            if earlier is not None and earlier.result != "failed":
-                twice.append("instance %s upgraded %s twice (the first %s)" % (
-                    up.instance_id, direction, earlier.result or "still running"))
-            seen[up.instance_id] = up
+    writes = [e["seq"] for e in events if e["type"] == "model_write"]
+    last: dict[str, Upgrade] = {}
+    for up in upgrades:
+        earlier = last.get(up.instance_id)
+        if earlier is not None and earlier.direction == up.direction and earlier.result != "failed" \
+                and not any(earlier.start_seq < w < up.start_seq for w in writes):
+            twice.append("instance %s upgraded %s twice (the first %s)" % (
+                up.instance_id, up.direction, earlier.result or "still running"))
+        last[up.instance_id] = up
     report.check("no instance upgraded twice in one direction", not twice, "; ".join(twice))
     if not plan["rollback"]:
-        report.check("nothing upgraded back without rollback", rollback_from is None,
+        report.check("nothing upgraded back without rollback", not rollbacks,
                      "instances %s were upgraded again after the forward batches" % sorted(
                          set(u.instance_id for u in upgrades if u.direction == "back"), key=int))
 
@@ -741,6 +749,7 @@ def judge(facts: Facts, report: Report) -> None:
             later = [b for b in forward_all if b[0].start_seq > batch[0].start_seq]
             next_seq = later[0][0].start_seq if later else None
             next_time = later[0][0].start_time if later else None
+            rollback_from = rollbacks.get(run_index)
             if rollback_from is not None and (next_seq is None or rollback_from < next_seq):
                 next_seq = rollback_from
                 next_time = next((e["time"] for e in events if e["seq"] == rollback_from), None)
@@ -757,7 +766,8 @@ def judge(facts: Facts, report: Report) -> None:
             batch_ids = set(u.instance_id for u in batch)
             line = next((l for l in health_lines
                          if set(_ids_in_health_line(l)) == batch_ids or batch_ids <= set(_ids_in_health_line(l))), None)
-            if line is None and not (run.killed and number == len(batches) - 1):
+            judged = [u for u in batch if u.result is not None]   # a batch whose every upgrade hung has no health yet
+            if line is None and judged and not (run.killed and number == len(batches) - 1):
                 gate_problems.append("batch %d of run %d (instances %s): no App Health line printed" % (
                     number + 1, run_index + 1, ", ".join(sorted(batch_ids, key=int))))
             elif line is not None:
@@ -776,6 +786,10 @@ def judge(facts: Facts, report: Report) -> None:
             if bad and len(bad) * 100 > plan["max_unhealthy_upgraded_percent"] * len(tried):
                 breach = "%d of %d upgraded unhealthy after batch %d (%s)" % (len(bad), len(tried), number + 1,
                                                                             ", ".join(bad))
+            hung = sorted((u.instance_id for u in batch if u.result is None and not run.killed), key=int)
+            if not breach and hung:
+                breach = "the upgrade call of batch %d did not finish (instances %s still updating)" % (
+                    number + 1, ", ".join(hung))
             fail_at = (plan["health_tasks"] or {}).get("fail_at_batch")
             if not breach and fail_at and facts.health_record and number + 1 == fail_at and run_index == 0 \
                     and len(facts.health_record) >= fail_at:
@@ -802,7 +816,10 @@ def judge(facts: Facts, report: Report) -> None:
     # the outcome by events: a breach stops the rollout; without one, success means every instance was attempted
     # (or a non-idempotent write whose connection was dropped, which no client may retry blindly)
     breached = final_run in run_breach
-    attempted_all = set(u.instance_id for u in upgrades if u.direction == "forward") >= set(ids)
+    # (an instance found on the latest model needs nothing, e.g. after a colleague changed our setting back)
+    current = set(i["instance_id"] for i in facts.fleet if i.get("latest_model_applied")) \
+        if final_run not in rollbacks else set()
+    attempted_all = set(u.instance_id for u in upgrades if u.direction == "forward") | current >= set(ids)
     final_start = facts.runs[-1].first_seq
     lost_writes = [e for e in events if e["seq"] > final_start and e["type"] == "fault_fired"
                    and e.get("kind") == "drop_connection" and (e.get("method") or "").upper() in ("POST", "PATCH")]
@@ -810,7 +827,8 @@ def judge(facts: Facts, report: Report) -> None:
     outcome_text = ("breach: %s" % run_breach[final_run] if breached else
                     "no breach, every instance attempted" if attempted_all else
                     "no breach, instances %s never attempted" % ", ".join(
-                        sorted(set(ids) - set(u.instance_id for u in upgrades if u.direction == "forward"), key=int)))
+                        sorted(set(ids) - current - set(u.instance_id for u in upgrades if u.direction == "forward"),
+                               key=int)))
     if lost_writes and not breached:
         outcome_text += " (a %s lost to a dropped connection)" % lost_writes[0].get("path", "write")
     report.check("the rollout goes through every instance unless it stops for a breach or a lost write",
@@ -840,7 +858,7 @@ def judge(facts: Facts, report: Report) -> None:
         report.check("summary: skipped instances were not upgraded", not wrongly_skipped,
                      "skipped %s, but the events show them upgraded in this run" % wrongly_skipped)
         status = result.get("status")
-        rolled_back_ok = bool(back) and all(u.result == "succeeded" for u in back)
+        rolled_back_ok = all(u.result == "succeeded" for u in back)
         if breached:
             ok = status in ("breached", "rolled_back")
         elif lost_writes:
@@ -866,7 +884,8 @@ def judge(facts: Facts, report: Report) -> None:
     # ---- edits survive; ours survives unless rolled back
     model = facts.model
     ours_back = bool(facts.colleague and facts.colleague["kind"] == "ours_changed_back")
-    rolled = any(e["type"] == "model_write" and e["seq"] >= (rollback_from or 1 << 62) and e["seq"] not in colleague_writes
+    rolled = any(e["type"] == "model_write" and e["seq"] >= rollbacks.get(final_run, 1 << 62)
+                 and e["seq"] not in colleague_writes
                  for e in events)
     our_value = (model.virtual_machine_profile.storage_profile.image_reference.version if plan["kind"] == "image"
                  else _ext_settings(model, "app").get("release"))
