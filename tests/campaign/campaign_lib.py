@@ -338,8 +338,9 @@ class Colleague:
         while True:
             try:
                 if kind == "tags":
-                    answer = self.sdk.virtual_machine_scale_sets.begin_update(RG, VMSS, models.VirtualMachineScaleSetUpdate(
-                        tags={COLLEAGUE_TAG[0]: COLLEAGUE_TAG[1]})).result()
+                    answer = self.sdk.virtual_machine_scale_sets.begin_update(
+                        RG, VMSS, models.VirtualMachineScaleSetUpdate(
+                            tags={COLLEAGUE_TAG[0]: COLLEAGUE_TAG[1]})).result()
                 elif kind == "extension_added":
                     answer = self.sdk.virtual_machine_scale_set_extensions.begin_create_or_update(
                         RG, VMSS, "monitor", models.VirtualMachineScaleSetExtension(
@@ -352,10 +353,11 @@ class Colleague:
                             properties=models.VirtualMachineScaleSetExtensionProperties(
                                 settings={"level": "debug"}))).result()
                 elif self.plan["kind"] == "image":   # ours_changed_back: the image back to the old one
-                    answer = self.sdk.virtual_machine_scale_sets.begin_update(RG, VMSS, models.VirtualMachineScaleSetUpdate(
-                        virtual_machine_profile=models.VirtualMachineScaleSetUpdateVMProfile(
-                            storage_profile=models.VirtualMachineScaleSetUpdateStorageProfile(
-                                image_reference=models.ImageReference(**image(OLD)))))).result()
+                    answer = self.sdk.virtual_machine_scale_sets.begin_update(
+                        RG, VMSS, models.VirtualMachineScaleSetUpdate(
+                            virtual_machine_profile=models.VirtualMachineScaleSetUpdateVMProfile(
+                                storage_profile=models.VirtualMachineScaleSetUpdateStorageProfile(
+                                    image_reference=models.ImageReference(**image(OLD)))))).result()
                 else:                                # ours_changed_back: the app's release setting back to v1
                     answer = self.sdk.virtual_machine_scale_set_extensions.begin_update(
                         RG, VMSS, "app", models.VirtualMachineScaleSetExtensionUpdate(

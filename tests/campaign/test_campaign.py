@@ -13,6 +13,12 @@ import campaign_lib
 # feature (zonal set, ramp, with and without rollback, drain, health tasks, a killed controller, HTTP check):
 # test_fixed_seeds_cover_every_fault_and_rollout_kind checks that.
 SEEDS = [1, 5, 10, 14, 19, 23, 32, 37, 39, 44, 55, 84, 98]
+# Seeds that catch a defect found by the campaign and not fixed yet: strict, so the fix turns them into an XPASS
+# failure and the mark is removed with it.
+OPEN_DEFECTS = {
+    10: "rollback after a timed-out batch: the model restore is sent while the batch's upgrade still holds the set "
+        "(409 Conflict) and nothing is restored (upgrade_hangs + wait_timeout + rollback)",
+}
 
 
 def test_fixed_seeds_cover_every_fault_and_rollout_kind():
@@ -30,7 +36,9 @@ def test_plans_replay_from_their_seed():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("seed", [
+    pytest.param(seed, marks=pytest.mark.xfail(strict=True, reason=OPEN_DEFECTS[seed])) if seed in OPEN_DEFECTS
+    else seed for seed in SEEDS])
 def test_campaign_plan_keeps_every_invariant(seed, emulator, tmp_path):
     report = campaign_lib.run_plan(campaign_lib.make_plan(seed), emulator, tmp_path / "plan")
     assert report.checked >= 10, report.text()
