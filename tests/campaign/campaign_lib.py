@@ -746,6 +746,21 @@ def judge(facts: Facts, report: Report) -> None:
         batches = batches_of(upgrades, "forward", run_index)
         attempted: list[Upgrade] = []
         health_lines = [line for line in run.output.splitlines() if " health: instance " in line]
+        # the whole-set check before starting (a rerun finds what the killed run left: a failed instance counts),
+        # judged once the instances still updating from that run have ended, as the engine waits for them
+        point = run.first_seq + 1
+        for up in upgrades:
+            if up.start_seq < run.first_seq and (up.end_seq is None or up.end_seq > run.first_seq):
+                point = max(point, (up.end_seq or point) + 1)
+        whole = state_at(events, point, ids)
+        sick = [i for i, (h, p) in whole.items() if _is_unhealthy(h, p)]
+        if len(sick) * 100 > plan["max_unhealthy_percent"] * len(ids):
+            run_breach.setdefault(run_index, "%d of %d of the set unhealthy before starting (%s)" % (
+                len(sick), len(ids), ", ".join(sick)))
+            if batches:
+                breach_problems.append("run %d: a batch started though the set was unhealthy before starting"
+                                       % (run_index + 1))
+            continue
         for number, batch in enumerate(batches):
             attempted += batch
             later = [b for b in forward_all if b[0].start_seq > batch[0].start_seq]
