@@ -87,7 +87,8 @@ def upgrade_outcome(summary, call):
     upgrade)."""
     state = summary.get("provisioning_state")
     if health.is_updating(summary):
-        return "failed", "still updating when the upgrade call timed out (provisioning state %s)" % state
+        return "failed", "still updating %s (provisioning state %s)" % (
+            "when the upgrade call timed out" if call == "timed_out" else "after the upgrade", state)
     if health.is_failed(summary):
         return "failed", "not on the latest model after the upgrade (provisioning state %s)" % state
     # A call that succeeded brought every instance it named to the model: one not on the latest model now was
