@@ -220,8 +220,8 @@ def test_hostile_cloud_metadata_gets_no_token_and_no_client_secret(fresh_emulato
             # the explicit option lets the token go to a host the user trusts
             "/foreign_allowed/": (200, {}, entry(trusted.base + "/", trusted.base)),
         }
-        metadata.answer = lambda handler: next(reply for prefix, reply in replies.items()
-                                              if handler.path.startswith(prefix))
+        metadata.answer = lambda handler: next(
+            reply for prefix, reply in replies.items() if handler.path.startswith(prefix))
         cases = {name.strip("/"): {"AZURE_CLOUD_ENVIRONMENT": metadata.base + name.rstrip("/")} for name in replies}
         cases["foreign_allowed"]["AZURE_ALLOW_FOREIGN_RESOURCE_MANAGER"] = "true"
         results_file = tmp_path / "results.json"

@@ -7,8 +7,8 @@ from core_helpers import NEW, core_step, run_steps, scale_set, scenario, writes
 NOT_ASCII_DIGITS = ["³", "١", "1²"]
 
 
-def test_non_ascii_digit_instance_id_is_one_clear_error_and_nothing_is_written(fresh_emulator, run_playbook,
-                                                                                tmp_path):
+def test_non_ascii_digit_instance_id_is_one_clear_error_and_nothing_is_written(
+        fresh_emulator, run_playbook, tmp_path):
     fresh_emulator.load_scenario(scenario(scale_set("web", capacity=2)))
     # the model is outdated first, so an upgrade that went ahead would write
     steps = [core_step("vmss_model_image", image=NEW)]

@@ -166,8 +166,8 @@ def test_metadata_older_api_versions_answer_a_list_and_the_entry_on_the_host_is_
          "authentication": {"loginEndpoint": "https://login.local/adfs", "audiences": ["https://arm.local/x"]}},
     ]
     cloud = azure_auth.parse_cloud_metadata(clouds, "https://arm.local")
-    assert (cloud.name, cloud.authority, cloud.scopes) == ("Stack", "https://login.local/adfs",
-                                                          ["https://arm.local/x/.default"])
+    assert (cloud.name, cloud.authority, cloud.scopes) == (
+        "Stack", "https://login.local/adfs", ["https://arm.local/x/.default"])
 
 
 FOREIGN = {"name": "Elsewhere", "resourceManager": "https://evil.example:8443/",
