@@ -27,4 +27,6 @@ ARGUMENT_SPEC = {
     "validate_certs": {"type": "bool", "default": True},
     "bake_seconds": {"type": "float", "default": 0},
     "pause_seconds": {"type": "float", "default": 0},
+    "bake_after_last_batch": {"type": "bool", "default": False},
+    "option_prefix": {"type": "str", "default": "rolling_upgrade_"},
 }
