@@ -40,7 +40,8 @@ ARGUMENT_SPEC = {
 # The URL each URL option is shown with in its message.
 URL_EXAMPLES = {"http_url": "http://{private_ip}:8080/health", "drain_url": "http://{private_ip}:8080/drain"}
 POSITIVE = ("health_timeout", "wait_timeout", "poll_interval")
-NOT_NEGATIVE = ("http_timeout", "http_retries", "http_delay", "drain_seconds", "bake_seconds", "pause_seconds")
+NOT_NEGATIVE = ("http_timeout", "http_retries", "http_delay", "drain_seconds", "bake_seconds", "pause_seconds",
+                "max_batches")
 PERCENTAGES = ("max_unhealthy_percent", "max_unhealthy_upgraded_percent")
 
 
