@@ -103,8 +103,8 @@ def bad_option(args):
     # ``batch`` here is the number of the one batch to run, not the role's batch size
     errors = option_errors(dict((key, value) for key, value in args.items() if key != "batch"))
     if args["batch"] is not None and not 1 <= args["batch"] <= len(args["plan"]):
-        errors.append("batch must be between 1 and %d (the batches of plan), got %d." % (len(args["plan"]),
-                                                                                       args["batch"]))
+        errors.append("batch must be between 1 and %d (the batches of plan), got %d." % (
+            len(args["plan"]), args["batch"]))
     return " ".join(errors) or None
 
 
