@@ -200,9 +200,9 @@ def describe(result, scale_set, would_change_model=False):
     lines = ["Plan for %s%s: %d batch(es), %d instance(s)." % (
         scale_set, " (after the model change)" if would_change_model else "", len(batches), count)]
     for index, item in enumerate(batches):
-        lines.append("  Batch %d/%d: %s — instances %s" % (index + 1, len(batches), item["label"],
-                                                            ", ".join(item["instance_ids"])))
+        lines.append("  Batch %d/%d: %s — instances %s" % (
+            index + 1, len(batches), item["label"], ", ".join(item["instance_ids"])))
     for group in group_exclusions(list(result.get("excluded") or []) + list(result.get("held_back") or [])):
-        lines.append("  Left out, %s: %d instance(s): %s" % (group["reason"], len(group["instance_ids"]),
-                                                            ", ".join(group["instance_ids"])))
+        lines.append("  Left out, %s: %d instance(s): %s" % (
+            group["reason"], len(group["instance_ids"]), ", ".join(group["instance_ids"])))
     return lines

@@ -164,4 +164,3 @@ def test_live_lines_name_the_set_and_breaches_name_the_users_options(fresh_emula
     assert "above image_rollout_max_unhealthy_upgraded_percent=20" in run.output
     assert "rolling_upgrade_max_unhealthy" not in run.output
     assert sorted(upgrade_starts(emulator)) == ["0"]
-
