@@ -73,7 +73,8 @@ def option_errors(options, prefix=""):
     errors = []
     if "batch" in options and _batch_error(options["batch"]):
         errors.append('%sbatch must be "update_domain", a positive integer, a percentage above 0%% and at most 100%% '
-                      'such as "20%%", or a non-empty ramp list of those such as [1, "10%%", "25%%"]; got %s.'
+                      'such as "20%%", or a non-empty ramp list of those such as [1, "10%%", "25%%"] or '
+                      '[1, "update_domain"]; got %s.'
                       % (prefix, json.dumps(options["batch"], default=str)))
     for name in PERCENTAGES:
         value = _number(options.get(name)) if name in options else 0

@@ -123,3 +123,10 @@ def test_numeric_id_order_inside_a_domain():
 def test_invalid_batch_names_the_option(bad):
     with pytest.raises(BatchError, match="batch"):
         plan(regional(5), bad)
+
+
+def test_the_batch_check_accepts_a_canary_then_update_domains_and_says_so():
+    from ansible_collections.vmss.rollout.plugins.module_utils._vmss.rollout_options import option_errors
+    assert option_errors({"batch": [1, "update_domain"]}) == []
+    (message,) = option_errors({"batch": [1, "update_domains"]}, "image_rollout_")
+    assert message.startswith('image_rollout_batch must be "update_domain"') and '[1, "update_domain"]' in message
