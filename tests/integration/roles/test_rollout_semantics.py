@@ -164,3 +164,24 @@ def test_live_lines_name_the_set_and_breaches_name_the_users_options(fresh_emula
     assert "above image_rollout_max_unhealthy_upgraded_percent=20" in run.output
     assert "rolling_upgrade_max_unhealthy" not in run.output
     assert sorted(upgrade_starts(emulator)) == ["0"]
+
+
+def test_check_mode_of_an_extension_rollout_plans_the_change(fresh_emulator, run_playbook, tmp_path):
+    """--check on extension_rollout: nothing written, and the plan is every instance, update domain by update
+    domain (the model change it did not make would put them all off the model)."""
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(scale_set(capacity=2)))
+    emulator.reset_requests()
+    health = {"name": "health", "publisher": "Microsoft.ManagedServices", "type": "ApplicationHealthLinux",
+              "type_handler_version": "2.0", "settings": {"protocol": "http", "port": 8080, "requestPath": "/health"}}
+    app = {"name": "app-config", "publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
+           "type_handler_version": "2.1", "provision_after": ["health"], "settings": {"commandToExecute": "true"}}
+
+    dry = run_playbook(yaml.safe_dump(role_play(
+        "extension_rollout", tmp_path / "result.json", resource_group=RG, name="web", extensions=[health, app],
+        http_check=False)), check=True)
+
+    assert dry.rc == 0, dry.output
+    assert emulator.requests()["writes"] == 0
+    assert "Plan for rg-roll/web (after the model change): 2 batch(es), 2 instance(s)." in dry.output
+    assert "already on the latest model" not in dry.output
