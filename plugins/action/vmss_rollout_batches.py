@@ -53,11 +53,12 @@ class AzureSteps:
     """The loop's side effects: reads, settle and the upgrade through the rollout target (one client), HTTP to
     instances."""
 
-    def __init__(self, target, args, check_mode, before_write):
+    def __init__(self, target, args, check_mode, before_write, say=display.display):
         self.target = target
         self.args = args
         self.check_mode = check_mode
         self.before_write = before_write
+        self.say = say
 
     def read(self):
         return self.target.members()
@@ -83,7 +84,8 @@ class AzureSteps:
         upgrade_after = Deadline(delay)
 
         def before_upgrade_call():
-            time.sleep(upgrade_after.remaining())
+            rollout.progress_sleep(round(upgrade_after.remaining(), 1), "Draining instances %s before the upgrade"
+                                   % ", ".join(instance_ids), self.say, time.sleep)
             self.before_write("upgrading instances %s" % ", ".join(instance_ids))
 
         try:
@@ -130,12 +132,14 @@ class ActionModule(ActionBase):
         check_mode = bool(self._task.check_mode)
         options = dict((key, args[key]) for key in (
             "max_unhealthy_percent", "max_unhealthy_upgraded_percent", "drain", "drain_seconds", "http_check",
-            "bake_seconds", "pause_seconds"))
+            "bake_seconds", "pause_seconds", "bake_after_last_batch", "option_prefix"))
+        options["scale_set"] = "%s/%s" % (args["resource_group"], args["name"])
+        say = rollout.prefixed_say(display.display, options["scale_set"])
         try:
             service = scale_set_service(args, self._environment(), args["poll_interval"], args["wait_timeout"])
             target = UniformScaleSet(service, args["resource_group"], args["name"], dict(
                 (key, args[key]) for key in ("wait_timeout", "poll_interval", "health_timeout")))
-            steps = AzureSteps(target, args, check_mode, controller_watch(os.getppid()))
+            steps = AzureSteps(target, args, check_mode, controller_watch(os.getppid()), say)
             only = args["batch"] - 1 if args["batch"] is not None else None
             # the caller's read is the latest view for a whole run or its first batch; a later single batch reads
             current = args["instances"] if only in (None, 0) else None

@@ -12,19 +12,27 @@ short_description: Split scale-set instances into upgrade batches
 version_added: 0.1.0
 description:
   - Takes the RV(vmss.rollout.vmss_info#module:instances) list and returns the upgrade batches, in order.
-  - Instances are walked zone by zone, update domain by update domain inside a zone; a batch never holds two zones.
+  - Instances are walked zone by zone, update domain by update domain inside a zone; a batch never holds two zones,
+    nor two update domains unless O(across_update_domains=true).
   - Protected instances and instances already on the latest model are left out
     (see the C(vmss.rollout.batch_exclusions) filter for the list and reasons).
 options:
   batch:
     description:
       - C(update_domain) (one batch per update domain), a number of instances per batch, a percentage of the
-        whole scale set such as C(20%) (rounded down, at least one), or a ramp such as C([1, "10%", "25%"]) whose
-        last size repeats.
+        update domain's instances such as C(20%) (rounded down, at least one), or a ramp such as
+        C([1, "10%", "25%"]) whose last size repeats; C(update_domain) in a ramp takes the rest of the current
+        update domain (C([1, update_domain]) is one canary instance, then update domain by update domain).
     type: raw
     default: update_domain
   include_current:
     description: Also plan instances already on the latest model (for example to re-run a batch).
+    type: bool
+    default: false
+  across_update_domains:
+    description:
+      - Let counts and percentages run on across update domains (of one zone); percentages are then of the whole
+        scale set.
     type: bool
     default: false
 extends_documentation_fragment:
@@ -66,10 +74,10 @@ def check_instances(instances, filter_name):
         raise AnsibleFilterError("%s expects the 'instances' list returned by vmss.rollout.vmss_info." % filter_name)
 
 
-def plan_batches(instances, batch="update_domain", include_current=False):
+def plan_batches(instances, batch="update_domain", include_current=False, across_update_domains=False):
     check_instances(instances, "plan_batches")
     try:
-        return plan(instances, batch, include_current)["batches"]
+        return plan(instances, batch, include_current, across_update_domains)["batches"]
     except BatchError as err:
         raise AnsibleFilterError(str(err))
 

@@ -108,6 +108,18 @@ options:
     description: Seconds to wait between batches.
     type: float
     default: 0
+  bake_after_last_batch:
+    description:
+      - Bake after the last batch too (O(bake_seconds)); by default the last batch is judged as soon as it is
+        healthy, since no batch comes after it.
+    type: bool
+    default: false
+  option_prefix:
+    description:
+      - How messages name the options, for example C(image_rollout_) when called through the image_rollout role, so
+        a breach names C(image_rollout_max_unhealthy_upgraded_percent), the option the user set.
+    type: str
+    default: rolling_upgrade_
 extends_documentation_fragment:
   - vmss.rollout.scale_set
   - vmss.rollout.azure

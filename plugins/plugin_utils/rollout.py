@@ -42,23 +42,41 @@ def short_label(label):
     return label.split(":")[0]
 
 
-def whole_set_breach(unhealthy, size, max_percent, when_checked):
+DEFAULT_PREFIX = "rolling_upgrade_"
+PROGRESS_EVERY = 10  # seconds between two progress lines of a wait: never a minute of silence
+
+
+def progress_sleep(seconds, what, say, sleep, every=PROGRESS_EVERY):
+    """Sleep ``seconds`` saying so at the start and then every ``every`` seconds ("Baking batch 2: 50 s left.")."""
+    left = float(seconds)
+    if left <= 0:
+        return
+    say("%s: %g s." % (what, left))
+    while left > 0:
+        step = min(every, left)
+        sleep(step)
+        left -= step
+        if left > 0:
+            say("%s: %g s left." % (what, left))
+
+
+def whole_set_breach(unhealthy, size, max_percent, when_checked, prefix=DEFAULT_PREFIX):
     """The whole-set check (max_unhealthy_percent): a sentence when breached, else ''."""
     if not size or not exceeds(len(unhealthy), size, float(max_percent)):
         return ""
-    return ("%d of %d instances (%s%%) were unhealthy %s, above rolling_upgrade_max_unhealthy_percent=%g "
+    return ("%d of %d instances (%s%%) were unhealthy %s, above %smax_unhealthy_percent=%g "
             "(instances %s)." % (len(unhealthy), size, round(percent(len(unhealthy), size), 1), when_checked,
-                                 max_percent, ", ".join(unhealthy)))
+                                 prefix, max_percent, ", ".join(unhealthy)))
 
 
-def upgraded_breach(unhealthy, attempted, max_percent, label, failed, upgrade_errors):
+def upgraded_breach(unhealthy, attempted, max_percent, label, failed, upgrade_errors, prefix=DEFAULT_PREFIX):
     """The threshold over every instance upgraded so far: a sentence when breached, else ''."""
     if not attempted or not exceeds(len(unhealthy), len(attempted), float(max_percent)):
         return ""
     text = ("%d of %d upgraded instances (%s%%) are unhealthy after %s, above "
-            "rolling_upgrade_max_unhealthy_upgraded_percent=%g (instances %s)." % (
+            "%smax_unhealthy_upgraded_percent=%g (instances %s)." % (
                 len(unhealthy), len(attempted), round(percent(len(unhealthy), len(attempted)), 1),
-                short_label(label).lower(), max_percent, ", ".join(unhealthy)))
+                short_label(label).lower(), prefix, max_percent, ", ".join(unhealthy)))
     if failed:
         text += " Failed to upgrade: %s." % ", ".join("%s (%s)" % (f["instance_id"], f["reason"]) for f in failed)
     for error in _unique(upgrade_errors):
@@ -114,7 +132,7 @@ def tally(state, label, outcome):
             short_label(label).lower(), outcome.get("msg") or "unknown error")
 
 
-def judge(state, after, batch_index, label, batch_ids, max_percent):
+def judge(state, after, batch_index, label, batch_ids, max_percent, prefix=DEFAULT_PREFIX):
     """The threshold check after a batch: record the batch as done, and the breach if there is one."""
     upgraded = set(state["upgraded"])
     failed_ids = [f["instance_id"] for f in state["failed"]]
@@ -126,7 +144,7 @@ def judge(state, after, batch_index, label, batch_ids, max_percent):
         "batch": batch_index + 1, "label": label, "instance_ids": list(batch_ids),
         "unhealthy": [i for i in unhealthy if i in in_batch]}]
     state["breach"] = upgraded_breach(unhealthy, attempted, max_percent, label, state["failed"],
-                                      state["upgrade_errors"])
+                                      state["upgrade_errors"], prefix)
 
 
 def run_batches(ops, options, plan, addressed, current, state, say, sleep=time.sleep, only=None):
@@ -135,11 +153,16 @@ def run_batches(ops, options, plan, addressed, current, state, say, sleep=time.s
     ``addressed``: instance summaries with private IPs (vmss_info's), where batches take their URLs from;
     ``current``: the latest read of the whole set (health), judged before each batch (None: read it first).
     ``options``: max_unhealthy_percent, max_unhealthy_upgraded_percent, drain, drain_seconds, http_check,
-    bake_seconds, pause_seconds. ``only``: the index of the one batch to run (the caller checks between batches).
+    bake_seconds, pause_seconds; optional scale_set (live lines start with it: fleets roll several sets at once),
+    option_prefix (messages name the user's own options) and bake_after_last_batch. ``only``: the index of the one
+    batch to run (the caller checks between batches).
     Sets state["last_batch"] to the last batch's members and upgrade outcome; returns the latest read of the
     whole set (None if there was none). Raises TwoZonesError before touching a batch that spans two zones.
     """
     total = len(plan)
+    prefix = options.get("option_prefix") or DEFAULT_PREFIX
+    if options.get("scale_set"):
+        say = prefixed_say(say, options["scale_set"])
     for index, batch in enumerate(plan):
         if only is not None and index != only:
             continue
@@ -158,7 +181,7 @@ def run_batches(ops, options, plan, addressed, current, state, say, sleep=time.s
                 % (", ".join(updating), when_checked))
             current = ops.settle(updating)
         state["breach"] = whole_set_breach(rollout_unhealthy_ids(current), len(current),
-                                           options["max_unhealthy_percent"], when_checked)
+                                           options["max_unhealthy_percent"], when_checked, prefix)
         if state["breach"]:
             break
         say(label)
@@ -181,14 +204,22 @@ def run_batches(ops, options, plan, addressed, current, state, say, sleep=time.s
             state["http_failed"] = _unique(state["http_failed"] + list(failed_ids))
             say(http_line(label, failed_ids))
         after = outcome.get("scale_set_instances") or []
-        if options["bake_seconds"] > 0:
-            sleep(options["bake_seconds"])
+        last = index + 1 == total
+        # the last batch bakes only when asked: nothing comes after it for the bake to protect
+        if options["bake_seconds"] > 0 and (not last or options.get("bake_after_last_batch")):
+            progress_sleep(options["bake_seconds"], "Baking %s" % short_label(label).lower(), say, sleep)
             after = ops.read()
         elif not after:
             after = ops.read()
-        judge(state, after, index, label, batch_ids, options["max_unhealthy_upgraded_percent"])
+        judge(state, after, index, label, batch_ids, options["max_unhealthy_upgraded_percent"], prefix)
         current = after
-        if not state["breach"] and options["pause_seconds"] > 0 and index + 1 < total:
-            sleep(options["pause_seconds"])
+        if not state["breach"] and options["pause_seconds"] > 0 and not last:
+            progress_sleep(options["pause_seconds"], "Pausing before batch %d" % (index + 2), say, sleep)
             current = ops.read()
     return current
+
+
+def prefixed_say(say, scale_set):
+    def say_with_name(text):
+        say("%s: %s" % (scale_set, text))
+    return say_with_name

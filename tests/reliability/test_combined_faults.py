@@ -70,7 +70,7 @@ def test_app_health_gate_runs_for_a_batch_with_a_failed_instance(fresh_emulator,
                          {"kind": "unhealthy_after_upgrade", "image_version": NEW_VERSION}])
     result_file = tmp_path / "result.json"
 
-    result = run_playbook(recording_play(result_file, batch=5, http_check=False, health_timeout=20))
+    result = run_playbook(recording_play(result_file, batch=5, batch_across_update_domains=True, http_check=False, health_timeout=20))
 
     assert result.rc != 0, result.output
     assert "Traceback" not in result.output
@@ -91,7 +91,7 @@ def test_timed_out_batch_stops_the_rollout_and_reports_only_what_it_touched(fres
     emulator.set_faults([{"kind": "upgrade_hangs", "instance_ids": ["0"]}])
     result_file = tmp_path / "result.json"
     try:
-        result = run_playbook(recording_play(result_file, batch=5, http_check=False, wait_timeout=3), timeout=180)
+        result = run_playbook(recording_play(result_file, batch=5, batch_across_update_domains=True, http_check=False, wait_timeout=3), timeout=180)
         starts = upgrade_starts(emulator)
         calls = emulator.requests()["by_operation"].get("VirtualMachineScaleSets_UpdateInstances", 0)
     finally:

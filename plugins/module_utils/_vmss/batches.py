@@ -4,16 +4,19 @@
 """Batch planning for rolling upgrades (pure).
 
 Instances are walked zone by zone, update domain by update domain inside a zone, instance id inside a
-domain. A batch never holds two zones. ``batch`` is one of:
+domain. A batch never holds two zones, and never two update domains unless ``across_update_domains`` is asked
+for. ``batch`` is one of:
 
 * ``"update_domain"`` (default): one batch per update domain (per zone);
-* an int N: N instances per batch;
-* ``"N%"``: N percent of the whole scale set per batch (rounded down, at least 1);
-* a ramp, a list of sizes (ints or "N%") such as ``[1, "10%", "25%"]``: batch k has the k-th size and the
-  last size repeats.
+* an int N: up to N instances per batch, inside one update domain;
+* ``"N%"``: N percent of the update domain's instances per batch (rounded down, at least 1); of the whole scale
+  set with ``across_update_domains``;
+* a ramp, a list of those such as ``[1, "10%", "25%"]`` or ``[1, "update_domain"]``: batch k has the k-th size
+  and the last size repeats; ``update_domain`` in a ramp takes the rest of the current update domain.
 
-Protected instances and, unless asked otherwise, those already on the latest model are left out and
-reported with the reason.
+Protected instances, those outside the ``update_domains`` / ``instance_ids`` asked for and, unless asked
+otherwise, those already on the latest model are left out and reported with the reason; with ``max_batches``
+the batches after the first N are left for a later run.
 """
 
 from __future__ import annotations
@@ -25,52 +28,97 @@ import re
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.instances import sort_instances
 
 BATCH_FORMS = ('"update_domain", a positive integer, a percentage such as "20%", '
-               'or a list of those (a ramp, e.g. [1, "10%", "25%"])')
+               'or a list of those (a ramp, e.g. [1, "10%", "25%"] or [1, "update_domain"])')
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+_UPDATE_DOMAIN = ("update_domain", "ud")
+REASON_PROTECTED = "protected from scale-set actions"
+REASON_CURRENT = "already on the latest model"
 
 
 class BatchError(ValueError):
     """Invalid ``batch`` value; the message names the option and the allowed forms."""
 
 
-def _size(spec, total):
-    """One batch size from an int, a digit string or "N%" (of ``total`` instances)."""
+def _is_update_domain(spec):
+    return isinstance(spec, str) and spec.strip().lower() in _UPDATE_DOMAIN
+
+
+def _item(spec):
+    """One ramp item: ("count", n), ("percent", p) or ("update_domain", None)."""
     if isinstance(spec, bool):
         raise BatchError("batch %r is not allowed: use %s." % (spec, BATCH_FORMS))
+    if _is_update_domain(spec):
+        return ("update_domain", None)
     if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
-        size = int(spec)
-        if size < 1:
+        if int(spec) < 1:
             raise BatchError("batch size must be at least 1, got %r." % spec)
-        return size
+        return ("count", int(spec))
     match = _PERCENT.match(spec) if isinstance(spec, str) else None
     if not match:
         raise BatchError("batch %r is not allowed: use %s." % (spec, BATCH_FORMS))
     value = float(match.group(1))
     if not 0 < value <= 100:
         raise BatchError("batch percentage must be above 0%% and at most 100%%, got %r." % spec)
-    return max(1, int(total * value // 100))
+    return ("percent", value)
 
 
-def batch_sizes(batch, total):
-    """The sizes to use (last repeats), or None for per-update-domain batches. Validates ``batch``."""
-    if batch is None or (isinstance(batch, str) and batch.strip().lower() in ("update_domain", "ud", "")):
+def batch_items(batch):
+    """The ramp items (last repeats), or None for per-update-domain batches. Validates ``batch``."""
+    if batch is None or (isinstance(batch, str) and batch.strip() == "") or _is_update_domain(batch):
         return None
     if isinstance(batch, (list, tuple)):
         if not batch:
             raise BatchError("batch must not be an empty list: use %s." % BATCH_FORMS)
-        return [_size(item, total) for item in batch]
-    return [_size(batch, total)]
+        return [_item(item) for item in batch]
+    return [_item(batch)]
 
 
-def exclusions(instances, include_current=False):
-    """[{instance_id, reason}] for instances a rollout must leave alone."""
+def _resolve(item, base):
+    kind, value = item
+    if kind == "count":
+        return value
+    if kind == "percent":
+        return max(1, int(base * value // 100))
+    return None  # the rest of the update domain
+
+
+def batch_sizes(batch, total):
+    """The sizes to use (last repeats; None for "the rest of the update domain"), or None for per-update-domain
+    batches, percentages taken of ``total``. Validates ``batch``."""
+    items = batch_items(batch)
+    return None if items is None else [_resolve(item, total) for item in items]
+
+
+def _ids_text(values):
+    return ", ".join(str(v) for v in values)
+
+
+def exclusions(instances, include_current=False, update_domains=None, instance_ids=None):
+    """[{instance_id, reason}] for instances a rollout must leave alone (or was asked to leave alone)."""
+    wanted_domains = None if update_domains is None else set(int(d) for d in update_domains)
+    wanted_ids = None if instance_ids is None else set(str(i) for i in instance_ids)
     excluded = []
     for inst in sort_instances(instances):
-        if inst.get("protected"):
-            excluded.append({"instance_id": inst["instance_id"], "reason": "protected from scale-set actions"})
+        reason = None
+        if wanted_ids is not None and str(inst["instance_id"]) not in wanted_ids:
+            reason = "not among the instance_ids asked for (%s)" % _ids_text(instance_ids)
+        elif wanted_domains is not None and inst.get("update_domain") not in wanted_domains:
+            reason = "not in the update_domains asked for (%s)" % _ids_text(update_domains)
+        elif inst.get("protected"):
+            reason = REASON_PROTECTED
         elif inst.get("latest_model_applied") and not include_current:
-            excluded.append({"instance_id": inst["instance_id"], "reason": "already on the latest model"})
+            reason = REASON_CURRENT
+        if reason:
+            excluded.append({"instance_id": inst["instance_id"], "reason": reason})
     return excluded
+
+
+def group_exclusions(excluded):
+    """[{reason, instance_ids}] in order of first appearance: one line per reason instead of one per instance."""
+    grouped = {}
+    for item in excluded:
+        grouped.setdefault(item["reason"], []).append(item["instance_id"])
+    return [{"reason": reason, "instance_ids": members} for reason, members in grouped.items()]
 
 
 def _label(zone, domains):
@@ -88,33 +136,73 @@ def _make_batch(members):
             "label": _label(zone, domains)}
 
 
-def plan(instances, batch="update_domain", include_current=False):
-    """{'batches': [{number, zone, update_domains, instance_ids, label}], 'excluded': [...]}.
+def _rest_of_domain(members, start):
+    domain = members[start].get("update_domain")
+    end = start
+    while end < len(members) and members[end].get("update_domain") == domain:
+        end += 1
+    return end - start
 
-    ``instances`` are instance summaries (vmss_info ``instances``). Percentages are of the whole set.
+
+def plan(instances, batch="update_domain", include_current=False, across_update_domains=False,
+         update_domains=None, instance_ids=None, max_batches=None):
+    """{'batches': [{number, zone, update_domains, instance_ids, label}], 'excluded': [...], 'held_back': [...]}.
+
+    ``instances`` are instance summaries (vmss_info ``instances``). Counts and percentages are taken inside an
+    update domain (a percentage of its instances, planned or not) unless ``across_update_domains``, where they run
+    on through the zone and percentages are of the whole set. ``held_back``: the instances of the batches after
+    ``max_batches``, left for a later run.
     """
-    total = len(instances)
-    sizes = batch_sizes(batch, total)
-    skipped = set(e["instance_id"] for e in exclusions(instances, include_current))
+    items = batch_items(batch)
+    excluded = exclusions(instances, include_current, update_domains, instance_ids)
+    skipped = set(e["instance_id"] for e in excluded)
     ordered = [i for i in sort_instances(instances) if i["instance_id"] not in skipped]
+    domain_sizes = {}
+    for inst in instances:
+        key = (inst.get("zone"), inst.get("update_domain"))
+        domain_sizes[key] = domain_sizes.get(key, 0) + 1
 
-    groups = []  # runs that may share a batch: one zone (per-UD mode: one zone and one update domain)
+    groups = []  # runs that may share a batch: one zone and one update domain (one zone when asked)
     for inst in ordered:
-        key = (inst.get("zone"),) if sizes else (inst.get("zone"), inst.get("update_domain"))
+        key = (inst.get("zone"),) if items and across_update_domains else (inst.get("zone"), inst.get("update_domain"))
         if not groups or groups[-1][0] != key:
             groups.append((key, []))
         groups[-1][1].append(inst)
 
     batches = []
-    for _key, members in groups:
-        if sizes is None:
+    for key, members in groups:
+        if items is None:
             batches.append(_make_batch(members))
             continue
+        base = len(instances) if across_update_domains else domain_sizes[key]
         start = 0
         while start < len(members):
-            size = sizes[min(len(batches), len(sizes) - 1)]
+            size = _resolve(items[min(len(batches), len(items) - 1)], base)
+            if size is None:
+                size = _rest_of_domain(members, start)
             batches.append(_make_batch(members[start:start + size]))
             start += size
+    held_back = []
+    if max_batches is not None and len(batches) > max_batches:
+        reason = "left for a later run (max_batches: %d)" % max_batches
+        held_back = [{"instance_id": i, "reason": reason} for b in batches[max_batches:] for i in b["instance_ids"]]
+        batches = batches[:max_batches]
     for number, item in enumerate(batches, 1):
         item["number"] = number
-    return {"batches": batches, "excluded": exclusions(instances, include_current)}
+    return {"batches": batches, "excluded": excluded, "held_back": held_back}
+
+
+def describe(result, scale_set, would_change_model=False):
+    """The plan as lines of text: each batch with its update domains and instances, then the exclusions grouped by
+    reason (one line per reason, not per instance)."""
+    batches = result["batches"]
+    count = sum(len(b["instance_ids"]) for b in batches)
+    lines = ["Plan for %s%s: %d batch(es), %d instance(s)." % (
+        scale_set, " (after the model change)" if would_change_model else "", len(batches), count)]
+    for index, item in enumerate(batches):
+        lines.append("  Batch %d/%d: %s — instances %s" % (
+            index + 1, len(batches), item["label"], ", ".join(item["instance_ids"])))
+    for group in group_exclusions(list(result.get("excluded") or []) + list(result.get("held_back") or [])):
+        lines.append("  Left out, %s: %d instance(s): %s" % (
+            group["reason"], len(group["instance_ids"]), ", ".join(group["instance_ids"])))
+    return lines

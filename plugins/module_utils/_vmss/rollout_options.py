@@ -32,13 +32,16 @@ ARGUMENT_SPEC = {
     "validate_certs": {"type": "bool", "default": True},
     "bake_seconds": {"type": "float", "default": 0},
     "pause_seconds": {"type": "float", "default": 0},
+    "bake_after_last_batch": {"type": "bool", "default": False},
+    "option_prefix": {"type": "str", "default": "rolling_upgrade_"},
 }
 
 
 # The URL each URL option is shown with in its message.
 URL_EXAMPLES = {"http_url": "http://{private_ip}:8080/health", "drain_url": "http://{private_ip}:8080/drain"}
 POSITIVE = ("health_timeout", "wait_timeout", "poll_interval")
-NOT_NEGATIVE = ("http_timeout", "http_retries", "http_delay", "drain_seconds", "bake_seconds", "pause_seconds")
+NOT_NEGATIVE = ("http_timeout", "http_retries", "http_delay", "drain_seconds", "bake_seconds", "pause_seconds",
+                "max_batches")
 PERCENTAGES = ("max_unhealthy_percent", "max_unhealthy_upgraded_percent")
 
 
@@ -70,7 +73,8 @@ def option_errors(options, prefix=""):
     errors = []
     if "batch" in options and _batch_error(options["batch"]):
         errors.append('%sbatch must be "update_domain", a positive integer, a percentage above 0%% and at most 100%% '
-                      'such as "20%%", or a non-empty ramp list of those such as [1, "10%%", "25%%"]; got %s.'
+                      'such as "20%%", or a non-empty ramp list of those such as [1, "10%%", "25%%"] or '
+                      '[1, "update_domain"]; got %s.'
                       % (prefix, json.dumps(options["batch"], default=str)))
     for name in PERCENTAGES:
         value = _number(options.get(name)) if name in options else 0

@@ -39,7 +39,8 @@ def test_extension_rollout_updates_the_application_everywhere(fresh_emulator, ru
               "settings": {"fileUris": [SCRIPT_V2], "commandToExecute": "bash deploy-v2.sh"}}
 
     run = run_playbook(yaml.safe_dump(role_play(
-        "extension_rollout", result_file, resource_group=RG, name="web", extensions=[health, app_v2], batch=2)))
+        "extension_rollout", result_file, resource_group=RG, name="web", extensions=[health, app_v2], batch=2,
+        batch_across_update_domains=True)))
 
     assert run.rc == 0, run.output
     assert "provisioning order: health -> app-config" in run.output

@@ -126,7 +126,7 @@ def test_interrupted_rollout_resumes_without_upgrading_twice(fresh_emulator, run
     emulator.clear_events()
     playbook = tmp_path / "interrupted.yml"
     playbook.write_text(yaml.safe_dump(role_play("image_rollout", resource_group=RG, name="web", image=image(NEW),
-                                                 batch=2)))
+                                                 batch=2, batch_across_update_domains=True)))
     first = subprocess.Popen(
         [str(ansible_env["PATH"].split(os.pathsep)[0] + "/ansible-playbook"), str(playbook), "-i", "localhost,",
          "-c", "local"], env=ansible_env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -155,8 +155,8 @@ def test_interrupted_rollout_resumes_without_upgrading_twice(fresh_emulator, run
 
 
 def test_zonal_set_with_a_ramp_never_has_two_zones_in_flight(fresh_emulator, run_playbook, tmp_path):
-    """A zonal set rolled with a canary ramp [1, "50%"]: the first batch is one instance, later ones are bigger,
-    and no two zones are ever out of service at the same time. The user's health task file runs once per batch
+    """A zonal set rolled with a canary ramp [1, "50%"] across update domains (asked for): the first batch is one
+    instance, later ones are bigger, and no two zones are ever out of service at the same time. The user's health task file runs once per batch
     with that batch's instances."""
     emulator = fresh_emulator
     emulator.load_scenario(scenario(scale_set(capacity=4, zones=["1", "2"])))
@@ -176,7 +176,7 @@ def test_zonal_set_with_a_ramp_never_has_two_zones_in_flight(fresh_emulator, run
 
     run = run_playbook(yaml.safe_dump(role_play(
         "image_rollout", result_file, resource_group=RG, name="web", image=image(NEW), batch=[1, "50%"],
-        engine={"health_tasks": str(health_tasks)})))
+        batch_across_update_domains=True, engine={"health_tasks": str(health_tasks)})))
 
     assert run.rc == 0, run.output
     zone_of = {row["instance_id"]: row["zone"] for row in fleet(emulator)}
@@ -220,6 +220,7 @@ def test_http_check_alone_stops_the_rollout(fresh_emulator, run_playbook, tmp_pa
     # through image_rollout, which passes image_rollout_http_url on to the engine
     run = run_playbook(yaml.safe_dump(role_play(
         "image_rollout", result_file, resource_group=RG, name="web", image=image(NEW), batch=2,
+        batch_across_update_domains=True,
         engine={"http_retries": 1, "http_url": "http://{private_ip}:1/health"})))
 
     assert run.rc != 0

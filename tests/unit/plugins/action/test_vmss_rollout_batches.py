@@ -44,9 +44,12 @@ def test_upgrade_calls_nothing_once_the_controller_is_gone():
                 auth_source="auto", validate_certs=True)
     target = action.UniformScaleSet(NoService(), "rg", "vmss", {"wait_timeout": 60, "poll_interval": 1,
                                                                 "health_timeout": 30})
-    steps = action.AzureSteps(target, args, False, action.controller_watch(os.getppid() + 1))
+    said = []
+    steps = action.AzureSteps(target, args, False, action.controller_watch(os.getppid() + 1), said.append)
     with pytest.raises(action.ControllerGone, match="upgrading instances 1"):
-        steps.upgrade(["1"], 0, view)
+        steps.upgrade(["1"], 0.2, view)
+    # the drain's wait before the upgrade call is said, not silent
+    assert said == ["Draining instances 1 before the upgrade: 0.2 s."]
 
 
 def test_an_unknown_placeholder_field_is_refused_naming_the_option_and_the_fields():

@@ -219,7 +219,7 @@ def test_two_zones_in_one_batch_are_refused_before_anything_happens():
 def test_bake_and_pause_wait_then_read_again_and_no_drain_means_no_delay():
     azure = FakeAzure()
     state, _said, slept = run(azure, {"bake_seconds": 7, "pause_seconds": 3, "drain": False, "http_check": False})
-    assert slept == [7, 3, 7, 3, 7]  # no pause after the last batch
+    assert slept == [7, 3, 7, 3]  # no pause after the last batch, and no bake unless asked
     assert [s[2] for s in azure.steps if s[0] == "upgrade"] == [0, 0, 0]
     assert not [s for s in azure.steps if s[0] in ("drain", "http")] and state["breach"] == ""
 
@@ -239,3 +239,37 @@ def test_a_breach_in_the_tally_runs_nothing():
     state = dict(rollout.new_state(), breach="the health tasks in checks.yml failed")
     run(azure, only=1, state=state, current=None)
     assert [s for s in azure.steps if s[0] not in ("read",)] == []
+
+
+def test_the_last_batch_bakes_only_when_asked():
+    azure = FakeAzure()
+    _state, _said, slept = run(azure, {"bake_seconds": 7, "bake_after_last_batch": True, "drain": False})
+    assert slept == [7, 7, 7]
+
+
+def test_long_waits_say_so_at_the_start_and_every_ten_seconds():
+    azure = FakeAzure()
+    _state, said, slept = run(azure, {"bake_seconds": 25, "pause_seconds": 12, "drain": False, "http_check": False,
+                                      "scale_set": "rg/web"}, plan=PLAN[:2])
+    assert slept == [10, 10, 5, 10, 2]
+    waits = [line for line in said if "Baking" in line or "Pausing" in line]
+    assert waits == ["rg/web: Baking batch 1/2: 25 s.", "rg/web: Baking batch 1/2: 15 s left.",
+                     "rg/web: Baking batch 1/2: 5 s left.", "rg/web: Pausing before batch 2: 12 s.",
+                     "rg/web: Pausing before batch 2: 2 s left."]
+
+
+def test_every_live_line_names_the_scale_set():
+    azure = FakeAzure()
+    _state, said, _slept = run(azure, {"scale_set": "rg-a/web"})
+    assert said and all(line.startswith("rg-a/web: ") for line in said), said
+
+
+def test_breach_messages_name_the_callers_options():
+    state, _said, _slept = run(FakeAzure(sick={"0", "3"}), {"option_prefix": "image_rollout_"})
+    assert "above image_rollout_max_unhealthy_upgraded_percent=20" in state["breach"]
+    assert "rolling_upgrade_" not in state["breach"]
+    azure = FakeAzure()
+    for i in ("0", "1", "2"):
+        azure.view[i]["health_state"] = "unhealthy"
+    state, _said, _slept = run(azure, {"option_prefix": "extension_rollout_"})
+    assert "above extension_rollout_max_unhealthy_percent=20" in state["breach"]
