@@ -272,6 +272,14 @@ def run(module, service):
     _vmss, written, _conflicts = write_on_latest(lambda: service.get_scale_set(rg, name), compute, write,
                                                  params["conflict_retries"], rg, name)
     current, plan = computed["current"], computed["plan"]
+    unsent = ext_graph.unsent_protected_settings(current, params["extensions"], params["state"],
+                                                 params["protected_settings_update"])
+    if unsent:
+        module.warn("protected_settings of %s not sent and not compared: %s already in the model and "
+                    "protected_settings_update is on_create (Azure never returns protected settings, so a change "
+                    "cannot be seen). Set protected_settings_update: always to send them, with a new "
+                    "force_update_tag to run the extension again."
+                    % (", ".join("'%s'" % n for n in unsent), "it is" if len(unsent) == 1 else "they are"))
     after = plan["extensions"] if written is None else ext_graph.model_extensions(written)
     views = [ext_graph.public_view(e) for e in after]
     diff = ext_graph.diff(current, plan)
