@@ -102,6 +102,6 @@ requirements:
   - azure-core >= 1.41.0
 notes:
   - For modules, authentication can be set once with C(module_defaults) and C(group/vmss.rollout.vmss).
-    C(module_defaults) do not reach the inventory plugin: it takes these options from its inventory file or the
+    C(module_defaults) do not reach the inventory plugin, which takes these options from its inventory file or the
     environment variables named above (AWX's Azure credential sets them).
 """
