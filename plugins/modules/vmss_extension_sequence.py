@@ -138,13 +138,14 @@ EXAMPLES = r"""
         protected_settings: {commandToExecute: "sh app-2.0.sh"}
         provision_after: [health]
 
+# Any new value runs it again; a fixed one (not a fact such as ansible_date_time) also works without gather_facts.
 - name: Re-run the CustomScript on the next upgrade
   vmss.rollout.vmss_extension_sequence:
     resource_group: rg-demo
     name: web
     extensions:
       - name: app
-        force_update_tag: "{{ ansible_date_time.epoch }}"
+        force_update_tag: "app-2.0-run-2"
 
 - name: Remove an extension
   vmss.rollout.vmss_extension_sequence:
