@@ -22,8 +22,8 @@ def vm(i, ud, latest=True, health="healthy", prov="Succeeded", power="running", 
 
 
 def test_summary_fields():
-    summary = instances.summarize(vm(3, 3, latest=False, zone="2", protected=True, tags={"env": "prod"}),
-                                 {"3": "10.0.0.7"})
+    tagged = vm(3, 3, latest=False, zone="2", protected=True, tags={"env": "prod"})
+    summary = instances.summarize(tagged, {"3": "10.0.0.7"})
     assert summary == {
         "instance_id": "3", "name": "web_3", "update_domain": 3, "fault_domain": 3, "zone": "2",
         "latest_model_applied": False, "provisioning_state": "Succeeded", "power_state": "running",
