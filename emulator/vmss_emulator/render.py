@@ -120,6 +120,8 @@ def render_vm(app: web.Application, ss: ScaleSet, inst: Instance, expand: bool) 
     out: dict[str, Any] = {
         "name": f"{ss.name}_{inst.instance_id}", "id": vm_id, "type": "Microsoft.Compute/virtualMachineScaleSets/virtualMachines",
         "location": ss.location, "instanceId": inst.instance_id, "etag": f'"{ss.etag}"',
+        # Azure copies the scale set's tags onto its instances
+        "tags": dict(ss.tags or {}),
         "sku": {"name": ss.sku.get("name"), "tier": ss.sku.get("tier", "Standard")},
         "properties": props,
         "resources": [{"name": e["name"], "id": f"{vm_id}/extensions/{e['name']}",

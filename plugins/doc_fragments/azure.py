@@ -14,9 +14,10 @@ options:
   auth_source:
     description:
       - Where the credentials come from. V(auto) tries, in order, O(profile), O(client_id)/O(secret)/O(tenant)
-        (options or environment), the C([default]) profile of C(~/.azure/credentials), the Azure CLI, then a
-        managed identity.
-      - V(env) uses O(client_id), O(secret) and O(tenant) (or E(AZURE_CLIENT_ID), E(AZURE_SECRET), E(AZURE_TENANT)).
+        (options or environment), O(ad_user)/O(password), the C([default]) profile of C(~/.azure/credentials), the
+        Azure CLI, then a managed identity.
+      - V(env) uses O(client_id), O(secret) and O(tenant) (or E(AZURE_CLIENT_ID), E(AZURE_SECRET), E(AZURE_TENANT)),
+        or O(ad_user) and O(password) when no secret is given.
       - V(credential_file) reads O(profile) (default C(default)) from C(~/.azure/credentials).
       - V(cli) uses the signed-in Azure CLI; V(msi) a managed identity.
       - Defaults to V(auto). Falls back to E(ANSIBLE_AZURE_AUTH_SOURCE).
@@ -39,6 +40,19 @@ options:
   secret:
     description:
       - Client secret of the service principal. Never logged or returned. Falls back to E(AZURE_SECRET).
+    type: str
+  ad_user:
+    description:
+      - A Microsoft Entra user name (C(user@contoso.onmicrosoft.com)) to sign in with, with O(password), as
+        azure.azcollection and AWX's Azure credential do. Falls back to E(AZURE_AD_USER).
+      - Uses azure-identity's username/password sign-in, which works only for accounts without multi-factor
+        authentication. The client is O(client_id), by default the Azure CLI's public client id; the tenant is
+        O(tenant), by default C(organizations).
+      - A service principal (O(secret)) wins when both are given.
+    type: str
+  password:
+    description:
+      - The password of O(ad_user). Never logged or returned. Falls back to E(AZURE_PASSWORD).
     type: str
   tenant:
     description:
@@ -75,10 +89,19 @@ options:
         Falls back to E(AZURE_CA_BUNDLE), then E(REQUESTS_CA_BUNDLE).
       - TLS certificates are always verified; there is no option to turn that off.
     type: path
+  cert_validation_mode:
+    description:
+      - Accepted for azure.azcollection compatibility only. V(validate) is what always happens; any other value
+        (V(ignore)) is refused with an explanation, since certificate verification cannot be turned off (the
+        access token travels over that connection). To trust a private certificate authority, use O(ca_bundle).
+        Falls back to E(AZURE_CERT_VALIDATION_MODE).
+    type: str
 requirements:
   - azure-identity >= 1.27.0
   - azure-mgmt-compute >= 39.0.0
   - azure-core >= 1.41.0
 notes:
-  - Authentication can be set once for all modules with C(module_defaults) and C(group/vmss.rollout.vmss).
+  - For modules, authentication can be set once with C(module_defaults) and C(group/vmss.rollout.vmss).
+    C(module_defaults) do not reach the inventory plugin, which takes these options from its inventory file or the
+    environment variables named above (AWX's Azure credential sets them).
 """

@@ -19,4 +19,5 @@ options:
     description: Name of the scale set.
     type: str
     required: true
+    aliases: [vmss_name]
 """

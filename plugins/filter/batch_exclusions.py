@@ -18,6 +18,12 @@ options:
     description: Do not leave out instances already on the latest model.
     type: bool
     default: false
+  by_reason:
+    description:
+      - One entry per reason, with the instances it applies to, instead of one entry per instance (a plan of
+        fifteen instances already on the latest model says so once).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - vmss.rollout.instance_summaries
 """
@@ -26,15 +32,20 @@ EXAMPLES = r"""
 - name: Show what the rollout will not touch
   ansible.builtin.debug:
     msg: "{{ info.instances | vmss.rollout.batch_exclusions }}"
+
+- name: The same, one line per reason
+  ansible.builtin.debug:
+    msg: "{{ info.instances | vmss.rollout.batch_exclusions(by_reason=true) }}"
 """
 
 RETURN = r"""
 _value:
-  description: One entry per excluded instance.
+  description: One entry per excluded instance, or with O(by_reason) one per reason.
   type: list
   elements: dict
   contains:
-    instance_id: {description: Instance id., type: str}
+    instance_id: {description: "Instance id (not with O(by_reason)).", type: str}
+    instance_ids: {description: "With O(by_reason), the instances left out for that reason.", type: list, elements: str}
     reason: {description: Why the instance is left out., type: str}
 """
 
@@ -42,9 +53,18 @@ from ansible_collections.vmss.rollout.plugins.filter.plan_batches import check_i
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.batches import exclusions
 
 
-def batch_exclusions(instances, include_current=False):
+def group_by_reason(excluded):
+    """[{reason, instance_ids}] in order of first appearance (pure)."""
+    grouped = {}
+    for entry in excluded:
+        grouped.setdefault(entry["reason"], []).append(entry["instance_id"])
+    return [{"reason": reason, "instance_ids": ids} for reason, ids in grouped.items()]
+
+
+def batch_exclusions(instances, include_current=False, by_reason=False):
     check_instances(instances, "batch_exclusions")
-    return exclusions(instances, include_current)
+    excluded = exclusions(instances, include_current)
+    return group_by_reason(excluded) if by_reason else excluded
 
 
 class FilterModule:

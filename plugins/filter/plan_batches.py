@@ -58,10 +58,10 @@ _value:
   elements: dict
   contains:
     number: {description: 1-based batch number., type: int}
-    zone: {description: Zone of every instance in the batch, or null., type: str}
+    zone: {description: "Zone of every instance in the batch, or null.", type: str}
     update_domains: {description: Update domains the batch touches., type: list, elements: int}
     instance_ids: {description: Instances of the batch., type: list, elements: str}
-    label: {description: Text for progress messages, for example C(update domain 1)., type: str}
+    label: {description: "Text for progress messages, for example C(update domain 1).", type: str}
 """
 
 from ansible.errors import AnsibleFilterError

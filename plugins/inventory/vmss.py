@@ -12,8 +12,16 @@ description:
   - Adds one host per instance of the selected Uniform scale sets, with the instance's update domain, fault
     domain, zone, latest-model and health state as host variables and its private IP address as C(ansible_host).
   - Adds each host to the groups C(vmss_<name>), C(vmss_<name>_ud_<n>) (its platform update domain) and, for a
-    zonal scale set, C(zone_<z>). Characters other than letters, digits and underscores in a scale set name
-    become C(_) in group names.
+    zonal scale set, C(zone_<z>). With O(hostnames=resource_group_instance_name) the scale set groups carry the
+    resource group too (C(vmss_<resource_group>_<name>), C(vmss_<resource_group>_<name>_ud_<n>)), so two scale
+    sets of the same name in two resource groups never share a group. Characters other than letters, digits and
+    underscores become C(_) in group names.
+  - Fails whole, so on any error (Azure, a host name collision) no host of this source is added.
+  - With O(cache), the inventory is read from the cache until O(cache_timeout) seconds have passed, so a model
+    change (for example C(latest_model_applied)) can be hidden for up to that long; use a short O(cache_timeout)
+    or C(--flush-cache) before a rollout. The cache key includes the selection options (O(resource_groups),
+    O(names), O(tags), O(exclude)) and the subscription and cloud, so changing them never serves another
+    selection's hosts.
   - Reads one instance list (with instance views, all pages) and one network interface list per scale set, plus
     one scale set list per resource group (or one for the whole subscription); never one call per instance.
   - Works beside static hosts and other inventory sources in an inventory directory.
@@ -49,6 +57,13 @@ options:
       - Only scale sets carrying all these tags. A value of V(null) (C(~)) matches any value of that tag.
     type: dict
     default: {}
+  exclude:
+    description:
+      - Scale sets to leave out, as names (C(web)), C(resource_group/name) (C(rg-demo/web)) or shell-style
+        patterns of either (C(canary-*), C(rg-test/*)). Applied after O(names) and O(tags).
+    type: list
+    elements: str
+    default: []
   hostnames:
     description:
       - How hosts are named. V(instance_name) uses the instance's name, for example C(web_3), which is unique
@@ -57,6 +72,11 @@ options:
     type: str
     choices: [instance_name, resource_group_instance_name]
     default: instance_name
+notes:
+  - Credentials come from this inventory file's options or the environment variables named for each option
+    (AWX's Azure credential sets them for an inventory source). C(module_defaults) do not apply to inventory
+    plugins.
+  - Each host also has a C(tags) variable, holding the scale set's tags with the instance's own tags over them.
 """
 
 EXAMPLES = r"""
@@ -84,13 +104,19 @@ groups:
   unhealthy: health_state == 'unhealthy'
 compose:
   app_url: "'http://' ~ private_ip ~ ':8080/health'"
+exclude:
+  - rg-demo/web-canary
+# A cached inventory can be up to cache_timeout seconds old: run with --flush-cache right before a rollout.
 cache: true
 cache_plugin: ansible.builtin.jsonfile
 cache_connection: ~/.cache/vmss-inventory
+cache_timeout: 300
 """
 
 import difflib
 import fnmatch
+import hashlib
+import json
 import re
 
 from ansible.errors import AnsibleParserError
@@ -133,7 +159,8 @@ def config_problem(config, allowed):
         return "unknown option %r%s; allowed: %s." % (
             unknown[0], " (did you mean %r?)" % close[0] if close else "", ", ".join(sorted(allowed)))
     for option, what in (("resource_groups", "resource group names"),
-                         ("names", "scale set names or shell-style patterns such as web-*")):
+                         ("names", "scale set names or shell-style patterns such as web-*"),
+                         ("exclude", "scale set names or resource_group/name, or shell-style patterns")):
         values = config.get(option)
         if values is None:
             continue
@@ -161,6 +188,25 @@ def scale_set_selected(scale_set, names, tags):
         if key not in present or (value is not None and str(present[key]) != str(value)):
             return False
     return True
+
+
+def scale_set_excluded(scale_set, exclude):
+    """True when ``exclude`` names the scale set, by name or resource_group/name (shell-style patterns allowed)."""
+    qualified = "%s/%s" % (resource_group_of(scale_set["id"]), scale_set["name"])
+    for pattern in exclude:
+        candidate = qualified if "/" in pattern else scale_set["name"]
+        if fnmatch.fnmatch(candidate.lower(), pattern.lower()):
+            return True
+    return False
+
+
+def duplicate_host(names_and_ids):
+    """The first host name given to instances of two different scale sets, else None (pure)."""
+    seen = {}
+    for host, vmss_id in names_and_ids:
+        if seen.setdefault(host, vmss_id) != vmss_id:
+            return host
+    return None
 
 
 def is_flexible(scale_set):
@@ -197,6 +243,7 @@ def host_records(scale_set, vms, nics):
             "protected": summary.get("protected"),
             "private_ip": summary.get("private_ip"),
             "image": summary.get("image"),
+            "tags": dict(scale_set.get("tags") or {}, **(summary.get("tags") or {})),
         })
     return sorted(records, key=lambda r: instance_id_key(r["instance_id"]))
 
@@ -216,7 +263,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if problem:
             raise AnsibleParserError("vmss.rollout.vmss inventory %s: %s" % (path, problem))
 
-        cache_key = self.get_cache_key(path)
+        cache_key = self._cache_key(path)
         use_cache = self.get_option("cache") and cache
         update_cache = self.get_option("cache") and not cache
         records = None
@@ -234,6 +281,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self._cache[cache_key] = records
         self._populate(records)
 
+    def _cache_key(self, path):
+        """The path's key plus a digest of what decides the records, so another selection never hits it."""
+        auth = self._auth_options()
+        decisive = {key: self.get_option(key) for key in ("resource_groups", "names", "tags", "exclude")}
+        decisive.update({key: auth.get(key) for key in ("subscription_id", "cloud_environment")})
+        digest = hashlib.sha256(json.dumps(decisive, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return "%s_%s" % (self.get_cache_key(path), digest)
+
     def _allowed_options(self):
         allowed = set(self._options)
         for definition in (self.option_definitions or {}).values():
@@ -248,9 +303,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         service = scale_set_service(self._auth_options())
         names = self.get_option("names") or []
         tags = self.get_option("tags") or {}
+        exclude = self.get_option("exclude") or []
         records = []
         for scale_set in self._scale_sets(service):
-            if not scale_set_selected(scale_set, names, tags):
+            if not scale_set_selected(scale_set, names, tags) or scale_set_excluded(scale_set, exclude):
                 continue
             if is_flexible(scale_set):
                 self.display.warning("vmss.rollout.vmss: skipping scale set %s, which uses Flexible orchestration."
@@ -276,19 +332,28 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             return "%s_%s" % (record["resource_group"], record["name"])
         return record["name"]
 
+    def _scale_set_group(self, record):
+        if self.get_option("hostnames") == "resource_group_instance_name":
+            return group_name("vmss", record["resource_group"], record["vmss_name"])
+        return group_name("vmss", record["vmss_name"])
+
     def _populate(self, records):
+        # Every check before the first host is added: an error leaves no half inventory behind.
+        names = [(self._host_name(record), record["vmss_id"]) for record in records]
+        names.extend((host.name, host.vars.get("vmss_id")) for host in self.inventory.hosts.values()
+                     if host.vars.get("vmss_id"))
+        host = duplicate_host(names)
+        if host:
+            raise AnsibleParserError(
+                "vmss.rollout.vmss: two instances are both named %r (scale sets in different resource groups);"
+                " set hostnames: resource_group_instance_name." % host)
         strict = self.get_option("strict")
         for record in records:
             host = self._host_name(record)
-            if host in self.inventory.hosts and self.inventory.get_host(host).vars.get("vmss_id") not in (
-                    None, record["vmss_id"]):
-                raise AnsibleParserError(
-                    "vmss.rollout.vmss: two instances are both named %r (scale sets in different resource groups);"
-                    " set hostnames: resource_group_instance_name." % host)
             hostvars = {key: value for key, value in record.items() if key != "name"}
             hostvars["ansible_host"] = record["private_ip"]
-            groups = [group_name("vmss", record["vmss_name"]),
-                      group_name("vmss", record["vmss_name"], "ud", record["platform_update_domain"])]
+            scale_set_group = self._scale_set_group(record)
+            groups = [scale_set_group, group_name(scale_set_group, "ud", record["platform_update_domain"])]
             if record["zone"]:
                 groups.append(group_name("zone", record["zone"]))
             for group in groups:

@@ -48,7 +48,13 @@ ENV_VARS = {
     "disable_instance_discovery": ("AZURE_DISABLE_INSTANCE_DISCOVERY",),
     "ca_bundle": ("AZURE_CA_BUNDLE", "REQUESTS_CA_BUNDLE"),
     "allow_foreign_resource_manager": ("AZURE_ALLOW_FOREIGN_RESOURCE_MANAGER",),
+    "ad_user": ("AZURE_AD_USER",),
+    "password": ("AZURE_PASSWORD",),
+    "cert_validation_mode": ("AZURE_CERT_VALIDATION_MODE",),
 }
+
+# The public client id of the Azure CLI: what azure.azcollection signs a user in with when no client_id is given.
+AZURE_CLI_CLIENT_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 
 
 def _spec(option, **kwargs):
@@ -68,6 +74,10 @@ AUTH_ARGSPEC = {
     "disable_instance_discovery": _spec("disable_instance_discovery", type="bool"),
     "ca_bundle": _spec("ca_bundle", type="path"),
     "allow_foreign_resource_manager": _spec("allow_foreign_resource_manager", type="bool"),
+    "ad_user": _spec("ad_user", type="str"),
+    "password": _spec("password", type="str", no_log=True),
+    # accepted so an azure.azcollection playbook gets an explanation, not "unknown option"; see resolve_auth
+    "cert_validation_mode": _spec("cert_validation_mode", type="str"),
 }
 
 PROFILE_KEYS = ("subscription_id", "client_id", "secret", "tenant", "cloud_environment",
@@ -108,11 +118,11 @@ KNOWN_CLOUDS = {
 class AzureAuth:
     """The resolved settings: which identity, which subscription, which cloud, which CA bundle.
 
-    ``secret`` is kept out of repr() so a stray debug print cannot leak it.
+    ``secret`` and ``password`` are kept out of repr() so a stray debug print cannot leak them.
     """
 
     def __init__(self, source, subscription_id, cloud, client_id=None, secret=None, tenant=None,
-                 ca_bundle=None, disable_instance_discovery=False, profile=None):
+                 ca_bundle=None, disable_instance_discovery=False, profile=None, ad_user=None, password=None):
         self.source = source
         self.subscription_id = subscription_id
         self.cloud = cloud
@@ -122,10 +132,17 @@ class AzureAuth:
         self.ca_bundle = ca_bundle
         self.disable_instance_discovery = disable_instance_discovery
         self.profile = profile
+        self.ad_user = ad_user
+        self.password = password
 
     def __repr__(self):
-        return "AzureAuth(source=%r, subscription_id=%r, client_id=%r, tenant=%r, cloud=%r)" % (
-            self.source, self.subscription_id, self.client_id, self.tenant, self.cloud)
+        return "AzureAuth(source=%r, subscription_id=%r, client_id=%r, tenant=%r, ad_user=%r, cloud=%r)" % (
+            self.source, self.subscription_id, self.client_id, self.tenant, self.ad_user, self.cloud)
+
+    @property
+    def secrets(self):
+        """The values that must never appear in output (client secret, user password)."""
+        return [value for value in (self.secret, self.password) if value]
 
     @property
     def connection_verify(self):
@@ -147,7 +164,8 @@ class AzureAuth:
 
     def _sdk_credential(self):
         try:
-            from azure.identity import AzureCliCredential, ClientSecretCredential, ManagedIdentityCredential
+            from azure.identity import (AzureCliCredential, ClientSecretCredential, ManagedIdentityCredential,
+                                        UsernamePasswordCredential)
         except ImportError as exc:
             raise VmssError("The Python package azure-identity is required on the host running the task: %s" % exc)
         if self.source == "cli":
@@ -157,6 +175,12 @@ class AzureAuth:
             if self.client_id:
                 kwargs["client_id"] = self.client_id
             return ManagedIdentityCredential(**kwargs)
+        if self.source == "user_password":
+            # azure-identity's username/password sign-in (no MFA): a public client, by default the Azure CLI's
+            return UsernamePasswordCredential(
+                self.client_id, self.ad_user, self.password, tenant_id=self.tenant or "organizations",
+                authority=self.cloud.authority, disable_instance_discovery=self.disable_instance_discovery,
+                connection_verify=self.connection_verify)
         return ClientSecretCredential(
             self.tenant, self.client_id, self.secret,
             authority=self.cloud.authority,
@@ -365,6 +389,11 @@ def resolve_auth(options, environ=None, home=None, fetch=fetch_cloud_metadata, c
     """
     environ = os.environ if environ is None else environ
     values = merged_options(options, environ)
+    mode = values.get("cert_validation_mode")
+    if mode not in (None, "") and str(mode).strip().lower() != "validate":
+        raise VmssError("cert_validation_mode %r is not supported: TLS certificates are always verified, since the "
+                        "access token and the scale set's settings travel over that connection; to trust a private "
+                        "certificate authority, set ca_bundle (AZURE_CA_BUNDLE) to its PEM file." % (mode,))
     source = (values.get("auth_source") or "auto").strip().lower()
     if source not in AUTH_SOURCES:
         raise VmssError("auth_source %r is not allowed: use one of %s." % (source, ", ".join(AUTH_SOURCES)))
@@ -372,6 +401,14 @@ def resolve_auth(options, environ=None, home=None, fetch=fetch_cloud_metadata, c
     sp_keys = ("client_id", "secret", "tenant")
 
     profile_name = values.get("profile")
+    user_keys = ("ad_user", "password")
+    if source in ("auto", "env") and not profile_name and any(values.get(k) for k in user_keys) \
+            and not values.get("secret"):
+        missing = _missing(values, user_keys)
+        if missing:
+            raise VmssError("Username/password sign-in needs ad_user and password; missing: %s "
+                            "(options or AZURE_AD_USER / AZURE_PASSWORD)." % ", ".join(missing))
+        source = "user_password"
     if source == "auto":
         if profile_name:
             source = "credential_file"
@@ -402,6 +439,8 @@ def resolve_auth(options, environ=None, home=None, fetch=fetch_cloud_metadata, c
         missing = _missing(values, sp_keys)
         if missing:
             raise VmssError("profile %r in %s lacks %s." % (profile_name, creds_path, ", ".join(missing)))
+    elif source == "user_password":
+        values["client_id"] = values.get("client_id") or AZURE_CLI_CLIENT_ID
     elif source == "env":
         missing = _missing(values, sp_keys)
         if missing:
@@ -431,4 +470,6 @@ def resolve_auth(options, environ=None, home=None, fetch=fetch_cloud_metadata, c
         client_id=values.get("client_id"), secret=values.get("secret"), tenant=values.get("tenant"),
         ca_bundle=ca_bundle, disable_instance_discovery=disable_discovery,
         profile=profile_name if source == "credential_file" else None,
+        ad_user=values.get("ad_user") if source == "user_password" else None,
+        password=values.get("password") if source == "user_password" else None,
     )

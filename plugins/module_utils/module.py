@@ -38,7 +38,8 @@ CONFLICT_ARGSPEC = {
 
 SCALE_SET_ARGSPEC = {
     "resource_group": {"type": "str", "required": True},
-    "name": {"type": "str", "required": True},
+    # vmss_name: azure.azcollection's name for it, so its playbooks port over
+    "name": {"type": "str", "required": True, "aliases": ["vmss_name"]},
 }
 
 
@@ -99,8 +100,8 @@ class VmssModule:
     def auth(self):
         if self._auth is None:
             self._auth = resolve_auth(self.params)
-            if self._auth.secret:
-                self.ansible.no_log_values.add(self._auth.secret)
+            for value in self._auth.secrets:
+                self.ansible.no_log_values.add(value)
         return self._auth
 
     def client(self):

@@ -138,13 +138,14 @@ EXAMPLES = r"""
         protected_settings: {commandToExecute: "sh app-2.0.sh"}
         provision_after: [health]
 
+# Any new value runs it again; a fixed one (not a fact such as ansible_date_time) also works without gather_facts.
 - name: Re-run the CustomScript on the next upgrade
   vmss.rollout.vmss_extension_sequence:
     resource_group: rg-demo
     name: web
     extensions:
       - name: app
-        force_update_tag: "{{ ansible_date_time.epoch }}"
+        force_update_tag: "app-2.0-run-2"
 
 - name: Remove an extension
   vmss.rollout.vmss_extension_sequence:
@@ -272,6 +273,14 @@ def run(module, service):
     _vmss, written, _conflicts = write_on_latest(lambda: service.get_scale_set(rg, name), compute, write,
                                                  params["conflict_retries"], rg, name)
     current, plan = computed["current"], computed["plan"]
+    unsent = ext_graph.unsent_protected_settings(current, params["extensions"], params["state"],
+                                                 params["protected_settings_update"])
+    if unsent:
+        module.warn("protected_settings of %s not sent and not compared: %s already in the model and "
+                    "protected_settings_update is on_create (Azure never returns protected settings, so a change "
+                    "cannot be seen). Set protected_settings_update: always to send them, with a new "
+                    "force_update_tag to run the extension again."
+                    % (", ".join("'%s'" % n for n in unsent), "it is" if len(unsent) == 1 else "they are"))
     after = plan["extensions"] if written is None else ext_graph.model_extensions(written)
     views = [ext_graph.public_view(e) for e in after]
     diff = ext_graph.diff(current, plan)

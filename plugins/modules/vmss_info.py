@@ -68,9 +68,11 @@ instances:
   type: list
   elements: dict
   sample:
-    - {instance_id: "0", name: web_0, update_domain: 0, fault_domain: 0, zone: null, latest_model_applied: true,
+    - {instance_id: "0", id: "/subscriptions/.../virtualMachineScaleSets/web/virtualMachines/0",
+       name: web_0, update_domain: 0, fault_domain: 0, zone: null, latest_model_applied: true,
        provisioning_state: Succeeded, power_state: running, health_state: healthy, private_ip: 10.0.0.4,
-       image: {publisher: Canonical, offer: ubuntu-24_04-lts, sku: server, version: "1.0.0"}, protected: false}
+       image: {publisher: Canonical, offer: ubuntu-24_04-lts, sku: server, version: "1.0.0"}, protected: false,
+       tags: {env: demo}}
 update_domains:
   description: Instances grouped by (zone and) update domain.
   returned: always

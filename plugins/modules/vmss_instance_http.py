@@ -88,20 +88,21 @@ EXAMPLES = r"""
     name: web
   register: web
 
-- name: Ask every instance to drain, in one task
-  vmss.rollout.vmss_instance_http:
-    instances: "{{ web.instances }}"
-    url: "http://{private_ip}:8080/drain"
-    method: POST
-    status_code: [200, 202, 204]
-    fail_on_error: false
-
 - name: Wait until every instance answers 200 on /health
   vmss.rollout.vmss_instance_http:
     instances: "{{ web.instances }}"
     url: "http://{private_ip}:8080/health"
     retries: 10
     delay: 3
+
+# Drain one batch at a time (here update domain 0), never the whole scale set: the others keep serving.
+- name: Ask the instances of update domain 0 to drain before upgrading them
+  vmss.rollout.vmss_instance_http:
+    instances: "{{ web.instances | selectattr('update_domain', 'equalto', 0) | list }}"
+    url: "http://{private_ip}:8080/drain"
+    method: POST
+    status_code: [200, 202, 204]
+    fail_on_error: false
 """
 
 RETURN = r"""

@@ -129,6 +129,10 @@ instances:
       description: "Instance id."
       type: str
       returned: always
+    id:
+      description: "Azure Resource Manager id of the instance."
+      type: str
+      returned: always
     name:
       description: "Instance name."
       type: str
@@ -172,6 +176,10 @@ instances:
     protected:
       description: "Protected from scale-set actions."
       type: bool
+      returned: always
+    tags:
+      description: "Tags of the instance (Azure copies the scale set's tags onto its instances)."
+      type: dict
       returned: always
     outcome:
       description: "One of upgraded, skipped, failed; with O(strategy=platform) also current (already on the latest

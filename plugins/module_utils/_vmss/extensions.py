@@ -377,6 +377,18 @@ def plan(current_arm, desired, state="present", exclusive=False, protected_setti
     return {"extensions": final, "changes": changes, "changed": bool(changes)}
 
 
+def unsent_protected_settings(current_arm, desired, state="present", protected_settings_update="on_create"):
+    """Names of the wanted extensions whose protected_settings will be neither compared nor sent (pure).
+
+    Azure never returns protected settings, so they cannot be compared; under ``on_create`` they are sent only
+    when the extension is created. A user who changed only them would otherwise see ``ok`` and nothing happen.
+    """
+    if state != "present" or protected_settings_update != "on_create":
+        return []
+    existing = set(e["name"].lower() for e in current_arm)
+    return [e["name"] for e in desired if e.get("protected_settings") is not None and e["name"].lower() in existing]
+
+
 def _strip_protected(arm_ext):
     ext = copy.deepcopy(arm_ext)
     ext.get("properties", {}).pop("protectedSettings", None)

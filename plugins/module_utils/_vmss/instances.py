@@ -38,6 +38,7 @@ def summarize(vm, private_ips=None):
     image = ((props.get("storageProfile") or {}).get("imageReference")) or {}
     return {
         "instance_id": instance_id,
+        "id": vm.get("id"),
         "name": vm.get("name"),
         "update_domain": view.get("platformUpdateDomain"),
         "fault_domain": view.get("platformFaultDomain"),
@@ -49,6 +50,7 @@ def summarize(vm, private_ips=None):
         "private_ip": (private_ips or {}).get(instance_id),
         "image": image_to_user(image),
         "protected": bool(protection.get("protectFromScaleSetActions")),
+        "tags": dict(vm.get("tags") or {}),
     }
 
 

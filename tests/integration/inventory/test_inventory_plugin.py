@@ -181,6 +181,15 @@ def test_cache_serves_a_second_run_without_calling_azure(scenario, ansible_env, 
     assert second == first
     assert scenario.requests()["total"] == 0, scenario.requests()
 
+    # another selection in the same file is not served the cached hosts of the first
+    scenario.reset_requests()
+    source.write_text(source.read_text().replace("names: [batch, web-tier]", "names: [batch]"))
+    narrowed = listed(ansible_inventory(ansible_env, source))
+    assert sorted(narrowed["_meta"]["hostvars"]) == ["batch_0", "batch_1"]
+    assert scenario.requests()["reads"] > 0
+    source.write_text(source.read_text().replace("names: [batch]", "names: [batch, web-tier]"))
+    scenario.reset_requests()
+
     # --flush-cache goes back to Azure
     third = listed(ansible_inventory(ansible_env, source, "--flush-cache"))
     assert third == first
@@ -201,8 +210,52 @@ def test_same_scale_set_name_in_two_resource_groups(scenario, ansible_env, tmp_p
     inventory = listed(ansible_inventory(ansible_env, source))
     assert sorted(inventory["_meta"]["hostvars"]) == ["rg-inv_api_0", "rg-inv_api_1", "rg-inv_api_2", "rg-inv_api_3",
                                                       "rg-other_api_0"]
-    assert group_hosts(inventory, "vmss_api") == sorted(inventory["_meta"]["hostvars"])
+    # groups are as unique as the host names: one per resource group and scale set, and per update domain
+    assert group_hosts(inventory, "vmss_rg_inv_api") == ["rg-inv_api_0", "rg-inv_api_1", "rg-inv_api_2",
+                                                         "rg-inv_api_3"]
+    assert group_hosts(inventory, "vmss_rg_other_api") == ["rg-other_api_0"]
+    assert group_hosts(inventory, "vmss_rg_other_api_ud_0") == ["rg-other_api_0"]
+    assert "rg-inv_api_0" not in group_hosts(inventory, "vmss_rg_other_api_ud_0")
+    assert "vmss_api" not in inventory and "vmss_api_ud_0" not in inventory
     assert inventory["_meta"]["hostvars"]["rg-other_api_0"]["resource_group"] == "rg-other"
+
+
+def test_a_hostname_collision_leaves_no_half_inventory(scenario, ansible_env, tmp_path):
+    """Even where Ansible only warns about a failed source (its default), none of the source's hosts stay."""
+    directory = tmp_path / "inventory"
+    directory.mkdir()
+    write(directory / "01-static.ini", "plain-vm-1 ansible_host=192.0.2.10\n")
+    write(directory / "02-both.vmss.yml", """\
+        plugin: vmss.rollout.vmss
+        names: [api]
+        """)
+    cmd = [ansible_env["PATH"].split(":")[0] + "/ansible-inventory", "-i", str(directory), "--list"]
+    proc = subprocess.run(cmd, env=dict(ansible_env, ANSIBLE_INVENTORY_UNPARSED_FAILED="false"),
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert "two instances are both named 'api_0'" in proc.stdout + proc.stderr
+    hosts = sorted(plain(json.loads(proc.stdout))["_meta"]["hostvars"]) if proc.returncode == 0 else []
+    assert hosts in ([], ["plain-vm-1"]), hosts
+
+
+def test_tags_host_variable_and_exclude_option(scenario, ansible_env, tmp_path):
+    source = write(tmp_path / "some.vmss.yml", """\
+        plugin: vmss.rollout.vmss
+        exclude: [batch, rg-inv/api]
+        hostnames: resource_group_instance_name
+        """)
+    inventory = listed(ansible_inventory(ansible_env, source))
+    hostvars = inventory["_meta"]["hostvars"]
+    # rg-inv/api and every batch are left out; rg-other/api (same name, other resource group) stays
+    assert sorted(hostvars) == sorted(["rg-other_api_0"] + [f"rg-inv_web-tier_{i}" for i in range(7)])
+    assert hostvars["rg-inv_web-tier_0"]["tags"] == {"env": "prod", "team": "web"}
+    assert hostvars["rg-other_api_0"]["tags"] == {}
+
+    bad = write(tmp_path / "bad.vmss.yml", """\
+        plugin: vmss.rollout.vmss
+        exclude: [3]
+        """)
+    proc = ansible_inventory(ansible_env, bad)
+    assert proc.returncode != 0 and "exclude must be a list of scale set names" in proc.stdout + proc.stderr
 
 
 def test_an_azure_error_is_one_clear_sentence_and_never_shows_the_secret(scenario, ansible_env, tmp_path):

@@ -125,3 +125,23 @@ def test_automatic_scale_set_is_refused_unless_allowed(fresh_emulator, run_playb
         assert "mode is Automatic" in r[refused]["msg"] and "allow_automatic_upgrade" in r[refused]["msg"]
     assert r[2]["changed"] is True and writes(out[2]) == 1, r[2].get("msg")
     assert r[3]["changed"] is False and not r[3].get("failed"), r[3].get("msg")
+
+
+def test_protected_settings_not_sent_under_on_create_are_warned_about(fresh_emulator, run_playbook, tmp_path):
+    """Changing only protected_settings of an existing extension under the default on_create is `ok` and sends
+    nothing: the user is told so (and a new extension, whose protected settings are sent, gives no warning)."""
+    app = {"name": "app", "publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
+           "type_handler_version": "2.1", "settings": {}, "protected_settings": {"commandToExecute": "v1-hidden"}}
+    fresh_emulator.load_scenario(scenario())
+    steps = [step("vmss_extension_sequence", extensions=[app]),
+             step("vmss_extension_sequence", extensions=[dict(app, protected_settings={"commandToExecute": "v2-x"})]),
+             step("vmss_extension_sequence", extensions=[dict(app, protected_settings={"commandToExecute": "v3-x"})],
+                  protected_settings_update="always")]
+    out, res = run_steps(run_playbook, fresh_emulator, steps, tmp_path)
+    created, unchanged, sent = (entry["result"] for entry in out)
+    assert created["changed"] and not created.get("warnings"), created
+    assert unchanged["changed"] is False and writes(out[1]) == 0
+    assert any("protected_settings of 'app' not sent and not compared" in w and "protected_settings_update: always"
+               in w for w in unchanged.get("warnings", [])), unchanged
+    assert sent["changed"] and writes(out[2]) == 1 and not sent.get("warnings"), sent
+    assert "v2-x" not in res.output and "v1-hidden" not in res.output

@@ -54,3 +54,20 @@ def test_info_zonal_set(fresh_emulator, run_playbook, tmp_path):
     fast = out[3]["result"]
     assert fast["changed"] is False and writes(out[3]) == 0 and out[3]["requests"]["reads"] == 2
     assert all(i["private_ip"] is None for i in fast["instances"])
+
+
+def test_vmss_name_alias_and_instance_id_and_tags_in_summaries(fresh_emulator, run_module):
+    """azure.azcollection parity: `vmss_name` works for `name`; summaries carry the ARM id and the tags."""
+    fresh_emulator.load_scenario(scenario(scale_set("web", capacity=2, tags={"env": "demo"})))
+    info = run_module("vmss_info", {"resource_group": "rg-core", "vmss_name": "web", "private_ips": False})
+    assert info["rc"] == 0, info["output"]
+    upgrade = run_module("vmss_instance_upgrade", {"resource_group": "rg-core", "vmss_name": "web",
+                                                   "instance_ids": ["1"]})
+    assert upgrade["rc"] == 0, upgrade["output"]
+    fleet = fresh_emulator.admin("GET", "/_emulator/scale_sets/rg-core/web/instances")["instances"]
+    assert sorted(i["instance_id"] for i in fleet) == ["0", "1"]
+    for summaries in (info["instances"], upgrade["instances"]):
+        for summary in summaries:
+            assert summary["id"].endswith("/resourceGroups/rg-core/providers/Microsoft.Compute/"
+                                          "virtualMachineScaleSets/web/virtualMachines/" + summary["instance_id"])
+            assert summary["tags"] == {"env": "demo"}

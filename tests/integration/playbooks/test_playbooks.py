@@ -77,9 +77,9 @@ def test_fleet_rollout_refuses_paired_regions_in_one_phase(fresh_emulator, run_p
     assert emulator.requests()["total"] == 0
 
 
-def six_outdated_instances_and_their_inventory(emulator, run_module, tmp_path, faults=()) -> Path:
+def six_outdated_instances_and_their_inventory(emulator, run_module, tmp_path, faults=(), **extra) -> Path:
     """A scale set of 6 whose model moved to NEW, and an inventory file of the vmss.rollout.vmss plugin for it."""
-    emulator.load_scenario(scenario(scale_set(capacity=6)))
+    emulator.load_scenario(scenario(scale_set(capacity=6, **extra)))
     if faults:
         emulator.set_faults(list(faults))
     changed = run_module("vmss_model_image", {"resource_group": "rg-roll", "name": "web", "image": image(NEW)})
@@ -132,6 +132,27 @@ def test_inventory_rollout_stops_at_max_fail_percentage(fresh_emulator, run_play
     assert "Update domain 1" not in run.output
     assert sorted(upgrade_starts(emulator)) == ["0", "5"]
     assert emulator.requests()["by_operation"]["VirtualMachineScaleSets_UpdateInstances"] == 1
+
+
+def test_inventory_rollout_with_limit_keeps_update_domains_apart_and_never_reports_a_skipped_instance_ok(
+        fresh_emulator, run_playbook, run_module, tmp_path):
+    """--limit to one instance of update domains 1, 2 and 3: three batches of one (not one batch sized from the
+    whole update-domain group), and the protected instance 3, which is not upgraded, fails instead of passing."""
+    emulator = fresh_emulator
+    inventory = six_outdated_instances_and_their_inventory(emulator, run_module, tmp_path, protected_instances=["3"])
+
+    run = run_playbook(PLAYBOOKS / "inventory_rollout.yml", inventory=str(inventory), args=[
+        "--limit", "localhost:web_1:web_2:web_3"], extra_vars={
+        "inventory_rollout_vmss": "web", "inventory_rollout_http_delay": 1, "inventory_rollout_poll_interval": 1,
+        "inventory_rollout_max_fail_percentage": 100})
+
+    assert run.rc != 0, run.output
+    assert sorted(upgrade_starts(emulator)) == ["1", "2"]
+    for batch in in_flight_sets(upgrade_events(emulator)):
+        assert len({int(i) % 5 for i in batch}) == 1, f"two update domains out of service at once: {sorted(batch)}"
+    assert "Instance 3 was not upgraded: protected from scale-set actions" in run.output
+    recap = {line.split()[0]: line for line in run.output.splitlines() if ": ok=" in line}
+    assert "failed=1" in recap["web_3"] and "failed=0" in recap["web_1"] and "failed=0" in recap["web_2"]
 
 
 def test_make_demo_script_rolls_the_demo_scale_set(ansible_env, tmp_path):

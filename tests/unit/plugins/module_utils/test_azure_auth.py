@@ -254,9 +254,48 @@ def test_argspec_secret_is_no_log_and_env_fallbacks():
     assert spec["secret"]["no_log"] is True
     assert spec["tenant"]["fallback"][1] == ["AZURE_TENANT", "AZURE_TENANT_ID"]
     assert spec["ca_bundle"]["fallback"][1] == ["AZURE_CA_BUNDLE", "REQUESTS_CA_BUNDLE"]
-    assert "validate_certs" not in spec and "cert_validation_mode" not in spec
+    assert "validate_certs" not in spec
+    assert spec["password"]["no_log"] is True
+    assert spec["ad_user"]["fallback"][1] == ["AZURE_AD_USER"]
+    assert spec["password"]["fallback"][1] == ["AZURE_PASSWORD"]
     assert spec["allow_foreign_resource_manager"]["type"] == "bool"
     assert spec["allow_foreign_resource_manager"]["fallback"][1] == ["AZURE_ALLOW_FOREIGN_RESOURCE_MANAGER"]
+
+
+USER_ENV = {"AZURE_AD_USER": "ops@contoso.example", "AZURE_PASSWORD": "User-Pass-987", "AZURE_SUBSCRIPTION_ID": "sub"}
+
+
+def test_ad_user_and_password_sign_in_as_azure_identity_supports_it():
+    pytest.importorskip("azure.identity")
+    from azure.identity import UsernamePasswordCredential
+    auth = resolve(environ=USER_ENV)
+    assert (auth.source, auth.ad_user, auth.client_id) == (
+        "user_password", "ops@contoso.example", azure_auth.AZURE_CLI_CLIENT_ID)
+    assert "User-Pass-987" not in repr(auth) and auth.secrets == ["User-Pass-987"]
+    credential = auth.credential()
+    assert isinstance(credential, UsernamePasswordCredential)
+    # the client id given wins over the Azure CLI's
+    assert resolve({"client_id": "my-public-app", "tenant": "t1"}, environ=USER_ENV).client_id == "my-public-app"
+    # a service principal wins when a secret is given too (azure.azcollection's order)
+    assert resolve(environ=dict(SP_ENV, **USER_ENV)).source == "service_principal"
+
+
+def test_ad_user_without_password_names_what_is_missing():
+    with pytest.raises(VmssError, match="needs ad_user and password; missing: password"):
+        resolve({"ad_user": "ops@contoso.example", "subscription_id": "s"})
+
+
+@pytest.mark.parametrize("where", ["option", "env"])
+def test_cert_validation_mode_ignore_is_refused_saying_why(where):
+    options = {"cert_validation_mode": "ignore"} if where == "option" else {}
+    environ = dict(SP_ENV, **({"AZURE_CERT_VALIDATION_MODE": "ignore"} if where == "env" else {}))
+    with pytest.raises(VmssError) as err:
+        resolve(options, environ=environ)
+    msg = str(err.value)
+    assert msg.startswith("cert_validation_mode 'ignore' is not supported: TLS certificates are always verified")
+    assert "ca_bundle" in msg
+    # validate is what happens anyway
+    assert resolve({"cert_validation_mode": "validate"}, environ=SP_ENV).source == "service_principal"
 
 
 # ---------------------------------------------------------------- the metadata read itself (azure-core over TLS)

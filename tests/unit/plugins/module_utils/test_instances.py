@@ -3,7 +3,8 @@ from ansible_collections.vmss.rollout.plugins.module_utils._vmss import instance
 from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import private_ips_by_instance
 
 
-def vm(i, ud, latest=True, health="healthy", prov="Succeeded", power="running", zone=None, protected=False):
+def vm(i, ud, latest=True, health="healthy", prov="Succeeded", power="running", zone=None, protected=False,
+       tags=None):
     view = {"platformUpdateDomain": ud, "platformFaultDomain": ud,
             "statuses": [{"code": "ProvisioningState/succeeded"}, {"code": "PowerState/%s" % power}]}
     if health:
@@ -15,17 +16,20 @@ def vm(i, ud, latest=True, health="healthy", prov="Succeeded", power="running", 
                            "protectionPolicy": {"protectFromScaleSetActions": protected}}}
     if zone:
         body["zones"] = [zone]
+    if tags:
+        body["tags"] = tags
     return body
 
 
 def test_summary_fields():
-    summary = instances.summarize(vm(3, 3, latest=False, zone="2", protected=True), {"3": "10.0.0.7"})
+    tagged = vm(3, 3, latest=False, zone="2", protected=True, tags={"env": "prod"})
+    summary = instances.summarize(tagged, {"3": "10.0.0.7"})
     assert summary == {
         "instance_id": "3", "name": "web_3", "update_domain": 3, "fault_domain": 3, "zone": "2",
         "latest_model_applied": False, "provisioning_state": "Succeeded", "power_state": "running",
         "health_state": "healthy", "private_ip": "10.0.0.7",
         "image": {"publisher": "P", "offer": "O", "sku": "S", "version": "1", "exact_version": "1"},
-        "protected": True,
+        "protected": True, "id": "/x/virtualMachines/3", "tags": {"env": "prod"},
     }
 
 

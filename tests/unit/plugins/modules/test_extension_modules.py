@@ -33,6 +33,10 @@ class FakeModule:
         self.params = params
         self.check_mode = check_mode
         self.diff_mode = diff_mode
+        self.warnings = []
+
+    def warn(self, text):
+        self.warnings.append(text)
 
     def result(self, changed, before=None, after=None, **values):
         values["changed"] = changed
