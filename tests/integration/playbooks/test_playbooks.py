@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import yaml
@@ -75,6 +76,31 @@ def test_fleet_rollout_refuses_paired_regions_in_one_phase(fresh_emulator, run_p
     assert "Paired regions share a phase: northeurope and westeurope" in run.output
     assert len(failure_lines(run.output)) == 1, failure_lines(run.output)
     assert emulator.requests()["total"] == 0
+
+
+def test_fleet_rollout_one_phase_as_two_slices(fresh_emulator, run_playbook, tmp_path):
+    """The scale sets as inventory hosts (explicit phases, so that every slice plans alike; eastus gets phase 1
+    from the region pairs), one phase per run and each run sliced with --limit (AWX job slicing): the two slices of phase 1 together upgrade each phase-1 set's instances exactly once, and the phase-2 set
+    (northeurope, westeurope's pair) stays untouched although the second slice's --limit names it."""
+    emulator = fresh_emulator
+    emulator.load_scenario(fleet_scenario())
+    emulator.clear_events()
+    inventory = tmp_path / "fleet.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {"fleet_scale_sets": {"hosts": {
+        f"{rg}-web": {"fleet_rollout_target": dict(resource_group=rg, name="web", location=location, **phase)}
+        for rg, location, phase in (("rg-we", "westeurope", {"phase": 1}), ("rg-us", "eastus", {}),
+                                    ("rg-ne", "northeurope", {"phase": 2}))}}}}}))
+    extra_vars = {"fleet_rollout_image": image(NEW), "fleet_rollout_only_phase": 1, **FAST_IMAGE_ROLLOUT}
+
+    for limit in ("rg-we-web", "rg-us-web,rg-ne-web"):
+        run = run_playbook(PLAYBOOKS / "fleet_rollout.yml", inventory=str(inventory), extra_vars=extra_vars,
+                           args=("--limit", limit))
+        assert run.rc == 0, run.output
+
+    starts = Counter((e["resource_group"].lower(), str(e["instance_id"]))
+                     for e in upgrade_events(emulator) if e["type"] == "instance_upgrade_start")
+    assert starts == {("rg-we", "0"): 1, ("rg-we", "1"): 1, ("rg-us", "0"): 1, ("rg-us", "1"): 1}, starts
+    assert set(image_versions(emulator, "web", "rg-ne").values()) == {"1.0.0"}
 
 
 def six_outdated_instances_and_their_inventory(emulator, run_module, tmp_path, faults=()) -> Path:
