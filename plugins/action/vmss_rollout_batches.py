@@ -21,9 +21,9 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
-from ansible_collections.vmss.rollout.plugins.module_utils.module import vmss_argument_spec, wait_options_problem
+from ansible_collections.vmss.rollout.plugins.module_utils.module import vmss_argument_spec
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import instances as inst_lib, probes, upgrade
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.rollout_options import ARGUMENT_SPEC
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.rollout_options import ARGUMENT_SPEC, option_errors
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.targets import UniformScaleSet
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import Deadline
 from ansible_collections.vmss.rollout.plugins.plugin_utils import rollout
@@ -97,28 +97,13 @@ class AzureSteps:
 
 
 def bad_option(args):
-    """One sentence naming an option that cannot work, or None."""
-    problem = wait_options_problem(args)
-    if problem:
-        return problem
-    for name in ("max_unhealthy_percent", "max_unhealthy_upgraded_percent"):
-        if not 0 <= args[name] <= 100:
-            return "%s must be between 0 and 100, got %g." % (name, args[name])
-    for name in ("health_timeout", "drain_seconds", "http_timeout", "http_retries", "http_delay", "bake_seconds",
-                 "pause_seconds"):
-        if args[name] < 0:
-            return "%s must not be negative, got %g." % (name, args[name])
-    for name in ("drain_url", "http_url"):
-        try:
-            unknown = probes.unknown_fields(args[name])
-        except probes.UrlTemplateError as err:
-            return "%s %r is not a valid template: %s." % (name, args[name], err)
-        if unknown:
-            return "%s %r names unknown instance field(s) %s; its {field} placeholders may name: %s." % (
-                name, args[name], ", ".join(unknown), ", ".join(probes.INSTANCE_FIELDS))
+    """One sentence per option that cannot work (the rollout's one option check), or None."""
+    # ``batch`` here is the number of the one batch to run, not the role's batch size
+    errors = option_errors(dict((key, value) for key, value in args.items() if key != "batch"))
     if args["batch"] is not None and not 1 <= args["batch"] <= len(args["plan"]):
-        return "batch must be between 1 and %d (the batches of plan), got %d." % (len(args["plan"]), args["batch"])
-    return None
+        errors.append("batch must be between 1 and %d (the batches of plan), got %d." % (
+            len(args["plan"]), args["batch"]))
+    return " ".join(errors) or None
 
 
 class ActionModule(ActionBase):

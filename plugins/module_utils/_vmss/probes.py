@@ -37,7 +37,7 @@ def template_fields(url):
 
 
 # The fields of an instance summary (instances.summarize), the only names a {field} placeholder can be filled from.
-# roles/rolling_upgrade/vars/main.yml keeps the same list (rolling_upgrade__instance_fields) for its checks.
+# The rolling_upgrade role checks its URLs with rollout_options.option_errors, which uses this list.
 INSTANCE_FIELDS = ("instance_id", "name", "update_domain", "fault_domain", "zone", "latest_model_applied",
                    "provisioning_state", "power_state", "health_state", "private_ip", "image", "protected")
 

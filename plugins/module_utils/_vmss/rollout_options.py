@@ -1,12 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright: vmss.rollout contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The options of vmss_rollout_batches: shared by the action (plugins/action), which runs the batch loop on the
-controller, and the module file that documents them (validate-modules compares the two)."""
+"""The options of the rollout: vmss_rollout_batches' argument spec, shared by the action (plugins/action), which runs
+the batch loop on the controller, and the module file that documents it (validate-modules compares the two); and
+the one check of their values, which the rolling_upgrade role runs too (filter rollout_option_errors)."""
 
 from __future__ import annotations
 
 __metaclass__ = type
+
+import json
+
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import batches, probes
 
 ARGUMENT_SPEC = {
     "plan": {"type": "list", "elements": "dict", "required": True},
@@ -28,3 +33,76 @@ ARGUMENT_SPEC = {
     "bake_seconds": {"type": "float", "default": 0},
     "pause_seconds": {"type": "float", "default": 0},
 }
+
+
+# The URL each URL option is shown with in its message.
+URL_EXAMPLES = {"http_url": "http://{private_ip}:8080/health", "drain_url": "http://{private_ip}:8080/drain"}
+POSITIVE = ("health_timeout", "wait_timeout", "poll_interval")
+NOT_NEGATIVE = ("http_timeout", "http_retries", "http_delay", "drain_seconds", "bake_seconds", "pause_seconds")
+PERCENTAGES = ("max_unhealthy_percent", "max_unhealthy_upgraded_percent")
+
+
+def _number(value):
+    """``value`` as a number (role variables may arrive as text, "20"), or None when it is not one."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _batch_error(batch):
+    # Asked of the planner itself, so what passes here is exactly what plan_batches accepts.
+    try:
+        batches.batch_sizes(batch, 100)
+    except batches.BatchError:
+        return True
+    return False
+
+
+def option_errors(options, prefix=""):
+    """One sentence per bad rollout option among ``options`` (only those present are checked), each naming the
+    option as ``prefix`` + its name (the image_rollout role's users read image_rollout_batch, say).
+
+    The one check of the rollout options: the vmss_rollout_batches action and the rolling_upgrade role (through the
+    rollout_option_errors filter, before any wrapper role changes the model) both call it."""
+    errors = []
+    if "batch" in options and _batch_error(options["batch"]):
+        errors.append('%sbatch must be "update_domain", a positive integer, a percentage above 0%% and at most 100%% '
+                      'such as "20%%", or a non-empty ramp list of those such as [1, "10%%", "25%%"]; got %s.'
+                      % (prefix, json.dumps(options["batch"], default=str)))
+    for name in PERCENTAGES:
+        value = _number(options.get(name)) if name in options else 0
+        if value is None or not 0 <= value <= 100:
+            errors.append("%s%s must be between 0 and 100, got %s." % (prefix, name, _shown(options[name])))
+    for name in POSITIVE:
+        value = _number(options.get(name)) if name in options else 1
+        if value is None or value <= 0:
+            errors.append("%s%s must be a positive number of seconds, got %s." % (prefix, name, _shown(options[name])))
+    for name in NOT_NEGATIVE:
+        value = _number(options.get(name)) if name in options else 0
+        if value is None or value < 0:
+            errors.append("%s%s must not be negative, got %s." % (prefix, name, _shown(options[name])))
+    for name, example in URL_EXAMPLES.items():
+        if name not in options:
+            continue
+        try:
+            if not isinstance(options[name], str):
+                raise probes.UrlTemplateError("not a text")
+            unknown = probes.unknown_fields(options[name])
+        except probes.UrlTemplateError as err:
+            errors.append('%s%s must be a URL whose {field} placeholders name fields of the instance summaries, such '
+                          'as "%s"; got %s (%s).' % (prefix, name, example, json.dumps(options[name], default=str), err))
+            continue
+        if unknown:
+            # a typo'd field renders no URL: a drain would drain nothing, a check would blame the image
+            errors.append("%s%s names unknown instance field(s) %s in %s; its {field} placeholders may name: %s." % (
+                prefix, name, ", ".join(unknown), json.dumps(options[name], default=str),
+                ", ".join(probes.INSTANCE_FIELDS)))
+    return errors
+
+
+def _shown(value):
+    number = _number(value)
+    return "%g" % number if number is not None else json.dumps(value, default=str)

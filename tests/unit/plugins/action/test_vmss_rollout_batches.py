@@ -55,6 +55,6 @@ def test_an_unknown_placeholder_field_is_refused_naming_the_option_and_the_field
             "bake_seconds": 0, "pause_seconds": 0, "http_url": "http://{private_ip}:8080/health",
             "drain_url": "http://{privat_ip}:8080/drain", "batch": None, "plan": [], "conflict_retries": 3}
     problem = action.bad_option(args)
-    assert problem.startswith("drain_url 'http://{privat_ip}:8080/drain' names unknown instance field(s) privat_ip;")
+    assert problem.startswith('drain_url names unknown instance field(s) privat_ip in "http://{privat_ip}:8080/drain";')
     assert "private_ip" in problem.split(";")[1]
     assert action.bad_option(dict(args, drain_url="http://{private_ip}/drain")) is None

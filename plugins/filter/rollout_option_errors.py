@@ -1,0 +1,59 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmss.rollout contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+name: rollout_option_errors
+short_description: One sentence per bad rollout option
+version_added: 0.1.0
+description:
+  - Takes a dict of rollout options (the engine options of the C(vmss.rollout.rolling_upgrade) role, without their
+    prefix, such as C(batch) or C(max_unhealthy_percent)) and returns one sentence per option whose value cannot
+    work, naming it with O(prefix). Options not in the dict are not checked.
+  - The same check M(vmss.rollout.vmss_rollout_batches) runs, so a role can refuse bad options before it changes
+    anything in Azure.
+options:
+  _input:
+    description: The options, by name without prefix.
+    type: dict
+    required: true
+  prefix:
+    description: Put before each option's name in the sentences (the name the user spelled).
+    type: str
+    default: ''
+"""
+
+EXAMPLES = r"""
+- name: Refuse bad options before anything is written
+  ansible.builtin.assert:
+    that: errors | length == 0
+    fail_msg: "{{ errors | join(' ') }}"
+  vars:
+    errors: "{{ {'batch': my_batch, 'bake_seconds': my_bake} | vmss.rollout.rollout_option_errors('my_') }}"
+"""
+
+RETURN = r"""
+_value:
+  description: One sentence per bad option; empty when every option can work.
+  type: list
+  elements: str
+"""
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.rollout_options import option_errors
+
+
+def rollout_option_errors(options, prefix=""):
+    if not isinstance(options, dict):
+        raise AnsibleFilterError("rollout_option_errors expects a dict of options, got %s." % type(options).__name__)
+    return option_errors(options, prefix)
+
+
+class FilterModule:
+    def filters(self):
+        return {"rollout_option_errors": rollout_option_errors}

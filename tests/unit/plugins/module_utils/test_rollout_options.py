@@ -1,0 +1,50 @@
+"""The one check of the rollout options (the action's and, through the filter, the rolling_upgrade role's)."""
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.vmss.rollout.plugins.filter.rollout_option_errors import rollout_option_errors
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.rollout_options import option_errors
+
+GOOD = {"batch": "update_domain", "max_unhealthy_percent": 20, "max_unhealthy_upgraded_percent": "20",
+        "health_timeout": 600, "wait_timeout": 1800, "poll_interval": 0.5, "http_timeout": 5, "http_retries": 10,
+        "http_delay": 3, "drain_seconds": 10, "bake_seconds": 0, "pause_seconds": 0,
+        "http_url": "http://{private_ip}:8080/health", "drain_url": "http://{private_ip}:8080/drain/{instance_id}"}
+
+
+@pytest.mark.parametrize("batch", ["update_domain", 3, "3", "100%", [1, "10%", "25%"]])
+def test_good_options_pass(batch):
+    assert option_errors(dict(GOOD, batch=batch), "image_rollout_") == []
+
+
+@pytest.mark.parametrize("name,value,expected", [
+    ("batch", 0, 'image_rollout_batch must be "update_domain", a positive integer'),
+    ("batch", "0%", "image_rollout_batch must be"),
+    ("batch", "150%", "image_rollout_batch must be"),
+    ("batch", "fault_domain", 'got "fault_domain".'),
+    ("batch", [], "got []."),
+    ("batch", [1, "x"], 'got [1, "x"].'),
+    ("batch", True, "got true."),
+    ("max_unhealthy_percent", 101, "image_rollout_max_unhealthy_percent must be between 0 and 100, got 101."),
+    ("max_unhealthy_upgraded_percent", "-1", "image_rollout_max_unhealthy_upgraded_percent must be between 0 and 100, got -1."),
+    ("health_timeout", 0, "image_rollout_health_timeout must be a positive number of seconds, got 0."),
+    ("poll_interval", "soon", 'image_rollout_poll_interval must be a positive number of seconds, got "soon".'),
+    ("bake_seconds", -5, "image_rollout_bake_seconds must not be negative, got -5."),
+    ("http_url", "http://{private_ip:8080/health", "image_rollout_http_url must be a URL whose {field} placeholders"),
+    ("drain_url", "http://{private ip}/drain", "(placeholder {private ip} is not a plain field name)."),
+    ("drain_url", "http://{privat_ip}/drain", 'image_rollout_drain_url names unknown instance field(s) privat_ip in '
+                                              '"http://{privat_ip}/drain"; its {field} placeholders may name: instance_id'),
+])
+def test_each_bad_option_is_one_sentence_naming_it_with_the_prefix(name, value, expected):
+    errors = option_errors(dict(GOOD, **{name: value}), "image_rollout_")
+    assert len(errors) == 1 and expected in errors[0], errors
+
+
+def test_several_bad_options_give_one_sentence_each_and_absent_ones_are_not_checked():
+    errors = option_errors({"bake_seconds": -1, "pause_seconds": -2})
+    assert errors == ["bake_seconds must not be negative, got -1.", "pause_seconds must not be negative, got -2."]
+
+
+def test_the_filter_is_the_same_check_and_wants_a_dict():
+    assert rollout_option_errors({"health_timeout": 0}, "x_") == option_errors({"health_timeout": 0}, "x_")
+    with pytest.raises(AnsibleFilterError, match="expects a dict"):
+        rollout_option_errors(["batch"])
