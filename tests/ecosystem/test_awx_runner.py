@@ -61,7 +61,8 @@ def run_job(emulator, ansible_env, tmp_path, repo_root, monkeypatch, extravars):
 
     project = tmp_path / "project"
     project.mkdir()
-    (project / "rollout.yml").write_text("- name: Roll out\n  ansible.builtin.import_playbook: vmss.rollout.os_image_rollout\n")
+    (project / "rollout.yml").write_text(
+        "- name: Roll out\n  ansible.builtin.import_playbook: vmss.rollout.os_image_rollout\n")
     (tmp_path / "job").mkdir()
     result = ansible_runner.run(
         private_data_dir=str(tmp_path / "job"),

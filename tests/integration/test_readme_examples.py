@@ -4,8 +4,8 @@ The fenced ```yaml blocks that are plays or task lists are extracted in order; t
 localhost. An HTML comment on the line before a block changes what happens to it:
 `<!-- example: skip (reason) -->` leaves it out (an Azure feature the emulator lacks, or variables it needs from
 elsewhere), `<!-- example: file NAME -->` writes it beside the playbook as NAME (a task file an example names).
-The examples use the demo's names (rg-demo, web, and api beside it). Only timings are overridden, as extra vars
-(bake, drain and pause times, poll and retry intervals), so that the whole run stays within seconds.
+The examples use the demo's names (rg-demo, web, and api beside it). Only timings are overridden (bake, drain
+and pause times, poll and retry intervals: extra vars, and module_defaults for the modules' poll interval).
 Judged from the emulator (the Azure SDK's view of the model, and the instances) after each README's examples.
 """
 from __future__ import annotations
@@ -27,6 +27,9 @@ TIMINGS = {f"{prefix}_{key}": value
            for prefix in ("rolling_upgrade", "image_rollout", "extension_rollout")
            for key, value in {"bake_seconds": 0, "drain_seconds": 0, "pause_seconds": 0, "poll_interval": 1,
                               "http_delay": 1, "health_timeout": 60, "show_heatmap": False}.items()}
+TIMINGS["auto_extension_upgrade_poll_interval"] = 1
+# the modules' own poll interval (5 s by default), for the task examples: a timing, added to every play
+MODULE_TIMINGS = {"group/vmss.rollout.vmss": {"poll_interval": 1}}
 
 
 def examples(markdown: Path, workdir: Path) -> list[dict]:
@@ -48,6 +51,9 @@ def examples(markdown: Path, workdir: Path) -> list[dict]:
         else:
             plays.append({"name": f"Example from {markdown.relative_to(REPO)}", "hosts": "localhost",
                           "gather_facts": False, "tasks": data})
+    for play in plays:
+        assert "module_defaults" not in play, "an example's own module_defaults would be replaced here"
+        play["module_defaults"] = MODULE_TIMINGS
     return plays
 
 

@@ -80,7 +80,8 @@ def test_fleet_rollout_refuses_paired_regions_in_one_phase(fresh_emulator, run_p
 
 def test_fleet_rollout_one_phase_as_two_slices(fresh_emulator, run_playbook, tmp_path):
     """The scale sets as inventory hosts (explicit phases, so that every slice plans alike; eastus gets phase 1
-    from the region pairs), one phase per run and each run sliced with --limit (AWX job slicing): the two slices of phase 1 together upgrade each phase-1 set's instances exactly once, and the phase-2 set
+    from the region pairs), one phase per run and each run sliced with --limit (AWX job slicing): the two slices
+    of phase 1 together upgrade each phase-1 set's instances exactly once, and the phase-2 set
     (northeurope, westeurope's pair) stays untouched although the second slice's --limit names it."""
     emulator = fresh_emulator
     emulator.load_scenario(fleet_scenario())
