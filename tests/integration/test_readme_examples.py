@@ -66,7 +66,7 @@ def demo(compute):
 
 def test_readme_examples_run_as_written(fresh_emulator, run_playbook, tmp_path):
     emulator = fresh_emulator
-    web = scale_set("web", capacity=2, rg="rg-demo", extensions=[HEALTH_EXTENSION, APP_CONFIG])
+    web = scale_set("web", capacity=1, rg="rg-demo", extensions=[HEALTH_EXTENSION, APP_CONFIG])
     emulator.load_scenario(scenario(web, scale_set("api", capacity=1, rg="rg-demo")))
     compute = compute_for(emulator)
 
