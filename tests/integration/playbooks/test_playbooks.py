@@ -1,8 +1,11 @@
 """The AWX-ready playbooks and the demo, run end to end against the emulator (ansible-playbook, real SDK)."""
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import yaml
@@ -75,6 +78,33 @@ def test_fleet_rollout_refuses_paired_regions_in_one_phase(fresh_emulator, run_p
     assert "Paired regions share a phase: northeurope and westeurope" in run.output
     assert len(failure_lines(run.output)) == 1, failure_lines(run.output)
     assert emulator.requests()["total"] == 0
+
+
+def test_fleet_rollout_one_phase_as_two_slices(fresh_emulator, run_playbook, tmp_path):
+    """The scale sets as inventory hosts (explicit phases, so that every slice plans alike; eastus gets phase 1
+    from the region pairs), one phase per run and each run sliced with --limit (AWX job slicing): the two slices
+    of phase 1 together upgrade each phase-1 set's instances exactly once, and the phase-2 set
+    (northeurope, westeurope's pair) stays untouched although the second slice's --limit names it."""
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(*(scale_set("web", capacity=1, rg=rg) for rg in ("rg-we", "rg-ne", "rg-us")),
+                                    locations={"rg-we": "westeurope", "rg-ne": "northeurope", "rg-us": "eastus"}))
+    emulator.clear_events()
+    inventory = tmp_path / "fleet.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {"fleet_scale_sets": {"hosts": {
+        f"{rg}-web": {"fleet_rollout_target": dict(resource_group=rg, name="web", location=location, **phase)}
+        for rg, location, phase in (("rg-we", "westeurope", {"phase": 1}), ("rg-us", "eastus", {}),
+                                    ("rg-ne", "northeurope", {"phase": 2}))}}}}}))
+    extra_vars = {"fleet_rollout_image": image(NEW), "fleet_rollout_only_phase": 1, **FAST_IMAGE_ROLLOUT}
+
+    for limit in ("rg-we-web", "rg-us-web,rg-ne-web"):
+        run = run_playbook(PLAYBOOKS / "fleet_rollout.yml", inventory=str(inventory), extra_vars=extra_vars,
+                           args=("--limit", limit))
+        assert run.rc == 0, run.output
+
+    starts = Counter((e["resource_group"].lower(), str(e["instance_id"]))
+                     for e in upgrade_events(emulator) if e["type"] == "instance_upgrade_start")
+    assert starts == {("rg-we", "0"): 1, ("rg-us", "0"): 1}, starts
+    assert set(image_versions(emulator, "web", "rg-ne").values()) == {"1.0.0"}
 
 
 def six_outdated_instances_and_their_inventory(emulator, run_module, tmp_path, faults=(), **extra) -> Path:
@@ -173,9 +203,11 @@ def test_make_demo_script_rolls_the_demo_scale_set(ansible_env, tmp_path):
     assert "Traceback" not in output
 
 
-def test_extension_and_auto_upgrade_playbooks_run_as_job_templates(fresh_emulator, run_playbook):
+def test_extension_and_auto_upgrade_playbooks_run_as_job_templates(fresh_emulator, run_playbook, ansible_env,
+                                                                   tmp_path):
     """The two remaining AWX playbooks, driven only by extra vars: an extension change rolled one update domain at
-    a time, then automatic extension upgrade turned on for the health extension."""
+    a time, then automatic extension upgrade turned on for the health extension; its second run by FQCN from a
+    directory that is not the repository, with the collection copied outside any git checkout."""
     emulator = fresh_emulator
     emulator.load_scenario(scenario(scale_set("web", capacity=4)))
     emulator.clear_events()
@@ -197,6 +229,17 @@ def test_extension_and_auto_upgrade_playbooks_run_as_job_templates(fresh_emulato
 
     assert enabled.rc == 0, enabled.output
     assert "changed=0" not in enabled.output, enabled.output   # the flag was written ...
-    again = run_playbook(PLAYBOOKS / "enable_auto_extension_upgrade.yml", extra_vars={
-        "auto_extension_upgrade_scale_sets": [{"resource_group": "rg-roll", "name": "web", "extensions": ["health"]}]})
-    assert again.rc == 0 and "changed=0" in again.output, again.output   # ... once
+    collection = tmp_path / "installed" / "ansible_collections" / "vmss" / "rollout"
+    collection.mkdir(parents=True)
+    for name in ("galaxy.yml", "meta", "plugins", "roles", "playbooks"):
+        copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy2
+        copy(REPO / name, collection / name)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    again = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "vmss.rollout.enable_auto_extension_upgrade",
+         "-e", json.dumps({"auto_extension_upgrade_scale_sets": [
+             {"resource_group": "rg-roll", "name": "web", "extensions": ["health"]}]})],
+        env=dict(ansible_env, ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "installed")), cwd=elsewhere,
+        capture_output=True, text=True, timeout=600, check=False)
+    assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout + again.stderr   # ... once
