@@ -62,6 +62,28 @@ def test_fleet_rollout_runs_paired_regions_in_different_phases(fresh_emulator, r
     assert "phase 2 rg-ne/web (northeurope): completed" in run.output
 
 
+def test_fleet_rollout_approval_gate_without_a_terminal_stops_before_the_next_phase(fresh_emulator, run_playbook):
+    """With fleet_rollout_approve_phases, phase 2 waits for a "yes"; under a job with no terminal nothing answers, so
+    phase 1 rolls, phase 2 is never touched, and the fleet ends as stopped (not failed)."""
+    emulator = fresh_emulator
+    emulator.load_scenario(fleet_scenario())
+    emulator.clear_events()
+    extra_vars = {
+        "fleet_rollout_scale_sets": [
+            {"resource_group": "rg-we", "name": "web", "location": "westeurope"},
+            {"resource_group": "rg-ne", "name": "web", "location": "northeurope"}],
+        "fleet_rollout_image": image(NEW), "fleet_rollout_approve_phases": True, **FAST_IMAGE_ROLLOUT}
+
+    run = run_playbook(PLAYBOOKS / "fleet_rollout.yml", extra_vars=extra_vars)
+
+    assert run.rc == 0, run.output
+    assert set(image_versions(emulator, "web", "rg-we").values()) == {NEW}
+    assert set(image_versions(emulator, "web", "rg-ne").values()) == {"1.0.0"}
+    assert starts_and_ends(emulator, "rg-ne")[0] == []
+    assert "Stopped before phase 2 as asked: it was not approved" in run.output
+    assert "phase 2 rg-ne/web (northeurope): not started (a phase was not approved)" in run.output
+
+
 def test_fleet_rollout_refuses_paired_regions_in_one_phase(fresh_emulator, run_playbook):
     emulator = fresh_emulator
     emulator.load_scenario(fleet_scenario())
