@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from .arm import ArmError, json_response, read_json
+from .arm import json_response, read_json
+from .exceptions import ArmError
 
 SIZES = [  # name, cores, memory MB, max data disks, resource disk MB
     ("Standard_B1s", 1, 1024, 2, 4096), ("Standard_B2s", 2, 4096, 4, 8192),

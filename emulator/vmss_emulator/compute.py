@@ -14,8 +14,8 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from . import catalog, lifecycle, rolling, wire
-from .arm import CONFLICT_MESSAGE, ARM_NOT_FOUND_HINT, ArmError, expect_type, invalid, json_response, now_iso, page, \
-    read_json
+from .arm import CONFLICT_MESSAGE, ARM_NOT_FOUND_HINT, expect_type, invalid, json_response, now_iso, page, read_json
+from .exceptions import ArmError
 from .model import check_create_time, check_extension, check_resource, deep_merge, fill_defaults, \
     fill_extension_defaults, network_ids, put_over, render_extension, split_secrets, validate_extension_order, \
     validate_health_signal

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from aiohttp import web
 
 from . import compute
-from .arm import ArmError, admin_error
+from .exceptions import ArmError, admin_error
 from .lifecycle import MODEL_APPLYING
 from .state import Instance
 

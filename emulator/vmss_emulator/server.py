@@ -11,7 +11,8 @@ import uuid
 from aiohttp import web
 
 from . import admin, auth, compute
-from .arm import ArmError, json_response
+from .arm import json_response
+from .exceptions import ArmError
 from .events import EventLog
 from .hooks import NullFaults, NullFleet
 from .operations import Operations
