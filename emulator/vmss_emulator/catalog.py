@@ -1,5 +1,5 @@
 """What ARM serves around the scale sets that clients ask for: subscriptions, VM sizes, the marketplace image
-lists, and POST /batch. Read-only, computed from the world; the routes join compute.ROUTES."""
+lists, and POST /batch. Read-only, computed from the world; its routes are rows of urls.ROUTES."""
 from __future__ import annotations
 
 import json
