@@ -9,7 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from . import lifecycle, scenario
-from .arm import admin_error, json_response
+from .arm import json_response
+from .exceptions import admin_error
 from .state import Principal
 
 

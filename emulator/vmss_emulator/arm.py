@@ -1,4 +1,4 @@
-"""ARM wire helpers: the error envelope, JSON responses, request bodies, paging links, timestamps."""
+"""ARM wire helpers: JSON responses, request bodies, paging links, timestamps."""
 from __future__ import annotations
 
 import base64
@@ -10,57 +10,13 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from .exceptions import ArmError
+
 ARM_NOT_FOUND_HINT = "For more details please go to https://aka.ms/ARMResourceNotFoundFix"
 CONFLICT_MESSAGE = (
     "The request failed due to conflict with a concurrent request. To resolve it, please refer to "
     "https://aka.ms/activitylog to get more details on the conflicting requests."
 )
-
-
-class ArmError(Exception):
-    """An ARM error answer: {"error": {code, message, target?, details?, innererror?}}."""
-
-    def __init__(self, status: int, code: str, message: str, target: str | None = None,
-                 details: list[dict[str, Any]] | None = None, innererror: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.target = target
-        self.details = details
-        self.innererror = innererror
-
-    def error(self) -> dict[str, Any]:
-        err: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.target:
-            err["target"] = self.target
-        if self.details:
-            err["details"] = self.details
-        if self.innererror:
-            err["innererror"] = self.innererror
-        return err
-
-    def response(self) -> web.Response:
-        return json_response({"error": self.error()}, status=self.status)
-
-
-ADMIN_CODES = {400: "BadRequest", 403: "Forbidden", 404: "NotFound", 409: "Conflict"}
-
-
-class AdminError(Exception):
-    """An answer of the admin API (/_emulator/...): the ARM envelope with a plain code and one sentence."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-    def response(self) -> web.Response:
-        return admin_error(self.status, str(self))
-
-
-def admin_error(status: int, message: str) -> web.Response:
-    return json_response({"error": {"code": ADMIN_CODES.get(status, "BadRequest"), "message": message}},
-                         status=status)
 
 
 def invalid(message: str, target: str | None = None) -> ArmError:

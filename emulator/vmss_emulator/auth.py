@@ -16,7 +16,8 @@ import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .arm import ArmError, json_response
+from .arm import json_response
+from .exceptions import ArmError
 from .catalog import known_subscriptions, subscription_not_found
 from .state import Principal
 

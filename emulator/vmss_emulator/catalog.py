@@ -1,5 +1,5 @@
 """What ARM serves around the scale sets that clients ask for: subscriptions, VM sizes, the marketplace image
-lists, and POST /batch. Read-only, computed from the world; the routes join compute.ROUTES."""
+lists, and POST /batch. Read-only, computed from the world; its routes are rows of urls.ROUTES."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from .arm import ArmError, json_response, read_json
+from .arm import json_response, read_json
+from .exceptions import ArmError
 
 SIZES = [  # name, cores, memory MB, max data disks, resource disk MB
     ("Standard_B1s", 1, 1024, 2, 4096), ("Standard_B2s", 2, 4096, 4, 8192),

@@ -1,6 +1,5 @@
-"""Microsoft.Compute (and resource groups): the ARM handlers and their route table.
+"""Microsoft.Compute (and resource groups): the ARM handlers. Their routes are in `urls.py`.
 
-Routing is done by `server.py` with the regular expressions below (case-insensitive, as ARM paths are).
 Each handler gets (request, match groups) and returns a response or raises ArmError.
 """
 from __future__ import annotations
@@ -8,14 +7,13 @@ from __future__ import annotations
 import asyncio
 import copy
 import re
-from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from . import catalog, lifecycle, rolling, wire
-from .arm import CONFLICT_MESSAGE, ARM_NOT_FOUND_HINT, ArmError, expect_type, invalid, json_response, now_iso, page, \
-    read_json
+from . import lifecycle, rolling, wire
+from .arm import CONFLICT_MESSAGE, ARM_NOT_FOUND_HINT, expect_type, invalid, json_response, now_iso, page, read_json
+from .exceptions import ArmError
 from .model import check_create_time, check_extension, check_resource, deep_merge, fill_defaults, \
     fill_extension_defaults, network_ids, put_over, render_extension, split_secrets, validate_extension_order, \
     validate_health_signal
@@ -24,12 +22,6 @@ from .render import instance_view, render_extensions, render_vm, render_vmss, sc
 from .state import Instance, ResourceGroup, ScaleSet
 from .wire import check_members
 
-Handler = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
-
-SUB = r"/subscriptions/(?P<sub>[^/]+)"
-RG = SUB + r"/resourcegroups/(?P<rg>[^/]+)"
-VMSS = RG + r"/providers/microsoft\.compute/virtualmachinescalesets/(?P<vmss>[^/]+)"
-VM = VMSS + r"/virtualmachines/(?P<vm>[^/]+)"
 SS_ACTIONS = {"manualupgrade": "VirtualMachineScaleSets_UpdateInstances", "reimage": "VirtualMachineScaleSets_Reimage",
               "reimageall": "VirtualMachineScaleSets_ReimageAll", "restart": "VirtualMachineScaleSets_Restart",
               "start": "VirtualMachineScaleSets_Start", "poweroff": "VirtualMachineScaleSets_PowerOff",
@@ -44,15 +36,6 @@ ACTION_BODIES = {"manualupgrade": "VirtualMachineScaleSetVMInstanceRequiredIDs",
                  "delete": "VirtualMachineScaleSetVMInstanceRequiredIDs",
                  "reimage": "VirtualMachineScaleSetReimageParameters"}
 _INSTANCE_ID = re.compile(r"^\d+$")
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    pattern: re.Pattern[str]
-    handler: Handler
-    operation_id: str
-    action: str  # the RBAC action named in a 403
 
 
 # ---------------------------------------------------------------- lookups and guards
@@ -627,97 +610,3 @@ async def operation_status(request: web.Request, m: dict[str, str]) -> web.Respo
     if op is None or op.subscription.lower() != m["sub"].lower():
         raise ArmError(404, "NotFound", "The entity was not found in this Azure location.")
     return request.app["operations"].status_response(request, op)
-
-
-# ---------------------------------------------------------------- route table
-
-_R = "Microsoft.Compute/virtualMachineScaleSets"
-
-
-def _route(method: str, path: str, handler: Handler, operation_id: str, action: str) -> Route:
-    return Route(method, re.compile("^" + path + "/?$", re.I), handler, operation_id, action)
-
-
-_LOC = SUB + r"/providers/microsoft\.compute/locations/(?P<loc>[^/]+)"
-_PUBLISHERS = _LOC + "/publishers"
-_OFFERS = _PUBLISHERS + "/(?P<publisher>[^/]+)/artifacttypes/vmimage/offers"
-_SKUS = _OFFERS + "/(?P<offer>[^/]+)/skus"
-_VERSIONS = _SKUS + "/(?P<sku>[^/]+)/versions"
-_IMAGE_READ = "Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/versions/read"
-
-ROUTES: list[Route] = [
-    _route("GET", "/subscriptions", catalog.subscriptions_list, "Subscriptions_List", "Microsoft.Resources/subscriptions/read"),
-    _route("GET", SUB, catalog.subscription_get, "Subscriptions_Get", "Microsoft.Resources/subscriptions/read"),
-    _route("POST", "/batch", catalog.batch, "Batch", "Microsoft.Resources/batch/action"),
-    _route("GET", _LOC + "/vmsizes", catalog.vm_sizes, "VirtualMachineSizes_List", "Microsoft.Compute/locations/vmSizes/read"),
-    _route("GET", _PUBLISHERS, catalog.image_list, "VirtualMachineImages_ListPublishers", _IMAGE_READ),
-    _route("GET", _OFFERS, catalog.image_list, "VirtualMachineImages_ListOffers", _IMAGE_READ),
-    _route("GET", _SKUS, catalog.image_list, "VirtualMachineImages_ListSkus", _IMAGE_READ),
-    _route("GET", _VERSIONS, catalog.image_list, "VirtualMachineImages_List", _IMAGE_READ),
-    _route("GET", _VERSIONS + "/(?P<version>[^/]+)", catalog.image_get, "VirtualMachineImages_Get", _IMAGE_READ),
-    _route("PUT", RG, rg_put, "ResourceGroups_CreateOrUpdate", "Microsoft.Resources/subscriptions/resourceGroups/write"),
-    _route("GET", RG, rg_get, "ResourceGroups_Get", "Microsoft.Resources/subscriptions/resourceGroups/read"),
-    _route("HEAD", RG, rg_head, "ResourceGroups_CheckExistence",
-           "Microsoft.Resources/subscriptions/resourceGroups/read"),
-    _route("GET", SUB + r"/providers/microsoft\.compute/virtualmachinescalesets", vmss_list_all,
-           "VirtualMachineScaleSets_ListAll", f"{_R}/read"),
-    _route("GET", RG + r"/providers/microsoft\.compute/virtualmachinescalesets", vmss_list,
-           "VirtualMachineScaleSets_List", f"{_R}/read"),
-    _route("GET", VMSS, vmss_get, "VirtualMachineScaleSets_Get", f"{_R}/read"),
-    _route("PUT", VMSS, vmss_put, "VirtualMachineScaleSets_CreateOrUpdate", f"{_R}/write"),
-    _route("PATCH", VMSS, vmss_patch, "VirtualMachineScaleSets_Update", f"{_R}/write"),
-    _route("DELETE", VMSS, vmss_delete, "VirtualMachineScaleSets_Delete", f"{_R}/delete"),
-    _route("GET", VMSS + "/instanceview", vmss_instance_view, "VirtualMachineScaleSets_GetInstanceView",
-           f"{_R}/instanceView/read"),
-    _route("POST", VMSS + "/(?P<action>manualupgrade|reimage|reimageall|restart|start|poweroff|deallocate|redeploy"
-           "|delete)", vmss_action, "VirtualMachineScaleSets_Action", f"{_R}/action"),
-    _route("POST", VMSS + "/(?P<kind>osrollingupgrade|extensionrollingupgrade)", rolling_start,
-           "VirtualMachineScaleSetRollingUpgrades_Start", f"{_R}/osRollingUpgrade/action"),
-    _route("POST", VMSS + "/rollingupgrades/cancel", rolling_cancel, "VirtualMachineScaleSetRollingUpgrades_Cancel",
-           f"{_R}/rollingUpgrades/action"),
-    _route("GET", VMSS + "/rollingupgrades/latest", rolling_latest, "VirtualMachineScaleSetRollingUpgrades_GetLatest",
-           f"{_R}/rollingUpgrades/read"),
-    _route("GET", VMSS + "/osupgradehistory", os_upgrade_history, "VirtualMachineScaleSets_GetOSUpgradeHistory",
-           f"{_R}/osUpgradeHistory/read"),
-    _route("GET", VMSS + "/extensions", ext_list, "VirtualMachineScaleSetExtensions_List", f"{_R}/extensions/read"),
-    _route("GET", VMSS + "/extensions/(?P<ext>[^/]+)", ext_get, "VirtualMachineScaleSetExtensions_Get",
-           f"{_R}/extensions/read"),
-    _route("PUT", VMSS + "/extensions/(?P<ext>[^/]+)", ext_put, "VirtualMachineScaleSetExtensions_CreateOrUpdate",
-           f"{_R}/extensions/write"),
-    _route("PATCH", VMSS + "/extensions/(?P<ext>[^/]+)", ext_patch, "VirtualMachineScaleSetExtensions_Update",
-           f"{_R}/extensions/write"),
-    _route("DELETE", VMSS + "/extensions/(?P<ext>[^/]+)", ext_delete, "VirtualMachineScaleSetExtensions_Delete",
-           f"{_R}/extensions/delete"),
-    _route("GET", VMSS + "/virtualmachines", vms_list, "VirtualMachineScaleSetVMs_List", f"{_R}/virtualMachines/read"),
-    _route("GET", VM, vm_get, "VirtualMachineScaleSetVMs_Get", f"{_R}/virtualMachines/read"),
-    _route("PUT", VM, vm_put, "VirtualMachineScaleSetVMs_Update", f"{_R}/virtualMachines/write"),
-    _route("DELETE", VM, vm_delete, "VirtualMachineScaleSetVMs_Delete", f"{_R}/virtualMachines/delete"),
-    _route("GET", VM + "/instanceview", vm_instance_view, "VirtualMachineScaleSetVMs_GetInstanceView",
-           f"{_R}/virtualMachines/instanceView/read"),
-    _route("POST", VM + "/(?P<action>reimage|reimageall|restart|start|poweroff|deallocate|redeploy)", vm_action,
-           "VirtualMachineScaleSetVMs_Action", f"{_R}/virtualMachines/action"),
-    _route("GET", SUB + r"/providers/microsoft\.compute/locations/(?P<loc>[^/]+)/operations/(?P<op>[^/]+)",
-           operation_status, "Operations_Get", "Microsoft.Compute/locations/operations/read"),
-]
-
-
-def resolve(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-    for route in ROUTES:
-        if route.method != method:
-            continue
-        match = route.pattern.match(path)
-        if match:
-            return route, match.groupdict()
-    return None
-
-
-def operation_id(route: Route, groups: dict[str, str]) -> str:
-    """The REST spec's operationId, with the action spelled out for POST actions."""
-    if "action" in groups and route.handler is vmss_action:
-        return SS_ACTIONS[groups["action"].lower()]
-    if "action" in groups and route.handler is vm_action:
-        return VM_ACTIONS[groups["action"].lower()]
-    if "kind" in groups:
-        return ("VirtualMachineScaleSetRollingUpgrades_StartOSUpgrade" if groups["kind"].lower() == "osrollingupgrade"
-                else "VirtualMachineScaleSetRollingUpgrades_StartExtensionUpgrade")
-    return route.operation_id

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from aiohttp import web
 
-from . import compute
-from .arm import ArmError, admin_error
+from . import urls
+from .exceptions import ArmError, admin_error
 from .lifecycle import MODEL_APPLYING
 from .state import Instance
 
@@ -472,8 +472,8 @@ def operation_of(request: web.Request) -> str | None:
     comes from the ARM route table."""
     if request.get("operation_id") not in (None, "Unknown"):
         return request["operation_id"]
-    found = compute.resolve(request.method, request.path)
-    return compute.operation_id(*found) if found else None
+    found = urls.resolve(request.method, request.path)
+    return urls.operation_id(*found) if found else None
 
 
 def make_faults(app: web.Application, events: EventLog) -> FaultInjector:

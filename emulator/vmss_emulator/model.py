@@ -5,7 +5,8 @@ import copy
 import re
 from typing import Any
 
-from .arm import ArmError, bad_request, expect_type, invalid
+from .arm import bad_request, expect_type, invalid
+from .exceptions import ArmError
 from .state import is_health_extension
 
 UPGRADE_MODES = ("Automatic", "Manual", "Rolling")

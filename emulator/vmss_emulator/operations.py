@@ -11,7 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .arm import ArmError, json_response, now_iso
+from .arm import json_response, now_iso
+from .exceptions import ArmError
 
 log = logging.getLogger("vmss_emulator")
 FINISHED = ("Succeeded", "Failed", "Canceled")

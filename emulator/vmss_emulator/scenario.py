@@ -8,7 +8,8 @@ import yaml
 from aiohttp import web
 
 from . import lifecycle
-from .arm import ArmError, now_iso
+from .arm import now_iso
+from .exceptions import ArmError
 from .model import check_resource, fill_defaults, network_ids, split_secrets, validate_extension_order, \
     validate_health_signal
 from .state import Principal, ResourceGroup, ScaleSet

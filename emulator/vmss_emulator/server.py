@@ -10,8 +10,9 @@ import uuid
 
 from aiohttp import web
 
-from . import admin, auth, compute
-from .arm import ArmError, json_response
+from . import admin, auth, urls
+from .arm import json_response
+from .exceptions import ArmError
 from .events import EventLog
 from .hooks import NullFaults, NullFleet
 from .operations import Operations
@@ -122,13 +123,13 @@ async def _serve(request: web.Request, handler) -> web.StreamResponse:
     # ARM: everything under /subscriptions, plus the subscription list and /batch (a token, no subscription)
     is_arm = bool(subscription) or path.rstrip("/").lower() in ("/subscriptions", "/batch")
     routed = request.match_info.http_exception is None
-    resolved = None if routed else compute.resolve(request.method, path)
+    resolved = None if routed else urls.resolve(request.method, path)
     if routed:
         operation_id = request.match_info.route.name or "Unknown"
         action = f"{request.method} {path}"
     elif resolved:
         route, groups = resolved
-        operation_id, action = compute.operation_id(route, groups), route.action
+        operation_id, action = urls.operation_id(route, groups), route.action
     else:
         operation_id, action = "Unknown", ""
     request["operation_id"] = operation_id

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .arm import ArmError
+from .exceptions import ArmError
 
 # Microsoft.Resources types are not in azure-mgmt-compute
 RESOURCE_GROUP = "ResourceGroup"

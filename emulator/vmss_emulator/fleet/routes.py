@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..arm import AdminError, ArmError, json_response, page
+from ..arm import json_response, page
+from ..exceptions import AdminError, ArmError
 
 from .balancer import LoadBalancer
 from .options import validate_options

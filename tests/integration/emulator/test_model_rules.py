@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from vmss_emulator.arm import ArmError
+from vmss_emulator.exceptions import ArmError
 from vmss_emulator.lifecycle import placement
 from vmss_emulator.model import deep_merge, find_cycle, parse_duration, provisioning_order, \
     validate_extension_order
