@@ -270,7 +270,9 @@ def run(module, service):
         return service.patch_model(rg, name, vmss.get("etag"), extensions=extensions)
 
     _vmss, written, _conflicts = write_on_latest(lambda: service.get_scale_set(rg, name), compute, write,
-                                                 params["conflict_retries"], rg, name)
+                                                 params["conflict_retries"], rg, name,
+                                                 busy_timeout=module.wait_timeout, poll_interval=module.poll_interval,
+                                                 say=module.warn)
     current, plan = computed["current"], computed["plan"]
     after = plan["extensions"] if written is None else ext_graph.model_extensions(written)
     views = [ext_graph.public_view(e) for e in after]

@@ -33,6 +33,11 @@ class FakeModule:
         self.params = params
         self.check_mode = check_mode
         self.diff_mode = diff_mode
+        self.wait_timeout, self.poll_interval = 60, 0.01
+        self.warnings = []
+
+    def warn(self, text):
+        self.warnings.append(text)
 
     def result(self, changed, before=None, after=None, **values):
         values["changed"] = changed
