@@ -834,8 +834,8 @@ def judge(facts: Facts, report: Report) -> None:
             tried = sorted(set(u.instance_id for u in attempted), key=int)
             breach = ""
             if bad and len(bad) * 100 > plan["max_unhealthy_upgraded_percent"] * len(tried):
-                breach = "%d of %d upgraded unhealthy after batch %d (%s)" % (len(bad), len(tried), number + 1,
-                                                                            ", ".join(bad))
+                breach = "%d of %d upgraded unhealthy after batch %d (%s)" % (
+                    len(bad), len(tried), number + 1, ", ".join(bad))
             hung = sorted((u.instance_id for u in batch if u.result in (None, "timed_out") and not run.killed),
                           key=int)
             if not breach and hung:
