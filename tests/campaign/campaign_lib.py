@@ -824,7 +824,7 @@ def judge(facts: Facts, report: Report) -> None:
                 printed = _ids_in_health_line(line)
                 for up in batch:
                     if up.result == "succeeded":
-                        state, _ = settled_health(events, up.instance_id, up.end_seq)
+                        state = settled_health(events, up.instance_id, up.end_seq)[0]
                         if printed.get(up.instance_id) != state:
                             gate_problems.append("batch %d of run %d: instance %s printed %r, App Health became %r"
                                                  % (number + 1, run_index + 1, up.instance_id,
@@ -993,7 +993,7 @@ def _settled_seq(events: list, batch: list) -> int:
 def _ended_badly(events: list, up: Upgrade, run: Run) -> bool:
     if up.result != "succeeded":
         return True   # failed, or still running (hung) at the end
-    state, _ = settled_health(events, up.instance_id, up.end_seq)
+    state = settled_health(events, up.instance_id, up.end_seq)[0]
     return state == "unhealthy"
 
 
