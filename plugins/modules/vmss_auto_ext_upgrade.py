@@ -160,7 +160,9 @@ def run(module, service):
         return service.patch_model(rg, name, vmss.get("etag"), extensions=extensions, upgrade_policy=policy)
 
     vmss, _written, _conflicts = write_on_latest(lambda: service.get_scale_set(rg, name), compute, write,
-                                                 params["conflict_retries"], rg, name)
+                                                 params["conflict_retries"], rg, name,
+                                                 busy_timeout=module.wait_timeout, poll_interval=module.poll_interval,
+                                                 say=module.warn)
     plan, policy = computed["plan"], computed["policy"]
     rolling_before = rolling_flag(vmss)
     rolling_after = rolling_before if policy is None else params["use_rolling_upgrade_policy"]

@@ -271,7 +271,9 @@ def run(module, service):
         return service.patch_model(rg, name, vmss.get("etag"), extensions=extensions)
 
     _vmss, written, _conflicts = write_on_latest(lambda: service.get_scale_set(rg, name), compute, write,
-                                                 params["conflict_retries"], rg, name)
+                                                 params["conflict_retries"], rg, name,
+                                                 busy_timeout=module.wait_timeout, poll_interval=module.poll_interval,
+                                                 say=module.warn)
     current, plan = computed["current"], computed["plan"]
     unsent = ext_graph.unsent_protected_settings(current, params["extensions"], params["state"],
                                                  params["protected_settings_update"])

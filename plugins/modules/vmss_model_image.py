@@ -234,7 +234,9 @@ def run(module, service):
         return service.update_model(rg, name, patch, vmss.get("etag"), module.wait_timeout)
 
     vmss, written_vmss, conflicts = write_on_latest(lambda: service.get(rg, name), compute, write,
-                                                    params["conflict_retries"], rg, name)
+                                                    params["conflict_retries"], rg, name,
+                                                    busy_timeout=module.wait_timeout, poll_interval=module.poll_interval,
+                                                    say=module.warn)
     previous_image = images.image_from_model(reads[0][0])
     previous_policy = images.upgrade_policy_of(reads[0][0])
     patch, current, _policy_before, policy_after = reads[-1][1]

@@ -196,7 +196,10 @@ def run_batches(ops, options, plan, addressed, current, state, say, sleep=time.s
         tally(state, label, outcome)
         state["last_batch"] = {"label": label, "instances": select_by_ids(members, state["upgraded"]),
                                "outcome": outcome.get("instances") or []}
-        if state["breach"]:
+        # A timed-out call stops the rollout, but the instances it did finish are judged like any other batch's
+        # first (health line, HTTP check, threshold); a call with no instance or never started has nothing to judge.
+        timed_out = state["breach"] if outcome.get("upgrade_call") == "timed_out" and outcome.get("instances") else ""
+        if state["breach"] and not timed_out:
             break
         say(health_line(label, outcome.get("instances") or []))
         if options["http_check"]:
@@ -206,13 +209,18 @@ def run_batches(ops, options, plan, addressed, current, state, say, sleep=time.s
         after = outcome.get("scale_set_instances") or []
         last = index + 1 == total
         # the last batch bakes only when asked: nothing comes after it for the bake to protect
-        if options["bake_seconds"] > 0 and (not last or options.get("bake_after_last_batch")):
+        if timed_out:
+            after = after or ops.read()
+        elif options["bake_seconds"] > 0 and (not last or options.get("bake_after_last_batch")):
             progress_sleep(options["bake_seconds"], "Baking %s" % short_label(label).lower(), say, sleep)
             after = ops.read()
         elif not after:
             after = ops.read()
         judge(state, after, index, label, batch_ids, options["max_unhealthy_upgraded_percent"], prefix)
         current = after
+        if timed_out:
+            state["breach"] = " ".join(text for text in (timed_out, state["breach"]) if text)
+            break
         if not state["breach"] and options["pause_seconds"] > 0 and not last:
             progress_sleep(options["pause_seconds"], "Pausing before batch %d" % (index + 2), say, sleep)
             current = ops.read()

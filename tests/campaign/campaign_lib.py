@@ -182,7 +182,9 @@ def scenario(plan: dict) -> dict:
 
 def playbook(plan: dict, health_tasks_file: Path | None) -> list:
     role = "image_rollout" if plan["kind"] == "image" else "extension_rollout"
-    engine = {"batch": plan["batch"], "rollback": plan["rollback"], "drain": plan["drain"],
+    # a count or a ramp batches across update domains, as the plans mean (multi-instance batches in a tiny set)
+    engine = {"batch": plan["batch"], "batch_across_update_domains": plan["batch"] != "update_domain",
+              "rollback": plan["rollback"], "drain": plan["drain"],
               "drain_seconds": 0, "http_check": plan["http_check"], "http_retries": 2, "http_delay": 1,
               "health_timeout": 20, "wait_timeout": plan["wait_timeout"], "poll_interval": 1,
               "show_heatmap": False, "max_unhealthy_percent": plan["max_unhealthy_percent"],
@@ -398,6 +400,25 @@ def _arm_at_batch(emulator, plan: dict, colleague: Colleague | None, stop: threa
         stop.wait(0.1)
 
 
+def _release_hang_on_next_write(emulator, plan: dict, stop: threading.Event, log: list) -> None:
+    """A hung upgrade ends once the engine's call has timed out and the next model write meets it (the rollback's
+    restore, refused with 409 while the upgrade holds the set): the rollback must wait it out, not give up."""
+    fired = None
+    while not stop.is_set() and fired is None:
+        fired = next((e for e in emulator.events("fault_fired") if e.get("kind") == "upgrade_hangs"), None)
+        stop.wait(0.1)
+    if fired is None or stop.wait(plan["wait_timeout"] + 0.5):
+        return
+    writes = emulator.requests()["writes"]
+    while not stop.is_set():
+        if emulator.requests()["writes"] > writes:
+            emulator.admin("DELETE", "/_emulator/faults/%s" % fired["rule"])
+            log.append("the hung upgrade of instance %s released at the next write after the timeout"
+                       % fired.get("instance_id"))
+            return
+        stop.wait(0.1)
+
+
 @dataclass
 class Run:
     rc: int | None
@@ -482,6 +503,11 @@ def run_plan(plan: dict, emulator, workdir: Path) -> Report:
     watcher = threading.Thread(target=_arm_at_batch, args=(emulator, plan, colleague, stop, armed_log), daemon=True)
     runs: list[Run] = []
     watcher.start()
+    releaser = None
+    if plan["rollback"] and any(f["kind"] == "upgrade_hangs" for f in plan["faults"]):
+        releaser = threading.Thread(target=_release_hang_on_next_write, args=(emulator, plan, stop, armed_log),
+                                    daemon=True)
+        releaser.start()
     try:
         runs.append(_first_run(plan, emulator, env, book, workdir, report))
         if runs[0].killed:
@@ -496,6 +522,8 @@ def run_plan(plan: dict, emulator, workdir: Path) -> Report:
         if colleague is not None:
             colleague.stop.set()
         watcher.join(timeout=90)
+        if releaser is not None:
+            releaser.join(timeout=30)
         emulator.clear_faults()   # releases a hung upgrade
     report.notes += armed_log
     if colleague is not None and colleague.error:
@@ -574,7 +602,7 @@ class Upgrade:
     start_time: float
     end_seq: int | None = None
     end_time: float | None = None
-    result: str | None = None
+    result: str | None = None   # succeeded, failed, timed_out (outlived wait_timeout), None: still running
     direction: str = "forward"
     run: int = 0
 
@@ -643,6 +671,11 @@ def timeline(facts: Facts):
         if up.end_time is not None and up.end_time > run.end and not run.killed:
             # still updating when its play ended (a hang released afterwards): not done, for that play
             up.end_seq, up.end_time, up.result = None, None, None
+        elif up.direction == "forward" and up.end_time is not None \
+                and up.end_time - up.start_time > facts.plan["wait_timeout"]:
+            # outlived the engine's wait_timeout (a hang released during the play, at the rollback's first write):
+            # still updating when the engine's call timed out, so not done for the forward judgement
+            up.result = "timed_out"
     return events, upgrades, rollback_from, colleague_writes
 
 
@@ -791,7 +824,7 @@ def judge(facts: Facts, report: Report) -> None:
                 printed = _ids_in_health_line(line)
                 for up in batch:
                     if up.result == "succeeded":
-                        state, _ = settled_health(events, up.instance_id, up.end_seq)
+                        state = settled_health(events, up.instance_id, up.end_seq)[0]
                         if printed.get(up.instance_id) != state:
                             gate_problems.append("batch %d of run %d: instance %s printed %r, App Health became %r"
                                                  % (number + 1, run_index + 1, up.instance_id,
@@ -801,9 +834,10 @@ def judge(facts: Facts, report: Report) -> None:
             tried = sorted(set(u.instance_id for u in attempted), key=int)
             breach = ""
             if bad and len(bad) * 100 > plan["max_unhealthy_upgraded_percent"] * len(tried):
-                breach = "%d of %d upgraded unhealthy after batch %d (%s)" % (len(bad), len(tried), number + 1,
-                                                                            ", ".join(bad))
-            hung = sorted((u.instance_id for u in batch if u.result is None and not run.killed), key=int)
+                breach = "%d of %d upgraded unhealthy after batch %d (%s)" % (
+                    len(bad), len(tried), number + 1, ", ".join(bad))
+            hung = sorted((u.instance_id for u in batch if u.result in (None, "timed_out") and not run.killed),
+                          key=int)
             if not breach and hung:
                 breach = "the upgrade call of batch %d did not finish (instances %s still updating)" % (
                     number + 1, ", ".join(hung))
@@ -959,7 +993,7 @@ def _settled_seq(events: list, batch: list) -> int:
 def _ended_badly(events: list, up: Upgrade, run: Run) -> bool:
     if up.result != "succeeded":
         return True   # failed, or still running (hung) at the end
-    state, _ = settled_health(events, up.instance_id, up.end_seq)
+    state = settled_health(events, up.instance_id, up.end_seq)[0]
     return state == "unhealthy"
 
 

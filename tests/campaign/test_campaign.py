@@ -12,13 +12,13 @@ import campaign_lib
 # Chosen so that together they cover every fault kind, both rollout kinds, every concurrent edit and every engine
 # feature (zonal set, ramp, with and without rollback, drain, health tasks, a killed controller, HTTP check):
 # test_fixed_seeds_cover_every_fault_and_rollout_kind checks that.
-SEEDS = [1, 5, 10, 12, 14, 19, 23, 32, 37, 39, 44, 55]
+# Seed 3 caught N2 (the finished instances of a timed-out batch were never judged), seed 10 N1 (the rollback after a
+# timed-out batch met 409 Conflict and restored nothing). Seven seeds, about 125 s serial (11-27 s each, measured
+# with --durations): the cheapest set that still covers everything; run more with tools/campaign.py.
+SEEDS = [3, 5, 10, 19, 32, 39, 55]
 # Seeds that catch a defect found by the campaign and not fixed yet: strict, so the fix turns them into an XPASS
 # failure and the mark is removed with it.
-OPEN_DEFECTS = {
-    10: "rollback after a timed-out batch: the model restore is sent while the batch's upgrade still holds the set "
-        "(409 Conflict) and nothing is restored (upgrade_hangs + wait_timeout + rollback)",
-}
+OPEN_DEFECTS = {}
 
 
 def test_fixed_seeds_cover_every_fault_and_rollout_kind():

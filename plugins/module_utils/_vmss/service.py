@@ -11,6 +11,8 @@ from __future__ import annotations
 
 __metaclass__ = type
 
+import time
+
 from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import list_scale_set_nics, list_scale_set_vms
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssConflict, VmssError, VmssNotStarted, \
     from_azure_error
@@ -132,7 +134,17 @@ class VmssService:
         return list_scale_set_nics(self.client, self.subscription_id, resource_group, name)
 
 
-def write_on_latest(read, compute, write, retries, resource_group, name):
+# A write refused because another operation holds the scale set (HTTP 409): worth retrying once that one ends.
+BUSY_CODES = ("Conflict", "OperationNotAllowed")
+
+
+def is_busy(err):
+    """ARM refused a write because an operation (an instance upgrade still running) holds the scale set."""
+    return isinstance(err, VmssError) and err.status == 409 and err.code in BUSY_CODES
+
+
+def write_on_latest(read, compute, write, retries, resource_group, name, busy_timeout=0, poll_interval=1.0,
+                    say=None, sleep=time.sleep, clock=time.monotonic):
     """Read, compute, PATCH with If-Match; on 412 re-read and compute again: the one loop of every model write.
 
     ``read()`` returns the scale set (with its etag); ``compute(vmss)`` returns the change to write, or None when
@@ -142,8 +154,13 @@ def write_on_latest(read, compute, write, retries, resource_group, name):
 
     Returns (the scale set last read, the one written or None, the number of 412s met). After ``retries`` re-reads
     that all met a 412 again: VmssConflict with one sentence; nothing of ours was written.
+
+    A 409 Conflict / OperationNotAllowed (another operation, e.g. a timed-out instance upgrade, still holds the set)
+    is retried from a fresh read every ``poll_interval`` s for at most ``busy_timeout`` s (0: not retried), said
+    once through ``say``; then the last 409 is raised.
     """
     conflicts = 0
+    busy_until = None
     while True:
         vmss = read()
         change = compute(vmss)
@@ -151,7 +168,20 @@ def write_on_latest(read, compute, write, retries, resource_group, name):
             return vmss, None, conflicts
         try:
             return vmss, write(vmss, change), conflicts
-        except VmssConflict as err:
+        except VmssError as err:
+            if not isinstance(err, VmssConflict):
+                if not is_busy(err) or busy_timeout <= 0:
+                    raise
+                if busy_until is None:
+                    busy_until = clock() + busy_timeout
+                    if say:
+                        say("Scale set %s/%s is busy with another operation (%s); retrying the model write every "
+                            "%g s for up to %g s (wait_timeout)." % (resource_group, name, err.msg, poll_interval,
+                                                                     busy_timeout))
+                if clock() + poll_interval > busy_until:
+                    raise
+                sleep(poll_interval)
+                continue
             conflicts += 1
             if conflicts > retries:
                 raise VmssConflict(

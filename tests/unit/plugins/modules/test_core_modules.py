@@ -120,6 +120,28 @@ def test_model_image_gives_up_after_bounded_conflicts():
     assert len(service.patches) == 3
 
 
+def test_model_image_waits_out_a_set_held_by_a_running_upgrade_and_says_so():
+    """The rollback's restore right after a timed-out batch: 409 Conflict while the upgrade holds the set is retried
+    within wait_timeout (one warning line), then written; before, the restore failed at the first 409."""
+    service = FakeImageService([vmss(image=NEW)])
+    real_update = service.update_model
+    busy = [2]
+
+    def update_model(rg, name, properties, etag, timeout):
+        if busy[0]:
+            busy[0] -= 1
+            service.patches.append((properties, etag))
+            raise VmssError("Could not update the model of scale set rg/web: Conflict: concurrent request (HTTP 409)",
+                            code="Conflict", status=409)
+        return real_update(rg, name, properties, etag, timeout)
+
+    service.update_model = update_model
+    module = image_module(image=OLD, wait_timeout=5)
+    result = vmss_model_image.run(module, service)
+    assert result["changed"] is True and result["image"] == OLD and len(service.patches) == 3
+    assert len(module.ansible.warnings) == 1 and "is busy with another operation" in module.ansible.warnings[0]
+
+
 def test_model_image_refuses_automatic_mode_unless_allowed():
     service = FakeImageService([vmss(mode="Automatic")])
     with pytest.raises(Failed, match="upgradePolicy mode is Automatic.*restart every instance at once"):

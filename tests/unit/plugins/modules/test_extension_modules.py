@@ -33,6 +33,7 @@ class FakeModule:
         self.params = params
         self.check_mode = check_mode
         self.diff_mode = diff_mode
+        self.wait_timeout, self.poll_interval = 60, 0.01
         self.warnings = []
 
     def warn(self, text):

@@ -175,6 +175,23 @@ def test_a_timed_out_upgrade_call_stops_the_rollout_before_any_later_batch():
     assert state["upgraded"] == ["3"] and state["failed"] == [{"instance_id": "0", "reason": "still updating"}]
 
 
+def test_the_finished_instances_of_a_timed_out_batch_are_judged_before_the_rollout_stops():
+    """Instance 3 finished, 0 is still updating: 3 gets its health line and HTTP check, the batch is recorded as
+    done and judged; no bake, no pause and no later batch."""
+    azure = TimingOut(http_sick=["3"])
+    state, said, slept = run(azure, options={"max_unhealthy_upgraded_percent": 50.0, "bake_seconds": 5,
+                                             "pause_seconds": 5})
+    assert [s[0] for s in azure.steps if s[0] != "read"] == ["drain", "upgrade", "http"]
+    assert ("http", ["3"]) in azure.steps and slept == []
+    assert said[1:] == ["Batch 1/3 health: instance 0 unknown (failed), instance 3 healthy",
+                        "Batch 1/3 HTTP check: no 200 from instance(s) 3, which count as unhealthy."]
+    assert state["batches_done"] == [{"batch": 1, "label": "Batch 1/3: update domain 0 — instances 0, 3",
+                                      "instance_ids": ["0", "3"], "unhealthy": ["3", "0"]}]
+    # the timeout stays the reason, and the threshold over the batch is said too (2 of 2 unhealthy)
+    assert state["breach"].startswith("the upgrade call for batch 1/3 did not finish in time: ")
+    assert "2 of 2 upgraded instances (100.0%) are unhealthy after batch 1/3" in state["breach"]
+
+
 def test_an_earlier_batchs_instance_still_updating_is_waited_for_before_the_next_batch():
     """One batch at a time (health tasks between batches): batch 2 finds instance 0 of batch 1 still updating and
     waits for it before it judges the set or sends its own upgrade call."""
