@@ -13,6 +13,7 @@ from aiohttp import web
 
 from . import admin, auth, urls
 from .arm import json_response
+from .compute.models import ComputeBackend
 from .exceptions import ArmError
 from .events import EventLog
 from .hooks import NullFaults, NullFleet
@@ -47,6 +48,7 @@ def create_app(base_url: str, principal: Principal, subscription: str, fleet=Non
     world.principals.append(principal)
     app["base_url"] = base_url.rstrip("/")
     app["world"] = world
+    app["compute"] = ComputeBackend(world)
     app["events"] = events
     app["counters"] = admin.RequestCounters()
     app["operations"] = Operations(app)

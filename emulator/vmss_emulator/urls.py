@@ -12,7 +12,8 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from . import admin, auth, catalog, compute
+from . import admin, auth, catalog
+from .compute import responses as compute
 
 Handler = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
 

@@ -11,16 +11,17 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from . import lifecycle, rolling, wire
-from .arm import CONFLICT_MESSAGE, ARM_NOT_FOUND_HINT, expect_type, invalid, json_response, now_iso, page, read_json
-from .exceptions import ArmError
-from .model import check_create_time, check_extension, check_resource, deep_merge, fill_defaults, \
+from .. import lifecycle, rolling, wire
+from ..arm import CONFLICT_MESSAGE, ARM_NOT_FOUND_HINT, expect_type, invalid, json_response, now_iso, page, read_json
+from ..exceptions import ArmError
+from ..model import check_create_time, check_extension, check_resource, deep_merge, fill_defaults, \
     fill_extension_defaults, network_ids, put_over, render_extension, split_secrets, validate_extension_order, \
     validate_health_signal
-from .operations import OperationFailed, Operation
-from .render import instance_view, render_extensions, render_vm, render_vmss, scale_set_instance_view, vmss_id
-from .state import Instance, ResourceGroup, ScaleSet
-from .wire import check_members
+from ..operations import OperationFailed, Operation
+from ..render import instance_view, render_extensions, render_vm, render_vmss, scale_set_instance_view, vmss_id
+from ..state import Instance, ResourceGroup, ScaleSet
+from ..wire import check_members
+from .models import ComputeBackend, ensure_writable, instance
 
 SS_ACTIONS = {"manualupgrade": "VirtualMachineScaleSets_UpdateInstances", "reimage": "VirtualMachineScaleSets_Reimage",
               "reimageall": "VirtualMachineScaleSets_ReimageAll", "restart": "VirtualMachineScaleSets_Restart",
@@ -45,39 +46,16 @@ def _world(request: web.Request):
     return request.app["world"]
 
 
+def backend(request: web.Request) -> ComputeBackend:
+    return request.app["compute"]
+
+
 def resource_group(request: web.Request, m: dict[str, str]) -> ResourceGroup:
-    rg = _world(request).resource_group(m["sub"], m["rg"])
-    if rg is None:
-        raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{m['rg']}' could not be found.")
-    return rg
+    return backend(request).resource_group(m["sub"], m["rg"])
 
 
 def scale_set(request: web.Request, m: dict[str, str], child: bool = False) -> ScaleSet:
-    resource_group(request, m)
-    ss = _world(request).scale_set(m["sub"], m["rg"], m["vmss"])
-    if ss is None:
-        if child:
-            raise ArmError(404, "ParentResourceNotFound", "Can not perform requested operation on nested resource. "
-                           f"Parent resource '{m['vmss']}' not found.")
-        raise ArmError(404, "ResourceNotFound", f"The Resource 'Microsoft.Compute/virtualMachineScaleSets/{m['vmss']}' "
-                       f"under resource group '{m['rg']}' was not found. {ARM_NOT_FOUND_HINT}")
-    return ss
-
-
-def instance(ss: ScaleSet, instance_id: str) -> Instance:
-    inst = ss.instances.get(instance_id)
-    if inst is None:
-        raise ArmError(404, "NotFound", "The entity was not found in this Azure location.")
-    return inst
-
-
-def ensure_writable(ss: ScaleSet, what: str = "Update Virtual Machine Scale Set") -> None:
-    if ss.deleting:
-        raise ArmError(409, "OperationNotAllowed", f"Operation '{what}' is not allowed on Virtual Machine Scale Set "
-                       f"'{ss.name}' since it is marked for deletion. For more information on your operations, please "
-                       "refer to https://aka.ms/activitylog.")
-    if ss.active_operation is not None:
-        raise ArmError(409, "Conflict", CONFLICT_MESSAGE)
+    return backend(request).scale_set(m["sub"], m["rg"], m["vmss"], child=child)
 
 
 def check_preconditions(request: web.Request, ss: ScaleSet | None) -> None:
@@ -127,12 +105,9 @@ async def rg_put(request: web.Request, m: dict[str, str]) -> web.Response:
     location = expect_type(body.get("location"), str, "location", "a string")
     if not location:
         raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
-    world = _world(request)
-    existing = world.resource_group(m["sub"], m["rg"])
     tags = expect_type(body.get("tags"), dict, "tags", "an object") or {}
-    rg = ResourceGroup(m["sub"], existing.name if existing else m["rg"], location, tags)
-    world.resource_groups[(m["sub"].lower(), m["rg"].lower())] = rg
-    return json_response(render_rg(rg), status=200 if existing else 201)
+    rg, created = backend(request).put_resource_group(m["sub"], m["rg"], location, tags)
+    return json_response(render_rg(rg), status=201 if created else 200)
 
 
 async def rg_get(request: web.Request, m: dict[str, str]) -> web.Response:
@@ -140,7 +115,7 @@ async def rg_get(request: web.Request, m: dict[str, str]) -> web.Response:
 
 
 async def rg_head(request: web.Request, m: dict[str, str]) -> web.Response:
-    return web.Response(status=204 if _world(request).resource_group(m["sub"], m["rg"]) else 404)
+    return web.Response(status=204 if backend(request).resource_group_exists(m["sub"], m["rg"]) else 404)
 
 
 # ---------------------------------------------------------------- scale sets

@@ -1,0 +1,62 @@
+"""The Microsoft.Compute backend: reads and changes `state.World` with no HTTP; raises ArmError, returns state
+objects. The handlers in `responses.py` parse a request, call it and render what it returns."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..arm import ARM_NOT_FOUND_HINT, CONFLICT_MESSAGE
+from ..exceptions import ArmError
+from ..state import Instance, ResourceGroup, ScaleSet, World
+
+
+class ComputeBackend:
+    """One per app (app["compute"]), over the app's world."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    # ---- resource groups -----------------------------------------------------------------------------------
+    def resource_group(self, sub: str, name: str) -> ResourceGroup:
+        rg = self.world.resource_group(sub, name)
+        if rg is None:
+            raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{name}' could not be found.")
+        return rg
+
+    def resource_group_exists(self, sub: str, name: str) -> bool:
+        return self.world.resource_group(sub, name) is not None
+
+    def put_resource_group(self, sub: str, name: str, location: str, tags: dict[str, Any]) -> tuple[ResourceGroup, bool]:
+        """The group as stored (an existing group keeps its name's spelling), and whether it was created."""
+        existing = self.world.resource_group(sub, name)
+        rg = ResourceGroup(sub, existing.name if existing else name, location, tags)
+        self.world.resource_groups[(sub.lower(), name.lower())] = rg
+        return rg, existing is None
+
+    # ---- scale sets ----------------------------------------------------------------------------------------
+    def scale_set(self, sub: str, rg: str, name: str, child: bool = False) -> ScaleSet:
+        """The set, or ARM's 404 (ParentResourceNotFound when asked for one of its children)."""
+        self.resource_group(sub, rg)
+        ss = self.world.scale_set(sub, rg, name)
+        if ss is None:
+            if child:
+                raise ArmError(404, "ParentResourceNotFound", "Can not perform requested operation on nested resource. "
+                               f"Parent resource '{name}' not found.")
+            raise ArmError(404, "ResourceNotFound", f"The Resource 'Microsoft.Compute/virtualMachineScaleSets/{name}' "
+                           f"under resource group '{rg}' was not found. {ARM_NOT_FOUND_HINT}")
+        return ss
+
+
+def instance(ss: ScaleSet, instance_id: str) -> Instance:
+    inst = ss.instances.get(instance_id)
+    if inst is None:
+        raise ArmError(404, "NotFound", "The entity was not found in this Azure location.")
+    return inst
+
+
+def ensure_writable(ss: ScaleSet, what: str = "Update Virtual Machine Scale Set") -> None:
+    if ss.deleting:
+        raise ArmError(409, "OperationNotAllowed", f"Operation '{what}' is not allowed on Virtual Machine Scale Set "
+                       f"'{ss.name}' since it is marked for deletion. For more information on your operations, please "
+                       "refer to https://aka.ms/activitylog.")
+    if ss.active_operation is not None:
+        raise ArmError(409, "Conflict", CONFLICT_MESSAGE)
