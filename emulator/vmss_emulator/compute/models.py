@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import rolling
 from ..arm import ARM_NOT_FOUND_HINT, CONFLICT_MESSAGE
 from ..exceptions import ArmError
 from ..state import Instance, ResourceGroup, ScaleSet, World
@@ -43,6 +44,28 @@ class ComputeBackend:
                                f"Parent resource '{name}' not found.")
             raise ArmError(404, "ResourceNotFound", f"The Resource 'Microsoft.Compute/virtualMachineScaleSets/{name}' "
                            f"under resource group '{rg}' was not found. {ARM_NOT_FOUND_HINT}")
+        return ss
+
+    def list_scale_sets(self, sub: str, rg: str | None = None) -> list[ScaleSet]:
+        """The sets of a subscription, or of one of its resource groups (which must exist)."""
+        if rg is not None:
+            self.resource_group(sub, rg)
+        return [ss for (ss_sub, ss_rg, _name), ss in self.world.scale_sets.items()
+                if ss_sub == sub.lower() and (rg is None or ss_rg == rg.lower())]
+
+    @property
+    def page_size(self) -> int:
+        return self.world.settings.page_size
+
+    def begin_delete(self, sub: str, rg: str, name: str) -> ScaleSet | None:
+        """Marks the set as deleting and stops its rolling upgrade (the caller's LRO removes it); None if absent."""
+        self.resource_group(sub, rg)
+        ss = self.world.scale_set(sub, rg, name)
+        if ss is None:
+            return None
+        ensure_writable(ss, "Delete Virtual Machine Scale Set")
+        ss.deleting = True
+        rolling.cancel_running(ss)
         return ss
 
 

@@ -264,13 +264,9 @@ async def vmss_get(request: web.Request, m: dict[str, str]) -> web.Response:
 
 
 async def vmss_delete(request: web.Request, m: dict[str, str]) -> web.StreamResponse:
-    resource_group(request, m)
-    ss = _world(request).scale_set(m["sub"], m["rg"], m["vmss"])
+    ss = backend(request).begin_delete(m["sub"], m["rg"], m["vmss"])
     if ss is None:
         return web.Response(status=204)
-    ensure_writable(ss, "Delete Virtual Machine Scale Set")
-    ss.deleting = True
-    rolling.cancel_running(ss)
 
     async def delete(op: Operation) -> None:
         await lifecycle.delete_scale_set(request.app, ss)
@@ -281,16 +277,14 @@ async def vmss_delete(request: web.Request, m: dict[str, str]) -> web.StreamResp
 
 
 async def vmss_list(request: web.Request, m: dict[str, str]) -> web.Response:
-    resource_group(request, m)
-    items = [ss for (sub, rg, _name), ss in _world(request).scale_sets.items()
-             if sub == m["sub"].lower() and rg == m["rg"].lower()]
-    return json_response(page(request, request.app["base_url"], items, _world(request).settings.page_size,
-                              render_vmss))
+    compute = backend(request)
+    return json_response(page(request, request.app["base_url"], compute.list_scale_sets(m["sub"], m["rg"]),
+                              compute.page_size, render_vmss))
 
 
 async def vmss_list_all(request: web.Request, m: dict[str, str]) -> web.Response:
-    items = [ss for (sub, _rg, _name), ss in _world(request).scale_sets.items() if sub == m["sub"].lower()]
-    return json_response(page(request, request.app["base_url"], items, _world(request).settings.page_size,
+    compute = backend(request)
+    return json_response(page(request, request.app["base_url"], compute.list_scale_sets(m["sub"]), compute.page_size,
                               render_vmss))
 
 
@@ -407,7 +401,7 @@ async def vms_list(request: web.Request, m: dict[str, str]) -> web.Response:
             raise invalid(f"The $filter '{flt}' is not supported. Allowed: properties/latestModelApplied eq "
                           "true|false, startswith(instanceView/statuses/code, 'PowerState') eq true.", target="$filter")
     expand = _expand_instance_view(request)
-    return json_response(page(request, request.app["base_url"], items, _world(request).settings.page_size,
+    return json_response(page(request, request.app["base_url"], items, backend(request).page_size,
                               lambda i: render_vm(request.app, ss, i, expand)))
 
 
@@ -488,7 +482,7 @@ async def _write_extensions(request: web.Request, m: dict[str, str], ss: ScaleSe
 async def ext_list(request: web.Request, m: dict[str, str]) -> web.Response:
     ss = scale_set(request, m, child=True)
     return json_response(page(request, request.app["base_url"], render_extensions(ss),
-                              _world(request).settings.page_size))
+                              backend(request).page_size))
 
 
 async def ext_get(request: web.Request, m: dict[str, str]) -> web.Response:
@@ -574,7 +568,7 @@ async def os_upgrade_history(request: web.Request, m: dict[str, str]) -> web.Res
     ss = scale_set(request, m)
     items = [{"properties": h, "type": "Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades",
               "location": ss.location} for h in reversed(ss.os_upgrade_history)]
-    return json_response(page(request, request.app["base_url"], items, _world(request).settings.page_size))
+    return json_response(page(request, request.app["base_url"], items, backend(request).page_size))
 
 
 # ---------------------------------------------------------------- operation status

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..arm import json_response, page
+from ..compute.models import instance
 from ..exceptions import AdminError, ArmError
 from ..urls import Route, exact
 
@@ -51,29 +52,17 @@ class FleetRoutes:
     # ---- Microsoft.Network ---------------------------------------------------------------------------------
     @staticmethod
     def _scale_set(request: web.Request, info: dict[str, str]) -> ScaleSet:
-        world = request.app["world"]
-        if world.resource_group(info["subscription"], info["resource_group"]) is None:
-            raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{info['resource_group']}' could not be found.")
-        ss = world.scale_set(info["subscription"], info["resource_group"], info["vmss"])
-        if ss is None:
-            raise ArmError(404, "ResourceNotFound",
-                           f"The Resource 'Microsoft.Compute/virtualMachineScaleSets/{info['vmss']}' under resource "
-                           f"group '{info['resource_group']}' was not found. For more details please go to "
-                           "https://aka.ms/ARMResourceNotFoundFix")
-        return ss
+        return request.app["compute"].scale_set(info["subscription"], info["resource_group"], info["vmss"])
 
     @staticmethod
     def _instance(info: dict[str, str], ss: ScaleSet) -> Instance:
-        inst = ss.instances.get(info["instance_id"])
-        if inst is None:
-            raise ArmError(404, "NotFound", "The entity was not found in this Azure location.")
-        return inst
+        return instance(ss, info["instance_id"])
 
     async def list_scale_set_nics(self, request: web.Request, groups: dict[str, str]) -> web.Response:
         try:
             ss = self._scale_set(request, groups)
             nics = [network_interface(ss, inst) for inst in _by_id(ss) if inst.private_ip]
-            return json_response(page(request, _origin(request), nics, request.app["world"].settings.page_size))
+            return json_response(page(request, _origin(request), nics, request.app["compute"].page_size))
         except ArmError as exc:
             return exc.response()
 
