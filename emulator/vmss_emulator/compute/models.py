@@ -46,6 +46,9 @@ class ComputeBackend:
                            f"under resource group '{rg}' was not found. {ARM_NOT_FOUND_HINT}")
         return ss
 
+    def scale_set_or_none(self, sub: str, rg: str, name: str) -> ScaleSet | None:
+        return self.world.scale_set(sub, rg, name)
+
     def list_scale_sets(self, sub: str, rg: str | None = None) -> list[ScaleSet]:
         """The sets of a subscription, or of one of its resource groups (which must exist)."""
         if rg is not None:
@@ -56,6 +59,33 @@ class ComputeBackend:
     @property
     def page_size(self) -> int:
         return self.world.settings.page_size
+
+    def add_scale_set(self, ss: ScaleSet) -> ScaleSet:
+        self.world.add_scale_set(ss)
+        return ss
+
+    @staticmethod
+    def store_model(ss: ScaleSet, model: dict[str, Any], secrets: dict[str, Any], sku: dict[str, Any] | None = None,
+                    tags: dict[str, Any] | None = None, zones: list[str] | None = None) -> None:
+        """A write of an existing set's model (already checked and defaulted): what is None is kept; a new etag."""
+        ss.model, ss.protected_settings = model, secrets
+        if sku is not None:
+            ss.sku = sku
+        if tags is not None:
+            ss.tags = tags
+        if zones is not None:
+            ss.zones = zones
+        ss.etag += 1
+
+    @staticmethod
+    def set_protection(inst: Instance, policy: dict[str, Any]) -> None:
+        """An instance's protectionPolicy: the members given (protectFromScaleSetActions, protectFromScaleIn)."""
+        if inst.busy:
+            raise ArmError(409, "Conflict", CONFLICT_MESSAGE)
+        if "protectFromScaleSetActions" in policy:
+            inst.protected = policy["protectFromScaleSetActions"]
+        if "protectFromScaleIn" in policy:
+            inst.protect_from_scale_in = policy["protectFromScaleIn"]
 
     def begin_delete(self, sub: str, rg: str, name: str) -> ScaleSet | None:
         """Marks the set as deleting and stops its rolling upgrade (the caller's LRO removes it); None if absent."""
@@ -74,6 +104,15 @@ def instance(ss: ScaleSet, instance_id: str) -> Instance:
     if inst is None:
         raise ArmError(404, "NotFound", "The entity was not found in this Azure location.")
     return inst
+
+
+def find_extension(ss: ScaleSet, name: str) -> dict[str, Any] | None:
+    return next((e for e in ss.extensions() if e["name"].lower() == name.lower()), None)
+
+
+def extension_missing(ss: ScaleSet, name: str) -> ArmError:
+    return ArmError(404, "ResourceNotFound", f"The Resource 'Microsoft.Compute/virtualMachineScaleSets/{ss.name}/"
+                    f"extensions/{name}' under resource group '{ss.resource_group}' was not found. {ARM_NOT_FOUND_HINT}")
 
 
 def ensure_writable(ss: ScaleSet, what: str = "Update Virtual Machine Scale Set") -> None:

@@ -12,7 +12,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from .. import lifecycle, rolling, wire
-from ..arm import CONFLICT_MESSAGE, ARM_NOT_FOUND_HINT, expect_type, invalid, json_response, now_iso, page, read_json
+from ..arm import CONFLICT_MESSAGE, expect_type, invalid, json_response, now_iso, page, read_json
 from ..exceptions import ArmError
 from ..model import check_create_time, check_extension, check_resource, deep_merge, fill_defaults, \
     fill_extension_defaults, network_ids, put_over, render_extension, split_secrets, validate_extension_order, \
@@ -21,7 +21,7 @@ from ..operations import OperationFailed, Operation
 from ..render import instance_view, render_extensions, render_vm, render_vmss, scale_set_instance_view, vmss_id
 from ..state import Instance, ResourceGroup, ScaleSet
 from ..wire import check_members
-from .models import ComputeBackend, ensure_writable, instance
+from .models import ComputeBackend, ensure_writable, extension_missing, find_extension, instance
 
 SS_ACTIONS = {"manualupgrade": "VirtualMachineScaleSets_UpdateInstances", "reimage": "VirtualMachineScaleSets_Reimage",
               "reimageall": "VirtualMachineScaleSets_ReimageAll", "restart": "VirtualMachineScaleSets_Restart",
@@ -40,10 +40,6 @@ _INSTANCE_ID = re.compile(r"^\d+$")
 
 
 # ---------------------------------------------------------------- lookups and guards
-
-
-def _world(request: web.Request):
-    return request.app["world"]
 
 
 def backend(request: web.Request) -> ComputeBackend:
@@ -184,9 +180,8 @@ def _record_write(request: web.Request, ss: ScaleSet, operation: str) -> None:
 async def vmss_put(request: web.Request, m: dict[str, str]) -> web.Response:
     body = await read_json(request)
     check_members(body, "VirtualMachineScaleSet")
-    world = _world(request)
     rg = resource_group(request, m)
-    ss = world.scale_set(m["sub"], m["rg"], m["vmss"])
+    ss = backend(request).scale_set_or_none(m["sub"], m["rg"], m["vmss"])
     check_resource(body, creating=ss is None)
     if ss is not None:
         ensure_writable(ss)
@@ -204,7 +199,7 @@ async def vmss_put(request: web.Request, m: dict[str, str]) -> web.Response:
                       location=body["location"], sku={**sku, "capacity": 0}, zones=list(body.get("zones") or []),
                       model=props, tags=body.get("tags") or {}, protected_settings=secrets)
         ss.sku["capacity"] = target
-        world.add_scale_set(ss)
+        backend(request).add_scale_set(ss)
         _record_write(request, ss, "VirtualMachineScaleSets_CreateOrUpdate")
         ss.provisioning_state = "Creating"
         await request.app["fleet"].scale_set_created(ss)
@@ -222,13 +217,9 @@ async def vmss_put(request: web.Request, m: dict[str, str]) -> web.Response:
         return lro_created(request, op, render_vmss(ss), 201)
     changed = props["virtualMachineProfile"] is not ss.profile
     props["timeCreated"] = ss.model.get("timeCreated")
-    ss.model, ss.protected_settings = props, secrets
-    ss.sku = sku
-    if "tags" in body:  # left out: kept, as the rest of what a PUT of an existing set leaves out
-        ss.tags = body.get("tags") or {}
-    if body.get("zones") is not None:
-        ss.zones = list(body["zones"])
-    ss.etag += 1
+    # tags left out are kept, as the rest of what a PUT of an existing set leaves out
+    backend(request).store_model(ss, props, secrets, sku=sku, tags=(body.get("tags") or {}) if "tags" in body else None,
+                                 zones=list(body["zones"]) if body.get("zones") is not None else None)
     _record_write(request, ss, "VirtualMachineScaleSets_CreateOrUpdate")
     work = await _after_model_write(request, ss, changed, target)
     op = start_op(request, "VirtualMachineScaleSets_CreateOrUpdate", ss, work)
@@ -249,10 +240,7 @@ async def vmss_patch(request: web.Request, m: dict[str, str]) -> web.Response:
     sku = deep_merge(ss.sku, body.get("sku") or {})  # a null name is "not specified"; capacity was checked
     changed = props["virtualMachineProfile"] is not ss.profile
     props["timeCreated"] = ss.model.get("timeCreated")  # fill_defaults drops it (read-only); a PATCH keeps it
-    ss.model, ss.protected_settings, ss.sku = props, secrets, sku
-    if body.get("tags") is not None:
-        ss.tags = body["tags"]
-    ss.etag += 1
+    backend(request).store_model(ss, props, secrets, sku=sku, tags=body.get("tags"))
     _record_write(request, ss, "VirtualMachineScaleSets_Update")
     work = await _after_model_write(request, ss, changed, ss.capacity)
     op = start_op(request, "VirtualMachineScaleSets_Update", ss, work)
@@ -426,12 +414,7 @@ async def vm_put(request: web.Request, m: dict[str, str]) -> web.Response:
     policy = expect_type(props.get("protectionPolicy"), dict, "properties.protectionPolicy", "an object") or {}
     for key in ("protectFromScaleIn", "protectFromScaleSetActions"):
         expect_type(policy.get(key), bool, f"protectionPolicy.{key}", "true or false")
-    if inst.busy:
-        raise ArmError(409, "Conflict", CONFLICT_MESSAGE)
-    if "protectFromScaleSetActions" in policy:
-        inst.protected = policy["protectFromScaleSetActions"]
-    if "protectFromScaleIn" in policy:
-        inst.protect_from_scale_in = policy["protectFromScaleIn"]
+    backend(request).set_protection(inst, policy)
 
     async def nothing(op: Operation) -> None:
         return None
@@ -455,15 +438,6 @@ async def vm_delete(request: web.Request, m: dict[str, str]) -> web.StreamRespon
 # ---------------------------------------------------------------- extensions sub-resource
 
 
-def _find_extension(ss: ScaleSet, name: str) -> dict[str, Any] | None:
-    return next((e for e in ss.extensions() if e["name"].lower() == name.lower()), None)
-
-
-def _extension_missing(ss: ScaleSet, name: str) -> ArmError:
-    return ArmError(404, "ResourceNotFound", f"The Resource 'Microsoft.Compute/virtualMachineScaleSets/{ss.name}/"
-                    f"extensions/{name}' under resource group '{ss.resource_group}' was not found. {ARM_NOT_FOUND_HINT}")
-
-
 async def _write_extensions(request: web.Request, m: dict[str, str], ss: ScaleSet, extensions: list[dict[str, Any]],
                             operation: str) -> Operation:
     props = copy.deepcopy({k: v for k, v in ss.model.items() if k != "virtualMachineProfile"})
@@ -472,8 +446,7 @@ async def _write_extensions(request: web.Request, m: dict[str, str], ss: ScaleSe
     props["virtualMachineProfile"] = profile
     props, secrets = _new_model(m, ss.name, props, ss, ss.protected_settings)
     changed = props["virtualMachineProfile"] is not ss.profile
-    ss.model, ss.protected_settings = props, secrets
-    ss.etag += 1
+    backend(request).store_model(ss, props, secrets)
     _record_write(request, ss, operation)
     work = await _after_model_write(request, ss, changed, ss.capacity)
     return start_op(request, operation, ss, work)
@@ -487,9 +460,9 @@ async def ext_list(request: web.Request, m: dict[str, str]) -> web.Response:
 
 async def ext_get(request: web.Request, m: dict[str, str]) -> web.Response:
     ss = scale_set(request, m, child=True)
-    ext = _find_extension(ss, m["ext"])
+    ext = find_extension(ss, m["ext"])
     if ext is None:
-        raise _extension_missing(ss, m["ext"])
+        raise extension_missing(ss, m["ext"])
     return json_response(render_extension(ext, vmss_id(ss)))
 
 
@@ -499,9 +472,9 @@ async def ext_put(request: web.Request, m: dict[str, str], patch: bool = False) 
     check_members(body, "VirtualMachineScaleSetExtension" + ("Update" if patch else ""))
     check_extension(body, "parameters", name_required=False, patch=patch)
     ensure_writable(ss)
-    existing = _find_extension(ss, m["ext"])
+    existing = find_extension(ss, m["ext"])
     if patch and existing is None:
-        raise _extension_missing(ss, m["ext"])
+        raise extension_missing(ss, m["ext"])
     name = existing["name"] if existing else m["ext"]
     props = body.get("properties") or {}
     if patch:
@@ -512,7 +485,7 @@ async def ext_put(request: web.Request, m: dict[str, str], patch: bool = False) 
         extensions.append(new_ext)
     operation = "VirtualMachineScaleSetExtensions_" + ("Update" if patch else "CreateOrUpdate")
     op = await _write_extensions(request, m, ss, extensions, operation)
-    stored = _find_extension(ss, name)
+    stored = find_extension(ss, name)
     return lro_created(request, op, render_extension(stored, vmss_id(ss)), 200 if existing else 201)
 
 
@@ -522,7 +495,7 @@ async def ext_patch(request: web.Request, m: dict[str, str]) -> web.Response:
 
 async def ext_delete(request: web.Request, m: dict[str, str]) -> web.StreamResponse:
     ss = scale_set(request, m, child=True)
-    existing = _find_extension(ss, m["ext"])
+    existing = find_extension(ss, m["ext"])
     if existing is None:
         return web.Response(status=204)
     ensure_writable(ss)
