@@ -60,8 +60,14 @@ class ComputeBackend:
     def page_size(self) -> int:
         return self.world.settings.page_size
 
-    def add_scale_set(self, ss: ScaleSet) -> ScaleSet:
+    def create_scale_set(self, sub: str, rg: ResourceGroup, name: str, location: str, sku: dict[str, Any], zones: list[str],
+                         model: dict[str, Any], tags: dict[str, Any], secrets: dict[str, Any]) -> ScaleSet:
+        """A new set (model already checked and defaulted) in state Creating, with no instances yet."""
+        ss = ScaleSet(subscription=sub, resource_group=rg.name, name=name, location=location,
+                      sku={**sku, "capacity": 0}, zones=zones, model=model, tags=tags, protected_settings=secrets)
+        ss.sku["capacity"] = sku["capacity"]
         self.world.add_scale_set(ss)
+        ss.provisioning_state = "Creating"
         return ss
 
     @staticmethod

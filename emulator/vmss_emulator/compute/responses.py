@@ -195,13 +195,9 @@ async def vmss_put(request: web.Request, m: dict[str, str]) -> web.Response:
     target = sku["capacity"]
     if ss is None:
         props["timeCreated"] = now_iso()
-        ss = ScaleSet(subscription=m["sub"], resource_group=rg.name, name=m["vmss"],
-                      location=body["location"], sku={**sku, "capacity": 0}, zones=list(body.get("zones") or []),
-                      model=props, tags=body.get("tags") or {}, protected_settings=secrets)
-        ss.sku["capacity"] = target
-        backend(request).add_scale_set(ss)
+        ss = backend(request).create_scale_set(m["sub"], rg, m["vmss"], body["location"], sku,
+                                               list(body.get("zones") or []), props, body.get("tags") or {}, secrets)
         _record_write(request, ss, "VirtualMachineScaleSets_CreateOrUpdate")
-        ss.provisioning_state = "Creating"
         await request.app["fleet"].scale_set_created(ss)
         instances = [lifecycle.new_instance(request.app, ss, running=False) for _index in range(target)]
 
