@@ -467,8 +467,6 @@ class FaultInjector:
         return web.json_response({"rules": [rule.public() for rule in self._rules]})
 
 
-
-
 def operation_of(request: web.Request) -> str | None:
     """The REST operationId of a request: the ARM middleware stores it before calling on_request; otherwise it
     comes from the ARM route table."""

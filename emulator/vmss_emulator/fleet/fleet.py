@@ -25,7 +25,6 @@ from .routes import routes
 log = logging.getLogger("vmss_emulator.fleet")
 
 
-
 @dataclass(eq=False)
 class Node:
     """One instance's data plane."""
