@@ -59,11 +59,11 @@ async def loopback_only(request: web.Request, handler):
     return await handler(request)
 
 
-async def health(request: web.Request) -> web.Response:
+async def health(request: web.Request, groups: dict[str, str]) -> web.Response:
     return json_response({"status": "ok"})
 
 
-async def config(request: web.Request) -> web.Response:
+async def config(request: web.Request, groups: dict[str, str]) -> web.Response:
     try:
         body = await _body(request)
     except scenario.ScenarioError as exc:
@@ -92,7 +92,7 @@ async def config(request: web.Request) -> web.Response:
     return json_response(vars(world.settings))
 
 
-async def load_scenario(request: web.Request) -> web.Response:
+async def load_scenario(request: web.Request, groups: dict[str, str]) -> web.Response:
     raw = await request.read()
     try:
         data = scenario.parse(raw)
@@ -102,7 +102,7 @@ async def load_scenario(request: web.Request) -> web.Response:
     return json_response(added)
 
 
-async def reset(request: web.Request) -> web.Response:
+async def reset(request: web.Request, groups: dict[str, str]) -> web.Response:
     await reset_world(request.app)
     return json_response({"status": "reset"})
 
@@ -123,16 +123,16 @@ async def reset_world(app: web.Application) -> None:
     app["events"].clear()
 
 
-async def requests_get(request: web.Request) -> web.Response:
+async def requests_get(request: web.Request, groups: dict[str, str]) -> web.Response:
     return json_response(request.app["counters"].as_dict())
 
 
-async def requests_delete(request: web.Request) -> web.Response:
+async def requests_delete(request: web.Request, groups: dict[str, str]) -> web.Response:
     request.app["counters"].reset()
     return json_response(request.app["counters"].as_dict())
 
 
-async def events_get(request: web.Request) -> web.Response:
+async def events_get(request: web.Request, groups: dict[str, str]) -> web.Response:
     since = request.query.get("since")
     try:
         since_seq = int(since) if since is not None else None
@@ -141,15 +141,15 @@ async def events_get(request: web.Request) -> web.Response:
     return json_response({"events": request.app["events"].list(request.query.get("type"), since_seq)})
 
 
-async def events_delete(request: web.Request) -> web.Response:
+async def events_delete(request: web.Request, groups: dict[str, str]) -> web.Response:
     request.app["events"].clear()
     return json_response({"events": []})
 
 
-async def fleet_view(request: web.Request) -> web.Response:
-    ss = request.app["world"].find_scale_set(request.match_info["rg"], request.match_info["name"])
+async def fleet_view(request: web.Request, groups: dict[str, str]) -> web.Response:
+    ss = request.app["world"].find_scale_set(groups["rg"], groups["name"])
     if ss is None:
-        return _error(404, f"scale set '{request.match_info['rg']}/{request.match_info['name']}' not found")
+        return _error(404, f"scale set '{groups['rg']}/{groups['name']}' not found")
     fleet = request.app["fleet"]
     rows = []
     for inst in sorted(ss.instances.values(), key=lambda i: int(i.instance_id)):
@@ -162,19 +162,6 @@ async def fleet_view(request: web.Request) -> web.Response:
         row.update(fleet.describe_instance(ss, inst))
         rows.append(row)
     return json_response({"scale_set": ss.key, "instances": rows})
-
-
-def add_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_get("/_emulator/health", health)
-    r.add_post("/_emulator/config", config)
-    r.add_post("/_emulator/scenario", load_scenario)
-    r.add_post("/_emulator/reset", reset)
-    r.add_get("/_emulator/requests", requests_get)
-    r.add_delete("/_emulator/requests", requests_delete)
-    r.add_get("/_emulator/events", events_get)
-    r.add_delete("/_emulator/events", events_delete)
-    r.add_get("/_emulator/scale_sets/{rg}/{name}/instances", fleet_view)
 
 
 def default_principal(tenant: str, client_id: str, secret: str) -> Principal:

@@ -132,9 +132,9 @@ def _aad_error(status: int, error: str, code: int, description: str) -> web.Resp
                           "correlation_id": str(uuid.uuid4())}, status=status)
 
 
-async def openid_configuration(request: web.Request) -> web.Response:
+async def openid_configuration(request: web.Request, groups: dict[str, str]) -> web.Response:
     base = request.app["base_url"]
-    tenant = request.match_info["tenant"]
+    tenant = groups["tenant"]
     return json_response({
         "issuer": f"{base}/{tenant}/v2.0",
         "authorization_endpoint": f"{base}/{tenant}/oauth2/v2.0/authorize",
@@ -150,12 +150,12 @@ async def openid_configuration(request: web.Request) -> web.Response:
     })
 
 
-async def jwks(request: web.Request) -> web.Response:
+async def jwks(request: web.Request, groups: dict[str, str]) -> web.Response:
     return json_response(request.app["tokens"].jwks())
 
 
-async def token(request: web.Request) -> web.Response:
-    tenant = request.match_info["tenant"]
+async def token(request: web.Request, groups: dict[str, str]) -> web.Response:
+    tenant = groups["tenant"]
     form = await request.post()
     if form.get("grant_type") != "client_credentials":
         return _aad_error(400, "unsupported_grant_type", 70003,
@@ -185,7 +185,7 @@ async def token(request: web.Request) -> web.Response:
                           "access_token": access_token})
 
 
-async def cloud_metadata(request: web.Request) -> web.Response:
+async def cloud_metadata(request: web.Request, groups: dict[str, str]) -> web.Response:
     base = request.app["base_url"]
     cloud = {
         "name": "VmssEmulator",
@@ -206,14 +206,3 @@ async def cloud_metadata(request: web.Request) -> web.Response:
     # versions, and a request without one, a list of clouds
     version = request.query.get("api-version", "")
     return json_response(cloud if version >= METADATA_OBJECT_SINCE else [cloud])
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/metadata/endpoints", cloud_metadata, name="Metadata_Endpoints")
-    app.router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration,
-                       name="OpenId_Configuration")
-    app.router.add_get("/{tenant}/.well-known/openid-configuration", openid_configuration,
-                       name="OpenId_ConfigurationV1")
-    app.router.add_get("/{tenant}/discovery/v2.0/keys", jwks, name="OpenId_Keys")
-    app.router.add_post("/{tenant}/oauth2/v2.0/token", token, name="Token")
-    app.router.add_post("/{tenant}/oauth2/token", token, name="TokenV1")

@@ -436,13 +436,13 @@ class FaultInjector:
         self._sick = {key: rule for key, rule in self._sick.items() if key[:2] != prefix}
 
     # ---- admin API -----------------------------------------------------------------------------------------
-    def extra_routes(self, app: web.Application) -> None:
-        app.router.add_post("/_emulator/faults", self._post)
-        app.router.add_get("/_emulator/faults", self._get)
-        app.router.add_delete("/_emulator/faults", self._delete_all)
-        app.router.add_delete("/_emulator/faults/{rule_id}", self._delete_one)
+    def routes(self) -> list[urls.Route]:
+        return [urls.exact("POST", "/_emulator/faults", self._post),
+                urls.exact("GET", "/_emulator/faults", self._get),
+                urls.exact("DELETE", "/_emulator/faults", self._delete_all),
+                urls.exact("DELETE", "/_emulator/faults/{rule_id}", self._delete_one)]
 
-    async def _post(self, request: web.Request) -> web.Response:
+    async def _post(self, request: web.Request, groups: dict[str, str]) -> web.Response:
         try:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -453,15 +453,15 @@ class FaultInjector:
             return admin_error(400, str(exc))
         return web.json_response({"rules": [rule.public() for rule in rules]}, status=201)
 
-    async def _get(self, request: web.Request) -> web.Response:
+    async def _get(self, request: web.Request, groups: dict[str, str]) -> web.Response:
         return web.json_response({"rules": [rule.public() for rule in self._rules]})
 
-    async def _delete_all(self, request: web.Request) -> web.Response:
+    async def _delete_all(self, request: web.Request, groups: dict[str, str]) -> web.Response:
         self.clear()
         return web.json_response({"rules": []})
 
-    async def _delete_one(self, request: web.Request) -> web.Response:
-        rule_id = request.match_info["rule_id"]
+    async def _delete_one(self, request: web.Request, groups: dict[str, str]) -> web.Response:
+        rule_id = groups["rule_id"]
         if not self.remove_rule(rule_id):
             return admin_error(404, f"no fault rule with id '{rule_id}'")
         return web.json_response({"rules": [rule.public() for rule in self._rules]})

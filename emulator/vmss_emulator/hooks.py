@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from .state import Instance, ScaleSet
+    from .urls import Route
 
 
 class Fleet(Protocol):
@@ -48,7 +49,8 @@ class Fleet(Protocol):
     def describe_instance(self, ss: ScaleSet, inst: Instance) -> dict[str, Any]:
         """Extra fields for GET /_emulator/scale_sets/{rg}/{name}/instances (e.g. app_port, in_rotation)."""
 
-    def extra_routes(self, app: web.Application) -> None: ...
+    def routes(self) -> list[Route]:
+        """Rows it adds to the route table (urls.Route), taken when the app is built."""
 
 
 class Faults(Protocol):
@@ -61,7 +63,8 @@ class Faults(Protocol):
     async def instance_upgrade_outcome(self, ss: ScaleSet, inst: Instance, operation: str) -> dict[str, Any] | None:
         """None for success, or an ARM error {code, message} failing this instance. May block (hang rules)."""
 
-    def extra_routes(self, app: web.Application) -> None: ...
+    def routes(self) -> list[Route]:
+        """Rows it adds to the route table (urls.Route), taken when the app is built."""
 
 
 class NullFleet:
@@ -107,8 +110,8 @@ class NullFleet:
     def describe_instance(self, ss: ScaleSet, inst: Instance) -> dict[str, Any]:
         return {}
 
-    def extra_routes(self, app: web.Application) -> None:
-        return None
+    def routes(self) -> list[Route]:
+        return []
 
 
 class NullFaults:
@@ -124,5 +127,5 @@ class NullFaults:
     async def instance_upgrade_outcome(self, ss: ScaleSet, inst: Instance, operation: str) -> dict[str, Any] | None:
         return None
 
-    def extra_routes(self, app: web.Application) -> None:
-        return None
+    def routes(self) -> list[Route]:
+        return []

@@ -1,4 +1,5 @@
-"""The aiohttp application: ARM dispatch, sign-in, the admin API, and the hooks for the fleet and faults."""
+"""The aiohttp application: one dispatcher over the route table (ARM, sign-in, the admin API, and the rows of the
+hooks for the fleet and faults)."""
 from __future__ import annotations
 
 import importlib
@@ -12,6 +13,7 @@ from aiohttp import web
 
 from . import admin, auth, urls
 from .arm import json_response
+from .compute.models import ComputeBackend
 from .exceptions import ArmError
 from .events import EventLog
 from .hooks import NullFaults, NullFleet
@@ -46,6 +48,7 @@ def create_app(base_url: str, principal: Principal, subscription: str, fleet=Non
     world.principals.append(principal)
     app["base_url"] = base_url.rstrip("/")
     app["world"] = world
+    app["compute"] = ComputeBackend(world)
     app["events"] = events
     app["counters"] = admin.RequestCounters()
     app["operations"] = Operations(app)
@@ -54,10 +57,9 @@ def create_app(base_url: str, principal: Principal, subscription: str, fleet=Non
     app["default_subscription"] = subscription
     app["fleet"] = fleet if fleet is not None else _load_hook("fleet", "make_fleet", app, events, NullFleet())
     app["faults"] = faults if faults is not None else _load_hook("faults", "make_faults", app, events, NullFaults())
-    admin.add_routes(app)
-    auth.add_routes(app)
-    app["fleet"].extra_routes(app)
-    app["faults"].extra_routes(app)
+    app["routes"] = [*urls.ROUTES, *app["fleet"].routes(), *app["faults"].routes()]
+    # aiohttp only hands every request to the one dispatcher; urls rows do the routing
+    app.router.add_route("*", "/{tail:.*}", dispatch)
     app.on_startup.append(_start_hooks)
     app.on_shutdown.append(_stop_hooks)
     return app
@@ -89,8 +91,8 @@ async def arm_middleware(request: web.Request, handler):
     started = time.monotonic()
     request_id = str(uuid.uuid4())
     try:
-        response = await _serve(request, handler)
-    except web.HTTPException as exc:  # aiohttp's own 404/405 for non-ARM paths
+        response = await handler(request)
+    except web.HTTPException as exc:  # a 404 for paths outside ARM
         response = json_response({"error": {"code": "NotFound" if exc.status == 404 else "MethodNotAllowed",
                                             "message": f"No HTTP resource was found that matches the request URI "
                                                        f"'{request.path}' with method {request.method}."}},
@@ -116,20 +118,31 @@ async def arm_middleware(request: web.Request, handler):
     return response
 
 
-async def _serve(request: web.Request, handler) -> web.StreamResponse:
+async def dispatch(request: web.Request) -> web.StreamResponse:
+    """The one handler aiohttp knows: resolve the request in app["routes"] and call the row's handler."""
+    routes = request.app["routes"]
+    resolved = urls.resolve(request.method, request.path, routes)
+    if not request.path.startswith("/_emulator/"):
+        return await _serve(request, resolved)
+    # the admin API answers as aiohttp's router did: plain 404, 405 naming the allowed methods
+    if resolved is None:
+        allowed = urls.allowed_methods(request.path, routes)
+        if allowed:
+            raise web.HTTPMethodNotAllowed(request.method, allowed)
+        raise web.HTTPNotFound()
+    route, groups = resolved
+    return await route.handler(request, groups)
+
+
+async def _serve(request: web.Request, resolved: tuple[urls.Route, dict[str, str]] | None) -> web.StreamResponse:
     app = request.app
     path = request.path
     subscription = _SUBSCRIPTION.match(path)
     # ARM: everything under /subscriptions, plus the subscription list and /batch (a token, no subscription)
     is_arm = bool(subscription) or path.rstrip("/").lower() in ("/subscriptions", "/batch")
-    routed = request.match_info.http_exception is None
-    resolved = None if routed else urls.resolve(request.method, path)
-    if routed:
-        operation_id = request.match_info.route.name or "Unknown"
-        action = f"{request.method} {path}"
-    elif resolved:
+    if resolved:
         route, groups = resolved
-        operation_id, action = urls.operation_id(route, groups), route.action
+        operation_id, action = urls.operation_id(route, groups), route.action or f"{request.method} {path}"
     else:
         operation_id, action = "Unknown", ""
     request["operation_id"] = operation_id
@@ -140,8 +153,6 @@ async def _serve(request: web.Request, handler) -> web.StreamResponse:
             return faulted
         if is_arm:
             auth.authenticate(request, subscription.group(1) if subscription else None, action)
-        if routed:
-            return await handler(request)
         if resolved is None:
             if is_arm:
                 raise ArmError(404, "InvalidResourceType" if "/providers/" in path else "NotFound",

@@ -1,7 +1,8 @@
-"""The route table of ARM: one row per operation (method, path regex, handler, operationId, RBAC action).
+"""The route table: one row per operation (method, path regex, handler, operationId, RBAC action).
 
-`server.py` resolves every ARM path here (case-insensitive, as ARM paths are); each handler gets (request, match
-groups) and returns a response or raises ArmError.
+ROUTES holds ARM (case-insensitive, as ARM paths are), sign-in and the admin API; the fleet and fault injection add
+their rows when the app is built (`server.create_app` keeps the whole table in app["routes"]). `server.py` is the one
+dispatcher; every handler gets (request, match groups) and returns a response or raises ArmError.
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from . import catalog, compute
+from . import admin, auth, catalog
+from .compute import responses as compute
 
 Handler = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
 
@@ -27,7 +29,18 @@ class Route:
     pattern: re.Pattern[str]
     handler: Handler
     operation_id: str
-    action: str  # the RBAC action named in a 403
+    action: str  # the RBAC action named in a 403 ("" names the method and path)
+    head: bool = False  # a GET row also answers HEAD (the rows that were aiohttp routes)
+
+
+def exact(method: str, path: str, handler: Handler, operation_id: str = "Unknown", action: str = "",
+          ignore_case: bool = False) -> Route:
+    """A row matched as aiohttp matched it: `{name}` is one segment, case-sensitive unless ignore_case, no trailing
+    slash, HEAD with GET."""
+    regex = "".join(f"(?P<{part[1:-1]}>[^{{}}/]+)" if part.startswith("{") else re.escape(part)
+                    for part in re.split(r"(\{\w+\})", path))
+    return Route(method, re.compile(f"^{regex}$", re.I if ignore_case else 0), handler, operation_id, action,
+                 head=method == "GET")
 
 
 _R = "Microsoft.Compute/virtualMachineScaleSets"
@@ -97,17 +110,45 @@ ROUTES: list[Route] = [
            "VirtualMachineScaleSetVMs_Action", f"{_R}/virtualMachines/action"),
     _route("GET", SUB + r"/providers/microsoft\.compute/locations/(?P<loc>[^/]+)/operations/(?P<op>[^/]+)",
            compute.operation_status, "Operations_Get", "Microsoft.Compute/locations/operations/read"),
+    # sign-in and cloud metadata
+    exact("GET", "/metadata/endpoints", auth.cloud_metadata, "Metadata_Endpoints"),
+    exact("GET", "/{tenant}/v2.0/.well-known/openid-configuration", auth.openid_configuration, "OpenId_Configuration"),
+    exact("GET", "/{tenant}/.well-known/openid-configuration", auth.openid_configuration, "OpenId_ConfigurationV1"),
+    exact("GET", "/{tenant}/discovery/v2.0/keys", auth.jwks, "OpenId_Keys"),
+    exact("POST", "/{tenant}/oauth2/v2.0/token", auth.token, "Token"),
+    exact("POST", "/{tenant}/oauth2/token", auth.token, "TokenV1"),
+    # the admin API (loopback only: admin.loopback_only)
+    exact("GET", "/_emulator/health", admin.health),
+    exact("POST", "/_emulator/config", admin.config),
+    exact("POST", "/_emulator/scenario", admin.load_scenario),
+    exact("POST", "/_emulator/reset", admin.reset),
+    exact("GET", "/_emulator/requests", admin.requests_get),
+    exact("DELETE", "/_emulator/requests", admin.requests_delete),
+    exact("GET", "/_emulator/events", admin.events_get),
+    exact("DELETE", "/_emulator/events", admin.events_delete),
+    exact("GET", "/_emulator/scale_sets/{rg}/{name}/instances", admin.fleet_view),
 ]
 
 
-def resolve(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-    for route in ROUTES:
-        if route.method != method:
+def resolve(method: str, path: str, routes: list[Route] | None = None) -> tuple[Route, dict[str, str]] | None:
+    for route in ROUTES if routes is None else routes:
+        if route.method != method and not (route.head and method == "HEAD"):
             continue
         match = route.pattern.match(path)
         if match:
             return route, match.groupdict()
     return None
+
+
+def allowed_methods(path: str, routes: list[Route]) -> set[str]:
+    """The methods some row answers at path (for a 405's Allow header)."""
+    methods = set()
+    for route in routes:
+        if route.pattern.match(path):
+            methods.add(route.method)
+            if route.head:
+                methods.add("HEAD")
+    return methods
 
 
 def operation_id(route: Route, groups: dict[str, str]) -> str:

@@ -20,7 +20,7 @@ from .app import AppServer
 from .balancer import Backend, LoadBalancer
 from .health import AppStatus, health_body, health_state
 from .options import DEFAULT_APP_PORT, validate_options
-from .routes import add_routes
+from .routes import routes
 
 log = logging.getLogger("vmss_emulator.fleet")
 
@@ -173,8 +173,8 @@ class EmulatorFleet:
             "in_rotation": bool(balancer and inst.instance_id in balancer.in_rotation),
         }
 
-    def extra_routes(self, app: Any) -> None:
-        add_routes(app, self)
+    def routes(self) -> list[Any]:
+        return routes(self)
 
     # ---- used by the admin routes and tests ----------------------------------------------------------------
     def balancers(self) -> dict[str, LoadBalancer | None]:

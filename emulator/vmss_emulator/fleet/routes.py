@@ -1,4 +1,4 @@
-"""HTTP routes the fleet adds to the emulator: the scale set's network interfaces (Microsoft.Network, as ARM serves
+"""The route-table rows the fleet adds to the emulator: the scale set's network interfaces (Microsoft.Network, as ARM serves
 them for a Uniform scale set) and the load balancers' availability counters (admin API)."""
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..arm import json_response, page
+from ..compute.models import instance
 from ..exceptions import AdminError, ArmError
+from ..urls import Route, exact
 
 from .balancer import LoadBalancer
 from .options import validate_options
@@ -18,108 +20,95 @@ if TYPE_CHECKING:
     from .fleet import EmulatorFleet
 
 
-def _ci(name: str, word: str) -> str:
-    """A path segment matched case-insensitively (ARM paths are case-insensitive; aiohttp's static parts are not)."""
-    return "{%s:(?i:%s)}" % (name, word.replace(".", r"\."))
+VMSS_PATH = ("/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.Compute/"
+             "virtualMachineScaleSets/{vmss}")
+VM_PATH = VMSS_PATH + "/virtualMachines/{instance_id}"
+NICS = "networkInterfaces"
 
 
-VMSS_PATH = (f"/{_ci('w1', 'subscriptions')}/{{subscription}}/{_ci('w2', 'resourceGroups')}/{{resource_group}}/"
-             f"{_ci('w3', 'providers')}/{_ci('w4', 'Microsoft.Compute')}/{_ci('w5', 'virtualMachineScaleSets')}/{{vmss}}")
-VM_PATH = VMSS_PATH + f"/{_ci('w6', 'virtualMachines')}/{{instance_id}}"
-NICS = _ci("w7", "networkInterfaces")
-
-
-def add_routes(app: web.Application, fleet: EmulatorFleet) -> None:
-    routes = FleetRoutes(app, fleet)
-    # names are the REST operationIds (Microsoft.Network), used by the request counters and fault matching
-    app.router.add_get(f"{VMSS_PATH}/{NICS}", routes.list_scale_set_nics,
-                       name="NetworkInterfaces_ListVirtualMachineScaleSetNetworkInterfaces")
-    app.router.add_get(f"{VM_PATH}/{NICS}", routes.list_instance_nics,
-                       name="NetworkInterfaces_ListVirtualMachineScaleSetVMNetworkInterfaces")
-    app.router.add_get(f"{VM_PATH}/{NICS}/{{nic}}", routes.get_instance_nic,
-                       name="NetworkInterfaces_GetVirtualMachineScaleSetNetworkInterface")
-    app.router.add_get("/_emulator/availability", routes.availability)
-    app.router.add_delete("/_emulator/availability", routes.reset_availability)
-    app.router.add_post("/_emulator/load_balancers/{rg}/{name}", routes.configure_balancer)
-    app.router.add_post("/_emulator/load_balancers/{rg}/{name}/probe", routes.probe_now)
+def routes(fleet: EmulatorFleet) -> list[Route]:
+    """The fleet's rows of the route table (server.create_app adds them when it builds the app)."""
+    handlers = FleetRoutes(fleet)
+    # operation ids are the REST operationIds (Microsoft.Network), used by the request counters and fault matching;
+    # ARM paths are case-insensitive
+    return [
+        exact("GET", f"{VMSS_PATH}/{NICS}", handlers.list_scale_set_nics,
+              "NetworkInterfaces_ListVirtualMachineScaleSetNetworkInterfaces", ignore_case=True),
+        exact("GET", f"{VM_PATH}/{NICS}", handlers.list_instance_nics,
+              "NetworkInterfaces_ListVirtualMachineScaleSetVMNetworkInterfaces", ignore_case=True),
+        exact("GET", f"{VM_PATH}/{NICS}/{{nic}}", handlers.get_instance_nic,
+              "NetworkInterfaces_GetVirtualMachineScaleSetNetworkInterface", ignore_case=True),
+        exact("GET", "/_emulator/availability", handlers.availability),
+        exact("DELETE", "/_emulator/availability", handlers.reset_availability),
+        exact("POST", "/_emulator/load_balancers/{rg}/{name}", handlers.configure_balancer),
+        exact("POST", "/_emulator/load_balancers/{rg}/{name}/probe", handlers.probe_now),
+    ]
 
 
 class FleetRoutes:
-    def __init__(self, app: web.Application, fleet: EmulatorFleet) -> None:
-        self._app = app
+    def __init__(self, fleet: EmulatorFleet) -> None:
         self._fleet = fleet
 
     # ---- Microsoft.Network ---------------------------------------------------------------------------------
-    def _scale_set(self, request: web.Request) -> ScaleSet:
-        world = self._app["world"]
-        info = request.match_info
-        if world.resource_group(info["subscription"], info["resource_group"]) is None:
-            raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{info['resource_group']}' could not be found.")
-        ss = world.scale_set(info["subscription"], info["resource_group"], info["vmss"])
-        if ss is None:
-            raise ArmError(404, "ResourceNotFound",
-                           f"The Resource 'Microsoft.Compute/virtualMachineScaleSets/{info['vmss']}' under resource "
-                           f"group '{info['resource_group']}' was not found. For more details please go to "
-                           "https://aka.ms/ARMResourceNotFoundFix")
-        return ss
+    @staticmethod
+    def _scale_set(request: web.Request, info: dict[str, str]) -> ScaleSet:
+        return request.app["compute"].scale_set(info["subscription"], info["resource_group"], info["vmss"])
 
-    def _instance(self, request: web.Request, ss: ScaleSet) -> Instance:
-        inst = ss.instances.get(request.match_info["instance_id"])
-        if inst is None:
-            raise ArmError(404, "NotFound", "The entity was not found in this Azure location.")
-        return inst
+    @staticmethod
+    def _instance(info: dict[str, str], ss: ScaleSet) -> Instance:
+        return instance(ss, info["instance_id"])
 
-    async def list_scale_set_nics(self, request: web.Request) -> web.Response:
+    async def list_scale_set_nics(self, request: web.Request, groups: dict[str, str]) -> web.Response:
         try:
-            ss = self._scale_set(request)
+            ss = self._scale_set(request, groups)
             nics = [network_interface(ss, inst) for inst in _by_id(ss) if inst.private_ip]
-            return json_response(page(request, _origin(request), nics, self._app["world"].settings.page_size))
+            return json_response(page(request, _origin(request), nics, request.app["compute"].page_size))
         except ArmError as exc:
             return exc.response()
 
-    async def list_instance_nics(self, request: web.Request) -> web.Response:
+    async def list_instance_nics(self, request: web.Request, groups: dict[str, str]) -> web.Response:
         try:
-            ss = self._scale_set(request)
-            inst = self._instance(request, ss)
+            ss = self._scale_set(request, groups)
+            inst = self._instance(groups, ss)
             return json_response({"value": [network_interface(ss, inst)] if inst.private_ip else []})
         except ArmError as exc:
             return exc.response()
 
-    async def get_instance_nic(self, request: web.Request) -> web.Response:
+    async def get_instance_nic(self, request: web.Request, groups: dict[str, str]) -> web.Response:
         try:
-            ss = self._scale_set(request)
-            inst = self._instance(request, ss)
+            ss = self._scale_set(request, groups)
+            inst = self._instance(groups, ss)
             nic = network_interface(ss, inst)
-            if not inst.private_ip or nic["name"].lower() != request.match_info["nic"].lower():
+            if not inst.private_ip or nic["name"].lower() != groups["nic"].lower():
                 raise ArmError(404, "NotFound", "The entity was not found in this Azure location.")
             return json_response(nic)
         except ArmError as exc:
             return exc.response()
 
     # ---- admin ---------------------------------------------------------------------------------------------
-    async def availability(self, request: web.Request) -> web.Response:
+    async def availability(self, request: web.Request, groups: dict[str, str]) -> web.Response:
         result: dict[str, Any] = {}
         for ss_key, balancer in self._fleet.balancers().items():
             result[ss_key] = balancer.availability() if balancer else {"served": 0, "failed": 0, "frontend": None}
         return json_response({"load_balancers": result})
 
-    async def reset_availability(self, request: web.Request) -> web.Response:
+    async def reset_availability(self, request: web.Request, groups: dict[str, str]) -> web.Response:
         self._fleet.reset_availability()
-        return await self.availability(request)
+        return await self.availability(request, groups)
 
-    def _balancer(self, request: web.Request) -> tuple[ScaleSet, LoadBalancer]:
-        rg, name = request.match_info["rg"], request.match_info["name"]
-        ss = self._app["world"].find_scale_set(rg, name)
+    def _balancer(self, request: web.Request, groups: dict[str, str]) -> tuple[ScaleSet, LoadBalancer]:
+        rg, name = groups["rg"], groups["name"]
+        ss = request.app["world"].find_scale_set(rg, name)
         balancer = self._fleet.balancer(ss) if ss is not None else None
         if ss is None or balancer is None:
             reason = self._fleet.balancer_error(ss) if ss is not None else None
             raise AdminError(404, reason or f"no load balancer for scale set '{rg}/{name}'")
         return ss, balancer
 
-    async def configure_balancer(self, request: web.Request) -> web.Response:
+    async def configure_balancer(self, request: web.Request, groups: dict[str, str]) -> web.Response:
         """Change frontend_port, probe_interval or traffic_rps of a scale set's load balancer."""
         try:
-            ss, balancer = self._balancer(request)
+            ss, balancer = self._balancer(request, groups)
             try:
                 body = await request.json()
             except ValueError:
@@ -140,10 +129,10 @@ class FleetRoutes:
         except AdminError as exc:
             return exc.response()
 
-    async def probe_now(self, request: web.Request) -> web.Response:
+    async def probe_now(self, request: web.Request, groups: dict[str, str]) -> web.Response:
         """Run one probe round right away (tests use it to step the load balancer deterministically)."""
         try:
-            _key, balancer = self._balancer(request)
+            _key, balancer = self._balancer(request, groups)
         except AdminError as exc:
             return exc.response()
         await balancer.probe_once()

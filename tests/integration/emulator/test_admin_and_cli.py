@@ -133,3 +133,25 @@ def test_health_answers_only_once_the_scenario_is_loaded(tmp_path):
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def _status(emu, method, path):
+    """(status, Allow header) of one unauthenticated request."""
+    context = ssl.create_default_context(cafile=str(emu.ca_path))
+    req = urllib.request.Request(f"{emu.url}{path}", method=method)
+    try:
+        with urllib.request.urlopen(req, context=context, timeout=10) as resp:  # noqa: S310 - the emulator
+            return resp.status, resp.headers.get("Allow")
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers.get("Allow")
+
+
+def test_one_route_table_answers_sign_in_and_admin_paths_as_aiohttp_routes_did(emu):
+    """HEAD with GET, 405 naming the methods on the admin API, case-sensitive admin and sign-in paths."""
+    assert _status(emu, "HEAD", "/metadata/endpoints") == (200, None)
+    assert _status(emu, "HEAD", "/_emulator/health") == (200, None)
+    assert _status(emu, "POST", "/_emulator/health") == (405, "GET,HEAD")
+    assert _status(emu, "PUT", "/_emulator/faults") == (405, "DELETE,GET,HEAD,POST")
+    assert _status(emu, "GET", "/_emulator/HEALTH")[0] == 404
+    assert _status(emu, "GET", "/metadata/ENDPOINTS")[0] == 404
+    assert _status(emu, "GET", "/some-tenant/oauth2/token")[0] == 404

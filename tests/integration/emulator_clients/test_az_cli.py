@@ -62,8 +62,7 @@ def test_common_az_vmss_commands(az):
     # update --set: a GET, a change, a PUT carrying only the image's version
     az("vmss", "update", *g, "-n", "web", "--set", "virtualMachineProfile.storageProfile.imageReference.version=2.0.0")
     image = _model(emu).virtual_machine_profile.storage_profile.image_reference
-    assert (image.publisher, image.offer, image.sku, image.version) == (
-        "Canonical", "ubuntu-24_04-lts", "server", "2.0.0")
+    assert (image.publisher, image.offer, image.sku, image.version) == ("Canonical", "ubuntu-24_04-lts", "server", "2.0.0")
     az("vmss", "update-instances", *g, "-n", "web", "--instance-ids", "0", parse=False)
     rows = {i["instance_id"]: i for i in emu.instances("rg-demo", "web")}
     assert rows["0"]["image_version"] == "2.0.0" and rows["0"]["latest_model_applied"]
@@ -89,8 +88,7 @@ def test_common_az_vmss_commands(az):
     az("vmss", "reimage", *g, "-n", "web", "--instance-ids", "1", parse=False)
     az("vmss", "restart", *g, "-n", "web", "--instance-ids", "2", parse=False)
     after = emu.requests()["by_operation"]
-    reimages = sum(after.get(k, 0) - before.get(k, 0)
-                   for k in ("VirtualMachineScaleSets_Reimage", "VirtualMachineScaleSets_ReimageAll"))
+    reimages = sum(after.get(k, 0) - before.get(k, 0) for k in ("VirtualMachineScaleSets_Reimage", "VirtualMachineScaleSets_ReimageAll"))
     assert reimages == 1
     assert after.get("VirtualMachineScaleSets_Restart", 0) - before.get("VirtualMachineScaleSets_Restart", 0) == 1
 

@@ -11,16 +11,17 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from . import lifecycle, rolling, wire
-from .arm import CONFLICT_MESSAGE, ARM_NOT_FOUND_HINT, expect_type, invalid, json_response, now_iso, page, read_json
-from .exceptions import ArmError
-from .model import check_create_time, check_extension, check_resource, deep_merge, fill_defaults, \
+from .. import lifecycle, rolling, wire
+from ..arm import CONFLICT_MESSAGE, expect_type, invalid, json_response, now_iso, page, read_json
+from ..exceptions import ArmError
+from ..model import check_create_time, check_extension, check_resource, deep_merge, fill_defaults, \
     fill_extension_defaults, network_ids, put_over, render_extension, split_secrets, validate_extension_order, \
     validate_health_signal
-from .operations import OperationFailed, Operation
-from .render import instance_view, render_extensions, render_vm, render_vmss, scale_set_instance_view, vmss_id
-from .state import Instance, ResourceGroup, ScaleSet
-from .wire import check_members
+from ..operations import OperationFailed, Operation
+from ..render import instance_view, render_extensions, render_vm, render_vmss, scale_set_instance_view, vmss_id
+from ..state import Instance, ResourceGroup, ScaleSet
+from ..wire import check_members
+from .models import ComputeBackend, ensure_writable, extension_missing, find_extension, instance
 
 SS_ACTIONS = {"manualupgrade": "VirtualMachineScaleSets_UpdateInstances", "reimage": "VirtualMachineScaleSets_Reimage",
               "reimageall": "VirtualMachineScaleSets_ReimageAll", "restart": "VirtualMachineScaleSets_Restart",
@@ -41,43 +42,16 @@ _INSTANCE_ID = re.compile(r"^\d+$")
 # ---------------------------------------------------------------- lookups and guards
 
 
-def _world(request: web.Request):
-    return request.app["world"]
+def backend(request: web.Request) -> ComputeBackend:
+    return request.app["compute"]
 
 
 def resource_group(request: web.Request, m: dict[str, str]) -> ResourceGroup:
-    rg = _world(request).resource_group(m["sub"], m["rg"])
-    if rg is None:
-        raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{m['rg']}' could not be found.")
-    return rg
+    return backend(request).resource_group(m["sub"], m["rg"])
 
 
 def scale_set(request: web.Request, m: dict[str, str], child: bool = False) -> ScaleSet:
-    resource_group(request, m)
-    ss = _world(request).scale_set(m["sub"], m["rg"], m["vmss"])
-    if ss is None:
-        if child:
-            raise ArmError(404, "ParentResourceNotFound", "Can not perform requested operation on nested resource. "
-                           f"Parent resource '{m['vmss']}' not found.")
-        raise ArmError(404, "ResourceNotFound", f"The Resource 'Microsoft.Compute/virtualMachineScaleSets/{m['vmss']}' "
-                       f"under resource group '{m['rg']}' was not found. {ARM_NOT_FOUND_HINT}")
-    return ss
-
-
-def instance(ss: ScaleSet, instance_id: str) -> Instance:
-    inst = ss.instances.get(instance_id)
-    if inst is None:
-        raise ArmError(404, "NotFound", "The entity was not found in this Azure location.")
-    return inst
-
-
-def ensure_writable(ss: ScaleSet, what: str = "Update Virtual Machine Scale Set") -> None:
-    if ss.deleting:
-        raise ArmError(409, "OperationNotAllowed", f"Operation '{what}' is not allowed on Virtual Machine Scale Set "
-                       f"'{ss.name}' since it is marked for deletion. For more information on your operations, please "
-                       "refer to https://aka.ms/activitylog.")
-    if ss.active_operation is not None:
-        raise ArmError(409, "Conflict", CONFLICT_MESSAGE)
+    return backend(request).scale_set(m["sub"], m["rg"], m["vmss"], child=child)
 
 
 def check_preconditions(request: web.Request, ss: ScaleSet | None) -> None:
@@ -127,12 +101,9 @@ async def rg_put(request: web.Request, m: dict[str, str]) -> web.Response:
     location = expect_type(body.get("location"), str, "location", "a string")
     if not location:
         raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
-    world = _world(request)
-    existing = world.resource_group(m["sub"], m["rg"])
     tags = expect_type(body.get("tags"), dict, "tags", "an object") or {}
-    rg = ResourceGroup(m["sub"], existing.name if existing else m["rg"], location, tags)
-    world.resource_groups[(m["sub"].lower(), m["rg"].lower())] = rg
-    return json_response(render_rg(rg), status=200 if existing else 201)
+    rg, created = backend(request).put_resource_group(m["sub"], m["rg"], location, tags)
+    return json_response(render_rg(rg), status=201 if created else 200)
 
 
 async def rg_get(request: web.Request, m: dict[str, str]) -> web.Response:
@@ -140,7 +111,7 @@ async def rg_get(request: web.Request, m: dict[str, str]) -> web.Response:
 
 
 async def rg_head(request: web.Request, m: dict[str, str]) -> web.Response:
-    return web.Response(status=204 if _world(request).resource_group(m["sub"], m["rg"]) else 404)
+    return web.Response(status=204 if backend(request).resource_group_exists(m["sub"], m["rg"]) else 404)
 
 
 # ---------------------------------------------------------------- scale sets
@@ -209,9 +180,8 @@ def _record_write(request: web.Request, ss: ScaleSet, operation: str) -> None:
 async def vmss_put(request: web.Request, m: dict[str, str]) -> web.Response:
     body = await read_json(request)
     check_members(body, "VirtualMachineScaleSet")
-    world = _world(request)
     rg = resource_group(request, m)
-    ss = world.scale_set(m["sub"], m["rg"], m["vmss"])
+    ss = backend(request).scale_set_or_none(m["sub"], m["rg"], m["vmss"])
     check_resource(body, creating=ss is None)
     if ss is not None:
         ensure_writable(ss)
@@ -225,13 +195,9 @@ async def vmss_put(request: web.Request, m: dict[str, str]) -> web.Response:
     target = sku["capacity"]
     if ss is None:
         props["timeCreated"] = now_iso()
-        ss = ScaleSet(subscription=m["sub"], resource_group=rg.name, name=m["vmss"],
-                      location=body["location"], sku={**sku, "capacity": 0}, zones=list(body.get("zones") or []),
-                      model=props, tags=body.get("tags") or {}, protected_settings=secrets)
-        ss.sku["capacity"] = target
-        world.add_scale_set(ss)
+        ss = backend(request).create_scale_set(m["sub"], rg, m["vmss"], body["location"], sku,
+                                               list(body.get("zones") or []), props, body.get("tags") or {}, secrets)
         _record_write(request, ss, "VirtualMachineScaleSets_CreateOrUpdate")
-        ss.provisioning_state = "Creating"
         await request.app["fleet"].scale_set_created(ss)
         instances = [lifecycle.new_instance(request.app, ss, running=False) for _index in range(target)]
 
@@ -247,13 +213,9 @@ async def vmss_put(request: web.Request, m: dict[str, str]) -> web.Response:
         return lro_created(request, op, render_vmss(ss), 201)
     changed = props["virtualMachineProfile"] is not ss.profile
     props["timeCreated"] = ss.model.get("timeCreated")
-    ss.model, ss.protected_settings = props, secrets
-    ss.sku = sku
-    if "tags" in body:  # left out: kept, as the rest of what a PUT of an existing set leaves out
-        ss.tags = body.get("tags") or {}
-    if body.get("zones") is not None:
-        ss.zones = list(body["zones"])
-    ss.etag += 1
+    # tags left out are kept, as the rest of what a PUT of an existing set leaves out
+    backend(request).store_model(ss, props, secrets, sku=sku, tags=(body.get("tags") or {}) if "tags" in body else None,
+                                 zones=list(body["zones"]) if body.get("zones") is not None else None)
     _record_write(request, ss, "VirtualMachineScaleSets_CreateOrUpdate")
     work = await _after_model_write(request, ss, changed, target)
     op = start_op(request, "VirtualMachineScaleSets_CreateOrUpdate", ss, work)
@@ -274,10 +236,7 @@ async def vmss_patch(request: web.Request, m: dict[str, str]) -> web.Response:
     sku = deep_merge(ss.sku, body.get("sku") or {})  # a null name is "not specified"; capacity was checked
     changed = props["virtualMachineProfile"] is not ss.profile
     props["timeCreated"] = ss.model.get("timeCreated")  # fill_defaults drops it (read-only); a PATCH keeps it
-    ss.model, ss.protected_settings, ss.sku = props, secrets, sku
-    if body.get("tags") is not None:
-        ss.tags = body["tags"]
-    ss.etag += 1
+    backend(request).store_model(ss, props, secrets, sku=sku, tags=body.get("tags"))
     _record_write(request, ss, "VirtualMachineScaleSets_Update")
     work = await _after_model_write(request, ss, changed, ss.capacity)
     op = start_op(request, "VirtualMachineScaleSets_Update", ss, work)
@@ -289,13 +248,9 @@ async def vmss_get(request: web.Request, m: dict[str, str]) -> web.Response:
 
 
 async def vmss_delete(request: web.Request, m: dict[str, str]) -> web.StreamResponse:
-    resource_group(request, m)
-    ss = _world(request).scale_set(m["sub"], m["rg"], m["vmss"])
+    ss = backend(request).begin_delete(m["sub"], m["rg"], m["vmss"])
     if ss is None:
         return web.Response(status=204)
-    ensure_writable(ss, "Delete Virtual Machine Scale Set")
-    ss.deleting = True
-    rolling.cancel_running(ss)
 
     async def delete(op: Operation) -> None:
         await lifecycle.delete_scale_set(request.app, ss)
@@ -306,16 +261,14 @@ async def vmss_delete(request: web.Request, m: dict[str, str]) -> web.StreamResp
 
 
 async def vmss_list(request: web.Request, m: dict[str, str]) -> web.Response:
-    resource_group(request, m)
-    items = [ss for (sub, rg, _name), ss in _world(request).scale_sets.items()
-             if sub == m["sub"].lower() and rg == m["rg"].lower()]
-    return json_response(page(request, request.app["base_url"], items, _world(request).settings.page_size,
-                              render_vmss))
+    compute = backend(request)
+    return json_response(page(request, request.app["base_url"], compute.list_scale_sets(m["sub"], m["rg"]),
+                              compute.page_size, render_vmss))
 
 
 async def vmss_list_all(request: web.Request, m: dict[str, str]) -> web.Response:
-    items = [ss for (sub, _rg, _name), ss in _world(request).scale_sets.items() if sub == m["sub"].lower()]
-    return json_response(page(request, request.app["base_url"], items, _world(request).settings.page_size,
+    compute = backend(request)
+    return json_response(page(request, request.app["base_url"], compute.list_scale_sets(m["sub"]), compute.page_size,
                               render_vmss))
 
 
@@ -432,7 +385,7 @@ async def vms_list(request: web.Request, m: dict[str, str]) -> web.Response:
             raise invalid(f"The $filter '{flt}' is not supported. Allowed: properties/latestModelApplied eq "
                           "true|false, startswith(instanceView/statuses/code, 'PowerState') eq true.", target="$filter")
     expand = _expand_instance_view(request)
-    return json_response(page(request, request.app["base_url"], items, _world(request).settings.page_size,
+    return json_response(page(request, request.app["base_url"], items, backend(request).page_size,
                               lambda i: render_vm(request.app, ss, i, expand)))
 
 
@@ -457,12 +410,7 @@ async def vm_put(request: web.Request, m: dict[str, str]) -> web.Response:
     policy = expect_type(props.get("protectionPolicy"), dict, "properties.protectionPolicy", "an object") or {}
     for key in ("protectFromScaleIn", "protectFromScaleSetActions"):
         expect_type(policy.get(key), bool, f"protectionPolicy.{key}", "true or false")
-    if inst.busy:
-        raise ArmError(409, "Conflict", CONFLICT_MESSAGE)
-    if "protectFromScaleSetActions" in policy:
-        inst.protected = policy["protectFromScaleSetActions"]
-    if "protectFromScaleIn" in policy:
-        inst.protect_from_scale_in = policy["protectFromScaleIn"]
+    backend(request).set_protection(inst, policy)
 
     async def nothing(op: Operation) -> None:
         return None
@@ -486,15 +434,6 @@ async def vm_delete(request: web.Request, m: dict[str, str]) -> web.StreamRespon
 # ---------------------------------------------------------------- extensions sub-resource
 
 
-def _find_extension(ss: ScaleSet, name: str) -> dict[str, Any] | None:
-    return next((e for e in ss.extensions() if e["name"].lower() == name.lower()), None)
-
-
-def _extension_missing(ss: ScaleSet, name: str) -> ArmError:
-    return ArmError(404, "ResourceNotFound", f"The Resource 'Microsoft.Compute/virtualMachineScaleSets/{ss.name}/"
-                    f"extensions/{name}' under resource group '{ss.resource_group}' was not found. {ARM_NOT_FOUND_HINT}")
-
-
 async def _write_extensions(request: web.Request, m: dict[str, str], ss: ScaleSet, extensions: list[dict[str, Any]],
                             operation: str) -> Operation:
     props = copy.deepcopy({k: v for k, v in ss.model.items() if k != "virtualMachineProfile"})
@@ -503,8 +442,7 @@ async def _write_extensions(request: web.Request, m: dict[str, str], ss: ScaleSe
     props["virtualMachineProfile"] = profile
     props, secrets = _new_model(m, ss.name, props, ss, ss.protected_settings)
     changed = props["virtualMachineProfile"] is not ss.profile
-    ss.model, ss.protected_settings = props, secrets
-    ss.etag += 1
+    backend(request).store_model(ss, props, secrets)
     _record_write(request, ss, operation)
     work = await _after_model_write(request, ss, changed, ss.capacity)
     return start_op(request, operation, ss, work)
@@ -513,14 +451,14 @@ async def _write_extensions(request: web.Request, m: dict[str, str], ss: ScaleSe
 async def ext_list(request: web.Request, m: dict[str, str]) -> web.Response:
     ss = scale_set(request, m, child=True)
     return json_response(page(request, request.app["base_url"], render_extensions(ss),
-                              _world(request).settings.page_size))
+                              backend(request).page_size))
 
 
 async def ext_get(request: web.Request, m: dict[str, str]) -> web.Response:
     ss = scale_set(request, m, child=True)
-    ext = _find_extension(ss, m["ext"])
+    ext = find_extension(ss, m["ext"])
     if ext is None:
-        raise _extension_missing(ss, m["ext"])
+        raise extension_missing(ss, m["ext"])
     return json_response(render_extension(ext, vmss_id(ss)))
 
 
@@ -530,9 +468,9 @@ async def ext_put(request: web.Request, m: dict[str, str], patch: bool = False) 
     check_members(body, "VirtualMachineScaleSetExtension" + ("Update" if patch else ""))
     check_extension(body, "parameters", name_required=False, patch=patch)
     ensure_writable(ss)
-    existing = _find_extension(ss, m["ext"])
+    existing = find_extension(ss, m["ext"])
     if patch and existing is None:
-        raise _extension_missing(ss, m["ext"])
+        raise extension_missing(ss, m["ext"])
     name = existing["name"] if existing else m["ext"]
     props = body.get("properties") or {}
     if patch:
@@ -543,7 +481,7 @@ async def ext_put(request: web.Request, m: dict[str, str], patch: bool = False) 
         extensions.append(new_ext)
     operation = "VirtualMachineScaleSetExtensions_" + ("Update" if patch else "CreateOrUpdate")
     op = await _write_extensions(request, m, ss, extensions, operation)
-    stored = _find_extension(ss, name)
+    stored = find_extension(ss, name)
     return lro_created(request, op, render_extension(stored, vmss_id(ss)), 200 if existing else 201)
 
 
@@ -553,7 +491,7 @@ async def ext_patch(request: web.Request, m: dict[str, str]) -> web.Response:
 
 async def ext_delete(request: web.Request, m: dict[str, str]) -> web.StreamResponse:
     ss = scale_set(request, m, child=True)
-    existing = _find_extension(ss, m["ext"])
+    existing = find_extension(ss, m["ext"])
     if existing is None:
         return web.Response(status=204)
     ensure_writable(ss)
@@ -599,7 +537,7 @@ async def os_upgrade_history(request: web.Request, m: dict[str, str]) -> web.Res
     ss = scale_set(request, m)
     items = [{"properties": h, "type": "Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades",
               "location": ss.location} for h in reversed(ss.os_upgrade_history)]
-    return json_response(page(request, request.app["base_url"], items, _world(request).settings.page_size))
+    return json_response(page(request, request.app["base_url"], items, backend(request).page_size))
 
 
 # ---------------------------------------------------------------- operation status
