@@ -26,11 +26,12 @@ SCENARIO = {
         "app": {"port": 8080},
     }],
 }
-# What AWX's "Microsoft Azure Resource Manager" credential type injects (AZURE_CLOUD_ENVIRONMENT only when set).
 # What the collection tarball ships (galaxy.yml build_ignore leaves out the rest).
 SHIPPED = ("galaxy.yml", "README.md", "requirements.txt", "meta", "plugins", "roles", "playbooks")
+# What AWX's "Microsoft Azure Resource Manager" credential type injects (AZURE_CLOUD_ENVIRONMENT only when set).
 AWX_AZURE_CREDENTIAL_ENV = ("AZURE_SUBSCRIPTION_ID", "AZURE_CLIENT_ID", "AZURE_SECRET", "AZURE_TENANT",
                             "AZURE_CLOUD_ENVIRONMENT")
+
 
 def installed_collection(repo_root: Path, tmp_path: Path) -> Path:
     """The collection copied as ansible-galaxy installs it, outside any git checkout; returns the collections path."""
