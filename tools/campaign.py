@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run the fault campaign (tests/campaign/campaign_lib.py) over any number of seeds against a private emulator.
 
     python tools/campaign.py --seeds 40          # seeds 1..40

@@ -131,7 +131,7 @@ def test_breached_and_rolled_back_job_reports_it_in_its_artifacts(fresh_emulator
     fresh_emulator.set_faults([{"kind": "unhealthy_after_upgrade", "image_version": "1.1.0"}])
     fresh_emulator.clear_events()
     report = tmp_path / "report.json"
-    result, events, stdout, _ = run_job(fresh_emulator, ansible_env, tmp_path, repo_root, monkeypatch, {
+    result, events, stdout, _job_dir = run_job(fresh_emulator, ansible_env, tmp_path, repo_root, monkeypatch, {
         "image_rollout_image": IMAGE_NEW, "image_rollout_rollback": True, "image_rollout_http_retries": 0,
         "image_rollout_health_timeout": 20, "rolling_upgrade_report_file": str(report)})
     assert result.status == "failed" and result.rc != 0, stdout
@@ -155,7 +155,7 @@ def test_job_refused_before_start_reports_failed_before_start(fresh_emulator, an
     """Bad input: nothing is written to Azure, the job fails, and its artifacts say failed_before_start."""
     fresh_emulator.load_scenario(SCENARIO)
     fresh_emulator.reset_requests()
-    result, events, stdout, _ = run_job(fresh_emulator, ansible_env, tmp_path, repo_root, monkeypatch, {
+    result, events, stdout, _job_dir = run_job(fresh_emulator, ansible_env, tmp_path, repo_root, monkeypatch, {
         "image_rollout_image": IMAGE_NEW, "image_rollout_batch": "0%"})
     assert result.status == "failed" and result.rc != 0, stdout
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 from emu_sdk import compute_for
-from rollout_testlib import HEALTH_EXTENSION, image, scale_set, scenario
+from rollout_testlib import HEALTH_EXTENSION, scale_set, scenario
 
 REPO = Path(__file__).resolve().parents[2]
 FENCE = re.compile(r"(?:<!--\s*example:\s*(?P<marker>[^>]*?)\s*-->\s*\n)?```yaml\n(?P<body>.*?)```", re.S)

@@ -171,7 +171,7 @@ def test_a_typod_placeholder_in_the_drain_url_is_refused_before_anything_is_writ
 
     assert result.rc != 0
     assert "image_rollout_drain_url names unknown instance field(s) privat_ip" in result.output, result.output
-    assert "may name: instance_id, name, update_domain" in result.output and "private_ip" in result.output
+    assert "may name: instance_id, id, name, update_domain" in result.output and "private_ip" in result.output
     assert emulator.requests()["writes"] == 0
     assert emulator.events("model_write") == [] and dict(upgrade_starts(emulator)) == {}
 
