@@ -47,6 +47,11 @@ options:
   max_batches:
     description: Plan only the first N batches; the instances of the others are left for a later run.
     type: int
+  option_prefix:
+    description: Put before C(max_batches) where a reason names it (the name the user spelled, such as
+      C(image_rollout_)).
+    type: str
+    default: ''
   scale_set:
     description: How the text names the scale set, for example C(rg/web).
     type: str
@@ -101,11 +106,12 @@ from ansible_collections.vmss.rollout.plugins.module_utils._vmss.batches import 
 
 def rollout_plan(instances, batch="update_domain", include_current=False, across_update_domains=False,
                  update_domains=None, instance_ids=None, max_batches=None, scale_set="the scale set",
-                 would_change_model=False):
+                 would_change_model=False, option_prefix=""):
     check_instances(instances, "rollout_plan")
     try:
         result = plan(instances, batch, bool(include_current), bool(across_update_domains), update_domains or None,
-                      instance_ids or None, int(max_batches) if max_batches else None)
+                      instance_ids or None, int(max_batches) if max_batches else None,
+                      max_batches_name=(option_prefix or "") + "max_batches")
     except (BatchError, TypeError, ValueError) as err:
         raise AnsibleFilterError("rollout_plan: %s" % err)
     result["excluded_by_reason"] = group_exclusions(result["excluded"] + result["held_back"])

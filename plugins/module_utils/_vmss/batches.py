@@ -145,13 +145,13 @@ def _rest_of_domain(members, start):
 
 
 def plan(instances, batch="update_domain", include_current=False, across_update_domains=False,
-         update_domains=None, instance_ids=None, max_batches=None):
+         update_domains=None, instance_ids=None, max_batches=None, max_batches_name="max_batches"):
     """{'batches': [{number, zone, update_domains, instance_ids, label}], 'excluded': [...], 'held_back': [...]}.
 
     ``instances`` are instance summaries (vmss_info ``instances``). Counts and percentages are taken inside an
     update domain (a percentage of its instances, planned or not) unless ``across_update_domains``, where they run
     on through the zone and percentages are of the whole set. ``held_back``: the instances of the batches after
-    ``max_batches``, left for a later run.
+    ``max_batches``, left for a later run (the reason names the option as ``max_batches_name``, the user's own).
     """
     items = batch_items(batch)
     excluded = exclusions(instances, include_current, update_domains, instance_ids)
@@ -184,7 +184,7 @@ def plan(instances, batch="update_domain", include_current=False, across_update_
             start += size
     held_back = []
     if max_batches is not None and len(batches) > max_batches:
-        reason = "left for a later run (max_batches: %d)" % max_batches
+        reason = "left for a later run (%s: %d)" % (max_batches_name, max_batches)
         held_back = [{"instance_id": i, "reason": reason} for b in batches[max_batches:] for i in b["instance_ids"]]
         batches = batches[:max_batches]
     for number, item in enumerate(batches, 1):

@@ -10,6 +10,9 @@ from __future__ import annotations
 __metaclass__ = type
 
 import json
+import re
+
+from ansible.module_utils.six.moves.urllib.parse import urlsplit
 
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import batches, probes
 
@@ -104,7 +107,20 @@ def option_errors(options, prefix=""):
             errors.append("%s%s names unknown instance field(s) %s in %s; its {field} placeholders may name: %s." % (
                 prefix, name, ", ".join(unknown), json.dumps(options[name], default=str),
                 ", ".join(probes.INSTANCE_FIELDS)))
+        elif not _is_http_url(options[name]):
+            # "nope" passed the placeholder check, then every instance failed its check on a URL that cannot work
+            errors.append('%s%s must be an http:// or https:// URL with a host, such as "%s"; got %s.' % (
+                prefix, name, example, json.dumps(options[name], default=str)))
     return errors
+
+
+def _is_http_url(template):
+    """Whether the URL template, its {field} placeholders filled, is an http(s) URL with a host."""
+    try:
+        parts = urlsplit(re.sub(r"\{[^{}]*\}", "x", template))
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        return False
 
 
 def _shown(value):

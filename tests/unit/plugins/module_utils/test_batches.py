@@ -78,6 +78,13 @@ def test_update_domains_instance_ids_and_max_batches_pick_part_of_the_set():
     assert result["held_back"][0]["reason"] == "left for a later run (max_batches: 2)"
 
 
+def test_the_rollout_plan_filter_names_max_batches_as_the_user_spelled_it():
+    from ansible_collections.vmss.rollout.plugins.filter.rollout_plan import rollout_plan
+    result = rollout_plan(regional(10), [1, "update_domain"], max_batches=2, option_prefix="image_rollout_")
+    assert [g["reason"] for g in result["excluded_by_reason"]] == ["left for a later run (image_rollout_max_batches: 2)"]
+    assert any("image_rollout_max_batches: 2" in line for line in result["lines"]), result["lines"]
+
+
 def test_describe_groups_the_exclusions_by_reason():
     instances = regional(6)
     for i in instances[1:]:

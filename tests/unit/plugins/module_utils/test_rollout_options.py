@@ -16,6 +16,11 @@ def test_good_options_pass(batch):
     assert option_errors(dict(GOOD, batch=batch), "image_rollout_") == []
 
 
+def test_https_urls_and_a_placeholder_host_pass():
+    assert option_errors({"http_url": "https://{name}.internal.example:8443/healthz?probe=1",
+                          "drain_url": "http://10.0.0.4/drain/{instance_id}"}) == []
+
+
 @pytest.mark.parametrize("name,value,expected", [
     ("batch", 0, 'image_rollout_batch must be "update_domain", a positive integer'),
     ("batch", "0%", "image_rollout_batch must be"),
@@ -33,6 +38,10 @@ def test_good_options_pass(batch):
     ("drain_url", "http://{private ip}/drain", "(placeholder {private ip} is not a plain field name)."),
     ("drain_url", "http://{privat_ip}/drain", 'image_rollout_drain_url names unknown instance field(s) privat_ip in '
                                               '"http://{privat_ip}/drain"; its {field} placeholders may name: instance_id'),
+    ("http_url", "nope", 'image_rollout_http_url must be an http:// or https:// URL with a host, such as '
+                         '"http://{private_ip}:8080/health"; got "nope".'),
+    ("drain_url", "ftp://{private_ip}/drain", 'image_rollout_drain_url must be an http:// or https:// URL'),
+    ("http_url", "http:///health", 'got "http:///health".'),
 ])
 def test_each_bad_option_is_one_sentence_naming_it_with_the_prefix(name, value, expected):
     errors = option_errors(dict(GOOD, **{name: value}), "image_rollout_")
