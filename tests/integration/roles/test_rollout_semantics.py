@@ -71,12 +71,16 @@ def test_part_of_a_set_then_stop_as_asked(fresh_emulator, run_playbook, tmp_path
 
     first = run_playbook(yaml.safe_dump(role_play(
         "image_rollout", result_file, resource_group=RG, name="web", image=image(NEW), update_domains=[0, 1],
-        max_batches=1, http_check=False)))
+        max_batches=1, http_check=False, report_file=str(tmp_path / "report-{resource_group}-{name}.json"))))
 
     assert first.rc == 0, first.output
     assert sorted(upgrade_starts(emulator), key=int) == ["0", "5"]
     result = read_json(result_file)
     assert result["status"] == "stopped"
+    # image_rollout_report_file reaches the engine, with the scale set filled in
+    report = read_json(tmp_path / f"report-{RG}-web.json")
+    assert (report["outcome"], sorted(report["upgraded"], key=int), report["outdated"]) == (
+        "stopped", ["0", "5"], ["1"])  # 1: held back by max_batches; 2-4 were not asked for
     assert "stopped after 1 batch(es) as asked (image_rollout_max_batches: 1); 1 instance(s) left for a later " \
            "run: 1." in first.output
 
@@ -177,11 +181,16 @@ def test_check_mode_of_an_extension_rollout_plans_the_change(fresh_emulator, run
     app = {"name": "app-config", "publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
            "type_handler_version": "2.1", "provision_after": ["health"], "settings": {"commandToExecute": "true"}}
 
-    dry = run_playbook(yaml.safe_dump(role_play(
-        "extension_rollout", tmp_path / "result.json", resource_group=RG, name="web", extensions=[health, app],
-        http_check=False)), check=True)
+    play = role_play("extension_rollout", tmp_path / "result.json", resource_group=RG, name="web",
+                     extensions=[health, app], http_check=False)
+    # a play-level rolling_upgrade_report_file is not overridden by the wrapper's own (unset) report_file
+    play[0]["vars"] = {"rolling_upgrade_report_file": str(tmp_path / "dry-run.json")}
+
+    dry = run_playbook(yaml.safe_dump(play), check=True)
 
     assert dry.rc == 0, dry.output
     assert emulator.requests()["writes"] == 0
+    report = read_json(tmp_path / "dry-run.json")
+    assert (report["check_mode"], report["outcome"], sorted(report["upgraded"])) == (True, "completed", ["0", "1"])
     assert "Plan for rg-roll/web (after the model change): 2 batch(es), 2 instance(s)." in dry.output
     assert "already on the latest model" not in dry.output
