@@ -207,6 +207,30 @@ def test_inventory_rollout_with_limit_keeps_update_domains_apart_and_never_repor
     assert "failed=1" in recap["web_3"] and "failed=0" in recap["web_1"] and "failed=0" in recap["web_2"]
 
 
+def test_inventory_rollout_check_mode_prints_the_plan_and_writes_nothing(
+        fresh_emulator, run_playbook, run_module, tmp_path):
+    """--check printed no plan: now the plan (update domains of the hosts in play, exclusions grouped by reason,
+    --limit said so) and the serial batches the real run takes, with no write to Azure."""
+    emulator = fresh_emulator
+    inventory = six_outdated_instances_and_their_inventory(emulator, run_module, tmp_path, protected_instances=["3"])
+    emulator.reset_requests()
+
+    run = run_playbook(PLAYBOOKS / "inventory_rollout.yml", inventory=str(inventory), check=True, args=[
+        "--limit", "localhost:web_0:web_1:web_3:web_5"], extra_vars={"inventory_rollout_vmss": "web"})
+
+    assert run.rc == 0, run.output
+    assert emulator.requests()["writes"] == 0
+    assert set(image_versions(emulator).values()) == {"1.0.0"}
+    text = run.output.replace("\\u2014", "\u2014")
+    for line in ("Plan for rg-roll/web: 2 batch(es), 3 instance(s).",
+                 "Batch 1/2: update domain 0 \u2014 instances 0, 5", "Batch 2/2: update domain 1 \u2014 instances 1",
+                 "Left out, not in play (--limit): 2 instance(s): 2, 4",
+                 "Left out, protected from scale-set actions: 1 instance(s): 3"):
+        assert line in text, text
+    assert "Update domain 0 \u2014 instances 0, 5 (web_0, web_5) (check mode: not upgraded)" in text
+    assert "Update domain 3 \u2014 instances 3 (web_3) (check mode: not upgraded)" in text
+
+
 def test_make_demo_script_rolls_the_demo_scale_set(ansible_env, tmp_path):
     """tools/demo.py (what `make demo` runs) end to end: its own emulator, the live rollout, and the report."""
     env = {k: v for k, v in ansible_env.items() if not k.startswith("AZURE_")}
