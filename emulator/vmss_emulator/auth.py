@@ -1,10 +1,15 @@
-"""Sign-in: OpenID discovery, the client-credentials token endpoint, cloud metadata, and ARM token checks.
+"""Sign-in: OpenID discovery, the token endpoint (client credentials, and the password grant for users), user realm
+discovery, cloud metadata, and ARM token checks.
+
+A user (username/password sign-in, azure-identity's UsernamePasswordCredential) is a principal whose client_id is its
+user name (UPN) and whose secret is its password: its tokens carry the UPN as appid, so ARM checks it like any other.
 
 Tokens are RS256 JWTs signed with a key generated when the emulator starts, so a token from another emulator
 (or a hand-made one) is rejected. Client secrets and tokens are never logged or put in events.
 """
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import math
@@ -48,6 +53,9 @@ class TokenIssuer:
             "oid": str(uuid.uuid5(uuid.NAMESPACE_URL, principal.client_id)), "sub": principal.client_id,
             "ver": "1.0", "jti": uuid.uuid4().hex,
         }
+        return self.sign(claims)
+
+    def sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.key_id})
 
     def verify(self, token: str) -> dict[str, Any]:
@@ -157,9 +165,12 @@ async def jwks(request: web.Request, groups: dict[str, str]) -> web.Response:
 async def token(request: web.Request, groups: dict[str, str]) -> web.Response:
     tenant = groups["tenant"]
     form = await request.post()
+    if form.get("grant_type") == "password":
+        return _password_grant(request, tenant, form)
     if form.get("grant_type") != "client_credentials":
         return _aad_error(400, "unsupported_grant_type", 70003,
-                          "The app requested an unsupported grant type; this emulator supports client_credentials.")
+                          "The app requested an unsupported grant type; this emulator supports client_credentials "
+                          "and password.")
     client_id = str(form.get("client_id") or "")
     secret = str(form.get("client_secret") or "")
     if not client_id:
@@ -183,6 +194,53 @@ async def token(request: web.Request, groups: dict[str, str]) -> web.Response:
     request.app["events"].append("token_issued", client_id=principal.client_id, expires_in=lifetime)
     return json_response({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
                           "access_token": access_token})
+
+
+# Tenants a public client may sign a user in through without naming the user's own.
+_MULTI_TENANT = ("organizations", "common")
+
+
+def _password_grant(request: web.Request, tenant: str, form: Any) -> web.Response:
+    """The OAuth2 resource-owner password grant (ROPC): a public client signs a user in with name and password."""
+    for key in ("client_id", "username", "password"):
+        if not form.get(key):
+            return _aad_error(400, "invalid_request", 900144, f"The request body must contain the parameter: '{key}'.")
+    client_id, username = str(form["client_id"]), str(form["username"])
+    user = find_principal(request.app["world"].principals, username)
+    if user is None or (tenant.lower() not in _MULTI_TENANT and user.tenant.lower() != tenant.lower()):
+        return _aad_error(400, "invalid_grant", 50034,
+                          f"The user account {username} does not exist in the {tenant} directory. To sign into this "
+                          "application, the account must be added to the directory.")
+    if not hmac.compare_digest(str(form["password"]).encode(), user.secret.encode()):
+        return _aad_error(400, "invalid_grant", 50126,
+                          "Error validating credentials due to invalid username or password.")
+    scopes = str(form.get("scope") or "").split()
+    resource = next((s for s in scopes if s.endswith("/.default")), "")
+    audience = resource[: -len(".default")] if resource else ARM_AUDIENCES[0]
+    lifetime = int(request.app["faults"].token_lifetime(request.app["world"].settings.token_lifetime))
+    tokens = request.app["tokens"]
+    object_id = str(uuid.uuid5(uuid.NAMESPACE_URL, user.client_id))
+    issued_at = math.ceil(time.time())
+    # the id token names the user for the client (azure-identity builds its AuthenticationRecord from it)
+    id_token = tokens.sign({"aud": client_id, "iss": f"{request.app['base_url']}/{user.tenant}/v2.0",
+                            "iat": issued_at, "nbf": issued_at - 5, "exp": issued_at + lifetime, "sub": object_id,
+                            "oid": object_id, "tid": user.tenant, "preferred_username": user.client_id,
+                            "name": user.client_id, "ver": "2.0"})
+    client_info = base64.urlsafe_b64encode(json.dumps({"uid": object_id, "utid": user.tenant}).encode()).decode()
+    request.app["events"].append("token_issued", client_id=user.client_id, expires_in=lifetime)
+    return json_response({"token_type": "Bearer", "scope": " ".join(scopes), "expires_in": lifetime,
+                          "ext_expires_in": lifetime, "access_token": tokens.issue(user, audience, lifetime),
+                          "id_token": id_token, "client_info": client_info.rstrip("=")})
+
+
+async def user_realm(request: web.Request, groups: dict[str, str]) -> web.Response:
+    """Home realm discovery (MSAL asks before a password sign-in): every user here is a cloud-only (Managed) one."""
+    username = groups["username"]
+    known = find_principal(request.app["world"].principals, username) is not None
+    return json_response({"ver": "1.0", "account_type": "Managed" if known else "Unknown",
+                          "domain_name": username.rpartition("@")[2],
+                          "cloud_instance_name": "microsoftonline.com",
+                          "cloud_audience_urn": "urn:federation:MicrosoftOnline"})
 
 
 async def cloud_metadata(request: web.Request, groups: dict[str, str]) -> web.Response:

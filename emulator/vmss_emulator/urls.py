@@ -117,6 +117,7 @@ ROUTES: list[Route] = [
     exact("GET", "/{tenant}/discovery/v2.0/keys", auth.jwks, "OpenId_Keys"),
     exact("POST", "/{tenant}/oauth2/v2.0/token", auth.token, "Token"),
     exact("POST", "/{tenant}/oauth2/token", auth.token, "TokenV1"),
+    exact("GET", "/common/userrealm/{username}", auth.user_realm, "UserRealm"),
     # the admin API (loopback only: admin.loopback_only)
     exact("GET", "/_emulator/health", admin.health),
     exact("POST", "/_emulator/config", admin.config),

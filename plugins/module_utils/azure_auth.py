@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import subprocess
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import RETRY_SETTINGS, USER_AGENT
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError, from_azure_error
@@ -177,16 +177,48 @@ class AzureAuth:
             return ManagedIdentityCredential(**kwargs)
         if self.source == "user_password":
             # azure-identity's username/password sign-in (no MFA): a public client, by default the Azure CLI's
+            kwargs = {}
+            hook = authority_port_hook(self.cloud.authority)
+            if hook:
+                kwargs["raw_request_hook"] = hook
             return UsernamePasswordCredential(
                 self.client_id, self.ad_user, self.password, tenant_id=self.tenant or "organizations",
                 authority=self.cloud.authority, disable_instance_discovery=self.disable_instance_discovery,
-                connection_verify=self.connection_verify)
+                connection_verify=self.connection_verify, **kwargs)
         return ClientSecretCredential(
             self.tenant, self.client_id, self.secret,
             authority=self.cloud.authority,
             disable_instance_discovery=self.disable_instance_discovery,
             connection_verify=self.connection_verify,
         )
+
+
+def authority_port_hook(authority):
+    """A request hook that puts the authority's port back on requests to its host that lack one (None without a port).
+
+    Before a username/password sign-in MSAL asks the authority's user realm discovery whether the user is federated,
+    at "https://{host}/common/userrealm/..." built from the host name alone: with an authority on another port than
+    443 (a private cloud; the emulator) that request goes to port 443 and the sign-in fails. MSAL has no option to
+    skip or redirect it, while azure-core's raw_request_hook, a documented keyword that azure-identity's credentials
+    pass on to their HTTP pipeline, sees every request before it is sent: so the discovery reaches the authority as
+    configured, rather than being skipped through MSAL's private state. Requests with a port are left alone.
+    """
+    parts = urlsplit(authority if "://" in authority else "https://" + authority)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if not port or port == 443:
+        return None
+    host = parts.hostname
+
+    def hook(pipeline_request):
+        request = pipeline_request.http_request
+        url = urlsplit(request.url)
+        if url.scheme == "https" and url.hostname == host and url.port is None:
+            request.url = urlunsplit(url._replace(netloc="%s:%d" % (url.netloc, port)))
+
+    return hook
 
 
 def _truthy(value):

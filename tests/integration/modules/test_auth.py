@@ -89,3 +89,42 @@ def test_module_defaults_for_the_action_group(fresh_emulator, run_playbook, ansi
     result = run_playbook(play, env={"GROUP_SECRET": env["AZURE_SECRET"]})
     assert result.rc == 0, result.output
     assert out.read_text() == '{"info": "web", "changed": false}'
+
+
+USER, USER_PASSWORD = "ops@contoso.example", "User-Pass-987-secret"
+
+
+def test_ad_user_and_password_sign_in(fresh_emulator, run_playbook, ansible_env, tmp_path):
+    """ad_user/password (azure.azcollection's and AWX's username/password credential), as options and as
+    AZURE_AD_USER/AZURE_PASSWORD: azure-identity's UsernamePasswordCredential signs the user in with the password
+    grant, its user realm discovery reaching the emulator on its own port; a wrong password is a clear sign-in
+    error; the password is never shown."""
+    env = fresh_emulator.env
+    data = scenario(scale_set("web", capacity=1))
+    data["principals"] = [{"tenant": env["AZURE_TENANT"], "client_id": USER, "secret": USER_PASSWORD,
+                           "subscriptions": [env["AZURE_SUBSCRIPTION_ID"]]}]
+    fresh_emulator.load_scenario(data)
+    for name in CLIENT_VARS[:-1]:  # no service principal to fall back on; the subscription stays
+        ansible_env.pop(name, None)
+    fresh_emulator.clear_events()
+
+    steps = [
+        core_step("vmss_info", private_ips=False, ad_user=USER, password=USER_PASSWORD),
+        core_step("vmss_info", private_ips=False, ad_user=USER, password="not-the-password-42"),
+    ]
+    out, res = run_steps(run_playbook, fresh_emulator, steps, tmp_path)
+    ansible_env.update({"AZURE_AD_USER": USER, "AZURE_PASSWORD": USER_PASSWORD})
+    from_env, env_run = run_steps(run_playbook, fresh_emulator, [core_step("vmss_info", private_ips=False)], tmp_path)
+
+    r = [o["result"] for o in out]
+    assert r[0]["vmss"]["name"] == "web", r[0].get("msg")
+    assert out[0]["requests"]["by_operation"].get("UserRealm") == 1, out[0]["requests"]
+    assert out[0]["requests"]["token_requests"] == 1
+    assert r[1]["failed"] and "sign-in failed" in r[1]["msg"], r[1]["msg"]
+    assert "invalid username or password" in r[1]["msg"], r[1]["msg"]
+    assert out[1]["requests"]["reads"] == 0 and writes(out[1]) == 0
+    assert from_env[0]["result"]["vmss"]["name"] == "web", from_env[0]["result"].get("msg")
+    issued = [e for e in fresh_emulator.events() if e["type"] == "token_issued"]
+    assert [e["client_id"] for e in issued] == [USER, USER]
+    for text in (res.output, env_run.output, str(r), str(issued)):
+        assert USER_PASSWORD not in text and "not-the-password-42" not in text

@@ -280,6 +280,28 @@ def test_ad_user_and_password_sign_in_as_azure_identity_supports_it():
     assert resolve(environ=dict(SP_ENV, **USER_ENV)).source == "service_principal"
 
 
+class _Request:
+    def __init__(self, url):
+        self.http_request = type("HttpRequest", (), {"url": url})()
+
+
+def test_the_authority_port_is_put_back_on_requests_to_its_host_without_one():
+    """MSAL's user realm discovery drops the authority's port; the hook sends it to the authority as configured."""
+    hook = azure_auth.authority_port_hook("https://login.private.example:8443")
+    for url, expected in [
+            ("https://login.private.example/common/userrealm/ops@contoso.example?api-version=1.0",
+             "https://login.private.example:8443/common/userrealm/ops@contoso.example?api-version=1.0"),
+            ("https://login.private.example:8443/t1/oauth2/v2.0/token", "https://login.private.example:8443/t1/oauth2/v2.0/token"),
+            ("https://other.example/x", "https://other.example/x"),
+            ("http://login.private.example/x", "http://login.private.example/x")]:
+        request = _Request(url)
+        hook(request)
+        assert request.http_request.url == expected
+    # the default port needs no hook
+    assert azure_auth.authority_port_hook("https://login.microsoftonline.com") is None
+    assert azure_auth.authority_port_hook("https://login.microsoftonline.com:443/") is None
+
+
 def test_ad_user_without_password_names_what_is_missing():
     with pytest.raises(VmssError, match="needs ad_user and password; missing: password"):
         resolve({"ad_user": "ops@contoso.example", "subscription_id": "s"})
