@@ -29,6 +29,12 @@ extends_documentation_fragment:
 """
 
 EXAMPLES = r"""
+- name: Read the scale set and its instances
+  vmss.rollout.vmss_info:
+    resource_group: rg-demo
+    name: web
+  register: info
+
 - name: Show what the rollout will not touch
   ansible.builtin.debug:
     msg: "{{ info.instances | vmss.rollout.batch_exclusions }}"

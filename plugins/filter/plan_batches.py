@@ -40,15 +40,23 @@ extends_documentation_fragment:
 """
 
 EXAMPLES = r"""
+- name: Read the scale set and its instances
+  vmss.rollout.vmss_info:
+    resource_group: rg-demo
+    name: web
+  register: info
+
 - name: One batch per update domain
   ansible.builtin.debug:
     msg: "{{ info.instances | vmss.rollout.plan_batches }}"
 
-- name: A canary of one instance, then 10 %, then 25 % at a time
-  ansible.builtin.include_tasks: batch.yml
+- name: A canary of one instance, then 10 %, then 25 % at a time (one loop item per batch)
+  ansible.builtin.debug:
+    msg: "Batch {{ batch.number }} ({{ batch.label }}): instances {{ batch.instance_ids | join(', ') }}"
   loop: "{{ info.instances | vmss.rollout.plan_batches([1, '10%', '25%']) }}"
   loop_control:
     loop_var: batch
+    label: "batch {{ batch.number }}"
 """
 
 RETURN = r"""

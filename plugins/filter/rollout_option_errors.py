@@ -33,7 +33,10 @@ EXAMPLES = r"""
     that: errors | length == 0
     fail_msg: "{{ errors | join(' ') }}"
   vars:
-    errors: "{{ {'batch': my_batch, 'bake_seconds': my_bake} | vmss.rollout.rollout_option_errors('my_') }}"
+    # the options of a playbook of one's own, checked under its own names (my_batch, my_bake_seconds)
+    my_batch: [1, "25%"]
+    my_bake_seconds: 60
+    errors: "{{ {'batch': my_batch, 'bake_seconds': my_bake_seconds} | vmss.rollout.rollout_option_errors('my_') }}"
 """
 
 RETURN = r"""

@@ -65,6 +65,12 @@ extends_documentation_fragment:
 """
 
 EXAMPLES = r"""
+- name: Read the scale set and its instances
+  vmss.rollout.vmss_info:
+    resource_group: rg-demo
+    name: web
+  register: info
+
 - name: Show the plan of a canary, then update domain by update domain, for update domains 0 and 1 only
   ansible.builtin.debug:
     msg: "{{ (info.instances | vmss.rollout.rollout_plan([1, 'update_domain'], update_domains=[0, 1])).lines }}"

@@ -1,4 +1,5 @@
-"""Every module's EXAMPLES, run as written (in order, in a gather_facts: false play) against the emulator.
+"""Every module's, filter's and the inventory plugin's EXAMPLES, run as written (the tasks in order, in a
+gather_facts: false play; each inventory source through ansible-inventory) against the emulator.
 
 The examples all use the demo scale set rg-demo/web; the scenario below is that scale set: ten instances on
 Ubuntu 1.0.0, the App Health extension `health`, its app answering on port 8080. Each module's examples run in one
@@ -7,6 +8,8 @@ playbook on a fresh scenario, judged from the emulator's state and requests, nev
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -69,3 +72,71 @@ def test_module_examples_run_as_written(path, fresh_emulator, run_playbook):
     out_of_rotation = [inst for inst in fleet if inst.get("drained") or not inst.get("in_rotation", True)]
     assert len({inst["update_domain"] for inst in out_of_rotation}) <= 1, [i["instance_id"] for i in out_of_rotation]
     assert len(out_of_rotation) < len(fleet)
+
+
+def plugin_examples(path: Path) -> str:
+    tree = ast.parse(path.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "EXAMPLES" for t in node.targets):
+            return node.value.value
+    raise AssertionError(f"{path.name} has no EXAMPLES")
+
+
+FILTERS = sorted(p for p in (REPO / "plugins" / "filter").glob("*.py") if p.stem != "__init__")
+# what each filter's examples print about the demo scale set (ten instances, all on the latest model)
+FILTER_OUTPUT = {
+    "batch_exclusions": '"reason": "already on the latest model"',
+    "plan_batches": "Batch 1 (update domain 0): instances 0",
+    "rollout_option_errors": "All assertions passed",
+    "rollout_plan": "Left out, already on the latest model: 8 instance(s): 0, 5, 1, 6, 2, 7, 3, 8",
+}
+
+
+@pytest.mark.parametrize("path", FILTERS, ids=[p.stem for p in FILTERS])
+def test_filter_examples_run_as_written(path, fresh_emulator, run_playbook):
+    """Each filter's EXAMPLES (ansible-doc -t filter) in a play of their own: they read the demo scale set and
+    show what they compute; none writes to Azure."""
+    emulator = fresh_emulator
+    emulator.load_scenario(DEMO)
+    emulator.reset_requests()
+    play = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
+             "tasks": yaml.safe_load(plugin_examples(path))}]
+
+    run = run_playbook(yaml.safe_dump(play, sort_keys=False))
+
+    assert run.rc == 0, run.output[-4000:]
+    assert FILTER_OUTPUT[path.stem] in run.output, run.output[-4000:]
+    assert emulator.requests()["writes"] == 0
+
+
+def test_inventory_plugin_examples_run_as_written(fresh_emulator, ansible_env, tmp_path):
+    """Each inventory source of the vmss.rollout.vmss plugin's EXAMPLES, as a file of its own, through
+    ansible-inventory: the demo scale set's instances, its tags matching the second source, and the cache it
+    writes where the example says."""
+    emulator = fresh_emulator
+    demo = dict(DEMO, scale_sets=[dict(DEMO["scale_sets"][0], tags={"environment": "production", "owner": "web"}),
+                                  dict(DEMO["scale_sets"][0], name="web-canary", capacity=1,
+                                       tags={"environment": "production", "owner": "web"})])
+    emulator.load_scenario(demo)
+    sources = [doc for doc in yaml.safe_load_all(plugin_examples(REPO / "plugins" / "inventory" / "vmss.py")) if doc]
+    assert len(sources) == 2
+    listed = []
+    for number, source in enumerate(sources):
+        path = tmp_path / f"example{number}.vmss.yml"
+        path.write_text(yaml.safe_dump(source))
+        proc = subprocess.run([ansible_env["PATH"].split(":")[0] + "/ansible-inventory", "-i", str(path), "--list"],
+                              env=dict(ansible_env, ANSIBLE_INVENTORY_UNPARSED_FAILED="true"), capture_output=True,
+                              text=True, timeout=300, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        listed.append(json.loads(proc.stdout))
+    # names: [web] in rg-demo: the ten instances of web, not web-canary
+    assert len(listed[0]["_meta"]["hostvars"]) == 10
+    assert {v["vmss_name"] for v in listed[0]["_meta"]["hostvars"].values()} == {"web"}
+    # tagged scale sets, web-canary excluded, the example's groups and composed variable
+    hostvars = listed[1]["_meta"]["hostvars"]
+    assert {v["vmss_name"] for v in hostvars.values()} == {"web"} and len(hostvars) == 10
+    assert len(listed[1]["location_westeurope"]["hosts"]) == 10
+    assert len(listed[1]["model_current"]["hosts"]) == 10
+    assert all(v["app_url"] == "http://%s:8080/health" % v["private_ip"] for v in hostvars.values())
+    cache = Path(ansible_env["HOME"]) / ".cache" / "vmss-inventory"
+    assert cache.is_dir() and any(cache.iterdir())

@@ -129,6 +129,36 @@ def test_fleet_rollout_one_phase_as_two_slices(fresh_emulator, run_playbook, tmp
     assert set(image_versions(emulator, "web", "rg-ne").values()) == {"1.0.0"}
 
 
+def test_fleet_rollout_check_mode_plans_every_scale_set_and_reports_each(fresh_emulator, run_playbook, tmp_path):
+    """--check on the fleet: each scale set prints the plan its real run would follow, nothing is written, and
+    image_rollout_report_file with {resource_group} and {name} gives one report per scale set; a shared report path
+    (each scale set overwriting the others') is refused before anything is read."""
+    emulator = fresh_emulator
+    emulator.load_scenario(fleet_scenario())
+    emulator.reset_requests()
+    fleet = {"fleet_rollout_scale_sets": [{"resource_group": "rg-we", "name": "web", "location": "westeurope"},
+                                          {"resource_group": "rg-ne", "name": "web", "location": "northeurope"}],
+             "fleet_rollout_image": image(NEW), **FAST_IMAGE_ROLLOUT}
+
+    shared = run_playbook(PLAYBOOKS / "fleet_rollout.yml", check=True,
+                          extra_vars=dict(fleet, image_rollout_report_file=str(tmp_path / "report.json")))
+
+    assert shared.rc != 0
+    assert "image_rollout_report_file must contain {resource_group} and {name} in a fleet" in shared.output
+    assert emulator.requests()["total"] == 0
+
+    run = run_playbook(PLAYBOOKS / "fleet_rollout.yml", check=True, extra_vars=dict(
+        fleet, image_rollout_report_file=str(tmp_path / "{resource_group}-{name}.json")))
+
+    assert run.rc == 0, run.output
+    assert emulator.requests()["writes"] == 0
+    for rg in ("rg-we", "rg-ne"):
+        assert f"Plan for {rg}/web (after the model change): 2 batch(es), 2 instance(s)." in run.output
+        report = json.loads((tmp_path / f"{rg}-web.json").read_text())
+        assert (report["resource_group"], report["check_mode"], sorted(report["upgraded"])) == (rg, True, ["0", "1"])
+    assert set(image_versions(emulator, "web", "rg-we").values()) == {"1.0.0"}
+
+
 def six_outdated_instances_and_their_inventory(emulator, run_module, tmp_path, faults=(), **extra) -> Path:
     """A scale set of 6 whose model moved to NEW, and an inventory file of the vmss.rollout.vmss plugin for it."""
     emulator.load_scenario(scenario(scale_set(capacity=6, **extra)))

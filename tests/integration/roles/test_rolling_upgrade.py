@@ -86,6 +86,8 @@ def test_unhealthy_image_stops_in_first_batch_and_rolls_back(fresh_emulator, run
     assert len(failure_lines(run.output)) == 1, failure_lines(run.output)
     assert "max_unhealthy_upgraded_percent" in run.output
     assert "Rolled back" in run.output
+    assert "Rolling back: restoring the previous model (image " in run.output
+    assert "\\n" not in run.output  # Ansible prints a line break in a message as a literal \n
     # update domain 0 went forward once and back once; nothing else was touched
     assert dict(upgrade_starts(emulator)) == {"0": 2, "5": 2}
     rows = fleet(emulator)

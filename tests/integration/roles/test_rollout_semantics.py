@@ -143,6 +143,9 @@ def test_check_mode_shows_the_plan_the_real_run_follows(fresh_emulator, run_play
     assert planned[:5] == [["0"], ["5"], ["1", "6"], ["2"], ["4"]], dry.output
     assert "Left out, protected from scale-set actions: 1 instance(s): 3" in dry.output
     assert "already on the latest model" not in dry.output
+    assert 'batch [1, "update_domain"]); 1 skipped: protected from scale-set actions: 3.' in dry.output.replace(
+        '\\"', '"')
+    assert "\\n" not in dry.output  # Ansible prints a line break in a message as a literal \n
 
     emulator.clear_events()
     real = run_playbook(play)
