@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from rollout_testlib import plain
 
 REPO = Path(__file__).resolve().parents[2]
 MODULES = sorted(p for p in (REPO / "plugins" / "modules").glob("vmss_*.py"))
@@ -110,17 +111,6 @@ def test_filter_examples_run_as_written(path, fresh_emulator, run_playbook, run_
     assert run.rc == 0, run.output[-4000:]
     assert FILTER_OUTPUT[path.stem] in run.output, run.output[-4000:]
     assert emulator.requests()["writes"] == 0
-
-
-def plain(value):
-    """ansible-core 2.19 lists strings that came from Azure (not trusted as templates) as {"__ansible_unsafe": s}."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    return value
 
 
 def test_inventory_plugin_examples_run_as_written(fresh_emulator, ansible_env, tmp_path):

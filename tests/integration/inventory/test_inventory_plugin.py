@@ -7,6 +7,7 @@ import subprocess
 import textwrap
 
 import pytest
+from rollout_testlib import plain
 
 PAGE_SIZE = 4
 SCENARIO = {
@@ -46,17 +47,6 @@ def ansible_inventory(ansible_env, source, *args, env=None):
 def listed(proc):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return plain(json.loads(proc.stdout))
-
-
-def plain(value):
-    """ansible-core 2.19 lists strings that came from Azure (not trusted as templates) as {"__ansible_unsafe": s}."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    return value
 
 
 def group_hosts(inventory, group):
