@@ -22,6 +22,8 @@ CASES = {
     "negative bake": ({"rolling_upgrade_bake_seconds": -5}, "must not be negative"),
     "http url": ({"rolling_upgrade_http_url": "http://{private_ip:8080/health"}, "rolling_upgrade_http_url must be"),
     "drain url": ({"rolling_upgrade_drain_url": "http://{private ip}/drain"}, "rolling_upgrade_drain_url must be"),
+    "not a url": ({"rolling_upgrade_http_url": "nope"},
+                  'rolling_upgrade_http_url must be an http:// or https:// URL with a host, such as'),
     "missing health tasks": ({"rolling_upgrade_health_tasks": "/nonexistent/checks.yml"},
                              "rolling_upgrade_health_tasks must name an existing task file"),
     "prefix of the calling role": ({"rolling_upgrade_batch": "0", "rolling_upgrade_option_prefix": "image_rollout_"},
