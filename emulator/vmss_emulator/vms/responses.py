@@ -19,7 +19,7 @@ from ..render import vmss_id
 from . import lifecycle
 from .models import MemberRef, VirtualMachine, VmBackend, availability_set_name, ensure_vm_writable, is_flexible, \
     new_instance, runtime_profile, DEFAULT_GROUP
-from .render import nic_id, nic_names, ref_id, ref_instance_view, render_extension, render_nic, render_ref
+from .render import render_availability_set, nic_id, nic_names, ref_id, ref_instance_view, render_extension, render_nic, render_ref
 
 VM_ACTIONS = {"restart": "VirtualMachines_Restart", "start": "VirtualMachines_Start",
               "poweroff": "VirtualMachines_PowerOff", "deallocate": "VirtualMachines_Deallocate",
@@ -33,7 +33,8 @@ def vms(request: web.Request) -> VmBackend:
 
 
 def _expand(request: web.Request) -> bool:
-    return "instanceview" in request.query.get("$expand", "").lower()
+    return ("instanceview" in request.query.get("$expand", "").lower()
+            or request.query.get("statusOnly", "").lower() == "true")
 
 
 def _start(request: web.Request, vm: VirtualMachine, kind: str, work) -> Operation:
@@ -491,3 +492,28 @@ def member_targets(ss, body: Any) -> list:
                           f"(for a Flexible scale set: the name of one of its VMs).", target="instanceIds")
         chosen.append(inst)
     return chosen
+
+
+# ---------------------------------------------------------------- availability sets (read-only, made by their VMs)
+
+
+def _availability_sets(request: web.Request, m: dict[str, str]) -> list[dict[str, Any]]:
+    location = request.app["world"].resource_group(m["sub"], m["rg"])
+    out = []
+    for rg, name, members in vms(request).availability_set_list(m["sub"], m["rg"]):
+        where = members[0].location if members else (location.location if location else "westeurope")
+        out.append(render_availability_set(m["sub"], rg, name, where, members))
+    return out
+
+
+async def avset_list(request: web.Request, m: dict[str, str]) -> web.Response:
+    return json_response(page(request, request.app["base_url"], _availability_sets(request, m),
+                              request.app["world"].settings.page_size))
+
+
+async def avset_get(request: web.Request, m: dict[str, str]) -> web.Response:
+    for item in _availability_sets(request, m):
+        if item["name"].lower() == m["avset"].lower():
+            return json_response(item)
+    raise ArmError(404, "ResourceNotFound", f"The Resource 'Microsoft.Compute/availabilitySets/{m['avset']}' under "
+                   f"resource group '{m['rg']}' was not found.")

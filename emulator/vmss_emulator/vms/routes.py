@@ -43,11 +43,16 @@ def rows(route, exact, SUB: str, RG: str, VMSS: str) -> tuple[list, list]:
               f"{_VMS}/extensions/write"),
         route("DELETE", one + "/extensions/(?P<ext>[^/]+)", vm.ext_delete, "VirtualMachineExtensions_Delete",
               f"{_VMS}/extensions/delete"),
+        route("GET", RG + r"/providers/microsoft\.compute/availabilitysets", vm.avset_list, "AvailabilitySets_List",
+              "Microsoft.Compute/availabilitySets/read"),
+        route("GET", RG + r"/providers/microsoft\.compute/availabilitysets/(?P<avset>[^/]+)", vm.avset_get,
+              "AvailabilitySets_Get", "Microsoft.Compute/availabilitySets/read"),
         route("GET", nics, vm.nic_list, "NetworkInterfaces_List", "Microsoft.Network/networkInterfaces/read"),
         route("GET", nics + "/(?P<nic>[^/]+)", vm.nic_get, "NetworkInterfaces_Get",
               "Microsoft.Network/networkInterfaces/read"),
         exact("GET", "/_emulator/virtual_machines/{rg}", admin.vm_fleet_view),
         exact("GET", "/_emulator/virtual_machines/{rg}/{name}", admin.vm_fleet_row),
+        exact("POST", "/_emulator/virtual_machines/{rg}/{name}/config", admin.vm_config),
     ]
     for action, operation_id in vm.VM_ACTIONS.items():
         other.append(route("POST", one + "/" + action, vm.vm_action_for(action), operation_id, f"{_VMS}/{action}/action"))

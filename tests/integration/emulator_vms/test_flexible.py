@@ -2,6 +2,9 @@
 by name, latest model per member, scale out and in, Uniform-only endpoints refused, rolling by fault domain."""
 from __future__ import annotations
 
+import hashlib
+import time
+
 import pytest
 from azure.core.exceptions import HttpResponseError
 from emu_sdk import HEALTH_EXT, IMAGE
@@ -33,7 +36,9 @@ def test_flexible_set_created_through_the_sdk_has_vm_members(emu, compute):
     assert created.properties.orchestration_mode == "Flexible"
     assert created.properties.platform_fault_domain_count == 2
     found = members(compute, created.id)
-    assert len(found) == 4 and all(m.name.startswith("batch_") for m in found)
+    # names as Azure forms them, {set}_{8 hex}; the emulator's hex is reproducible (sha256 of rg/set/index)
+    expected = {"batch_" + hashlib.sha256(f"{RG}/batch/{i}".encode()).hexdigest()[:8] for i in range(4)}
+    assert {m.name for m in found} == expected
     assert {m.properties.virtual_machine_scale_set.id for m in found} == {created.id}
     placement = sorted((m.zones[0], m.properties.platform_fault_domain) for m in found)
     assert placement == [("1", 0), ("1", 1), ("2", 0), ("2", 1)]
@@ -108,7 +113,6 @@ def test_rolling_flexible_set_upgrades_by_fault_domain(emu, compute):
     emu.clear_events()
     compute.virtual_machine_scale_sets.begin_update(RG, "roll", {"properties": {"virtualMachineProfile": {
         "storageProfile": {"imageReference": {"version": "2.0.0"}}}}}).result()
-    import time
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if compute.virtual_machine_scale_set_rolling_upgrades.get_latest(RG, "roll").properties.running_status.code \

@@ -73,3 +73,25 @@ def test_unhealthy_after_an_extension_change_takes_the_vm_out_of_its_load_balanc
                     "HealthState/unhealthy")
     assert vm_row(emu, "db-2")["health"] == "healthy" and vm_row(emu, "db-1")["in_rotation"] is False
     assert json.dumps(emu.events(type="lb_rotation")).count('"db-1"') >= 1
+
+
+def test_fail_upgrade_hook_and_per_vm_timing(emu, compute):
+    config = f"/_emulator/virtual_machines/{RG}/jump/config"
+    assert emu.admin("POST", config, {"fail_upgrade": True, "upgrade_seconds": 0})["fail_upgrade"] is True
+    with pytest.raises(HttpResponseError) as failed:
+        compute.virtual_machines.begin_update(RG, "jump", {"properties": {"storageProfile": {
+            "imageReference": {"version": "2.0.0"}}}}).result()
+    assert "VMExtensionProvisioningError" in str(failed.value)
+    row = vm_row(emu, "jump")
+    assert row["image_version"] == "1.0.0" and row["provisioning_state"] == "Failed"
+    assert row["latest_model_applied"] is False
+    emu.admin("POST", config, {"fail_upgrade": False})
+    compute.virtual_machines.begin_restart(RG, "jump").result()          # a restart keeps what it runs
+    assert vm_row(emu, "jump")["image_version"] == "1.0.0"
+    compute.virtual_machines.begin_reimage(RG, "jump").result()          # a reimage lands the VM's own model
+    assert vm_row(emu, "jump")["image_version"] == "2.0.0" and vm_row(emu, "jump")["latest_model_applied"]
+    ops = [(e["operation"], e["result"]) for e in emu.events(type="instance_upgrade_end") if e.get("vm") == "jump"]
+    assert ops == [("vm_update", "failed"), ("restart", "succeeded"), ("reimage", "succeeded")]
+    with pytest.raises(Exception) as not_plain:
+        emu.admin("POST", f"/_emulator/virtual_machines/{RG}/nope/config", {"upgrade_seconds": 1})
+    assert "404" in str(not_plain.value)
