@@ -107,11 +107,7 @@ async def vm_instance_view(request: web.Request, m: dict[str, str]) -> web.Respo
 
 def _check_vm_body(body: Any, creating: bool, patch: bool) -> dict[str, Any]:
     expect_type(body, dict, "parameters", "a JSON object", null_ok=False)
-    allowed = {"location", "tags", "zones", "properties", "id", "name", "type", "etag", "resources", "identity",
-               "plan", "extendedLocation", "managedBy", "systemData"}
-    for key in body:
-        if key not in allowed:
-            raise wire.unknown_member(key, "VirtualMachineUpdate" if patch else "VirtualMachine", key)
+    wire.check_members(body, "VirtualMachineUpdate" if patch else "VirtualMachine")
     if creating:
         location = expect_type(body.get("location"), str, "location", "a string")
         if not location:
@@ -337,8 +333,7 @@ async def ext_get(request: web.Request, m: dict[str, str]) -> web.Response:
 async def ext_put(request: web.Request, m: dict[str, str], patch: bool = False) -> web.Response:
     ref = vms(request).find(m["sub"], m["rg"], m["vm"], child=True)
     body = await read_json(request)
-    if not patch:
-        wire.check_members(body, "VirtualMachineExtension")
+    wire.check_members(body, "VirtualMachineExtension" + ("Update" if patch else ""))
     check_extension(body, "extensionParameters", name_required=False, patch=patch)
     vm = _ensure_plain(ref, "Update Virtual Machine Extension")
     ensure_vm_writable(vm)

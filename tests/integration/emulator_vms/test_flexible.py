@@ -47,6 +47,15 @@ def test_flexible_set_created_through_the_sdk_has_vm_members(emu, compute):
         RG, filter=f"virtualMachineScaleSet/id eq '{created.id.upper()}'"))) == 4
     assert len(members(compute, created.id.replace("batch", "api"))) == 6
 
+    # one paged list with the instance views, as a collection reads a Flexible set (page size 2 -> 2 pages)
+    emu.config(page_size=2)
+    emu.reset_requests()
+    expanded = list(compute.virtual_machines.list(
+        RG, filter=f"'virtualMachineScaleSet/id' eq '{created.id}'", expand="instanceView"))
+    assert [m.name for m in expanded] == [m.name for m in found]
+    assert all(m.properties.instance_view.vm_health.status.code.startswith("HealthState/") for m in expanded)
+    assert emu.requests()["by_operation"] == {"VirtualMachines_List": 2}
+    emu.config(page_size=100)
     name = found[0].name
     view = compute.virtual_machines.instance_view(RG, name)
     assert view.platform_update_domain is None and view.platform_fault_domain == found[0].properties.platform_fault_domain

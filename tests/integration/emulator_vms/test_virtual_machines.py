@@ -147,6 +147,10 @@ def test_vm_create_update_and_delete(emu, compute):
     assert vm_row(emu, "db-4")["image_version"] == "2.0.0"
     assert [e["operation"] for e in emu.events(type="instance_upgrade_start") if e.get("vm") == "db-4"] == \
         ["create", "vm_update"]
+    with pytest.raises(HttpResponseError) as unknown:     # strict bodies, as for scale sets
+        compute.virtual_machines.begin_update(RG, "db-4", {"properties": {"hardwareProfile": {"vmSise": "x"}}})
+    assert unknown.value.error.code == "InvalidRequestFormat"
+    assert "Could not find member 'vmSise'" in str(unknown.value)
     with pytest.raises(HttpResponseError) as stale:
         compute.virtual_machines.begin_update(RG, "db-4", {"tags": {}}, headers={"If-Match": etag})
     assert stale.value.status_code == 412
