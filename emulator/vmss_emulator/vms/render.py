@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 from typing import Any
 
 from aiohttp import web
@@ -132,8 +133,8 @@ def render_nic(ref: VirtualMachine | MemberRef, name: str, primary: bool) -> dic
     sub, rg, location = ((ref.subscription, ref.resource_group, ref.location) if isinstance(ref, VirtualMachine)
                          else (ref.ss.subscription, ref.ss.resource_group, ref.ss.location))
     rid = nic_id(sub, rg, name)
-    digest = abs(hash((sub, rg, name))) & 0xFFFFFFFFFFFF
-    mac = "-".join(f"{(digest >> s) & 0xFF:02X}" for s in range(40, -8, -8))
+    digest = hashlib.sha256(rid.lower().encode()).digest()   # the same MAC on every run
+    mac = "-".join(f"{b:02X}" for b in (0x00, 0x0D, 0x3A, *digest[:3]))
     return {"name": name, "id": rid, "type": "Microsoft.Network/networkInterfaces", "location": location,
             "properties": {"provisioningState": "Succeeded", "primary": primary, "macAddress": mac,
                            "virtualMachine": {"id": ref_id(ref)},

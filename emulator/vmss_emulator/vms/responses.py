@@ -218,7 +218,7 @@ async def create_vm(app: web.Application, sub: str, rg: str, name: str, location
                     extensions: list[dict[str, Any]], zones: list[str], tags: dict[str, Any], running: bool,
                     group_name: str | None = None, app_options: dict[str, Any] | None = None,
                     lb_options: dict[str, Any] | None = None, secrets: dict[str, Any] | None = None) -> VirtualMachine:
-    """A new plain VM in its fleet group (its app is started by the caller's create work, or at once if running)."""
+    """A new plain VM in its fleet group; its app starts with the caller's create work (or start_vm, if running)."""
     backend: VmBackend = app["vms"]
     props = _clean_properties(props, name, sub, rg)
     avset = availability_set_name(props)
@@ -232,9 +232,8 @@ async def create_vm(app: web.Application, sub: str, rg: str, name: str, location
                         protected_settings=dict(secrets or {}))
     inst.private_ip = app["fleet"].allocate_ip(group, inst)
     backend.add(vm)
-    if created and not running:
+    if created:   # the group's load balancer (hooks order: allocate_ip, scale_set_created, instance_started)
         await app["fleet"].scale_set_created(group)
-    vm.group_created = created  # type: ignore[attr-defined]  # the scenario loader starts the group's fleet
     return vm
 
 

@@ -9,6 +9,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from emu_sdk import HEALTH_EXT, IMAGE
 from vm_helpers import RG, vm_row
+from vmss_emulator.vms.models import member_name
 
 
 def members(compute, ss_id):
@@ -132,3 +133,21 @@ def test_rolling_flexible_set_upgrades_by_fault_domain(emu, compute):
     assert sorted(n for b in batches for n in b) == sorted(domain)
     assert all(len({domain[n] for n in batch}) == 1 for batch in batches)   # each batch inside one fault domain
     assert all(r["latest_model_applied"] for r in emu.instances(RG, "roll"))
+
+
+def test_automatic_flexible_set_upgrades_every_member_and_a_named_member_can_fail(emu, compute):
+    failing = member_name(RG, "auto", 1)
+    emu.load_scenario({"scale_sets": [{
+        "name": "auto", "resource_group": RG, "orchestration_mode": "Flexible", "capacity": 3,
+        "upgrade_policy": "Automatic", "image": dict(IMAGE), "fail_upgrade_instances": [failing]}]})
+    ss = compute.virtual_machine_scale_sets.get(RG, "auto")
+    assert ss.properties.platform_fault_domain_count == 1 and ss.properties.upgrade_policy.mode == "Automatic"
+    names = sorted(m.name for m in members(compute, ss.id))
+    assert names == sorted(member_name(RG, "auto", i) for i in range(3))
+    with pytest.raises(HttpResponseError) as failed:
+        compute.virtual_machine_scale_sets.begin_update(RG, "auto", {"properties": {"virtualMachineProfile": {
+            "storageProfile": {"imageReference": {"version": "2.0.0"}}}}}).result()
+    assert failing in str(failed.value)
+    assert {n: latest(compute, n) for n in names} == {n: n != failing for n in names}
+    view = compute.virtual_machines.instance_view(RG, failing)
+    assert view.statuses[0].code == "ProvisioningState/failed/VMExtensionProvisioningError"
