@@ -9,6 +9,7 @@ from aiohttp import web
 
 from ..arm import now_iso
 from ..render import UNIFORM_DOMAINS, instance_view, vmss_id
+from ..state import Instance
 from .models import AVSET_FAULT_DOMAINS, AVSET_UPDATE_DOMAINS, MemberRef, VirtualMachine
 
 VM_TYPE = "Microsoft.Compute/virtualMachines"
@@ -44,9 +45,31 @@ def nic_names(ref: VirtualMachine | MemberRef) -> list[str]:
     return [f"{ref.name}-{c.get('name', 'nic')}" for c in configs] or [f"{ref.name}-nic"]
 
 
-def render_extension(ext: dict[str, Any], owner_id: str, location: str) -> dict[str, Any]:
+def extension_state(inst: Instance | None, ext: dict[str, Any]) -> str:
+    """The extension resource's provisioningState on the machine: Creating/Updating while its change runs, Failed when
+    the change failed (the machine still runs what it had), else Succeeded."""
+    if inst is None:
+        return "Succeeded"
+    applied = next((e for e in inst.extensions() if e["name"].lower() == ext["name"].lower()), None)
+    if applied == ext:
+        return "Updating" if inst.busy else "Succeeded"
+    if inst.busy:
+        return "Creating" if applied is None else "Updating"
+    return "Failed" if inst.provisioning_state == "Failed" else "Succeeded"
+
+
+def render_extension(ext: dict[str, Any], owner_id: str, location: str, inst: Instance | None = None,
+                     expand: bool = False) -> dict[str, Any]:
+    state = extension_state(inst, ext)
+    props = {**copy.deepcopy(ext.get("properties") or {}), "provisioningState": state}
+    if expand:
+        level = "Error" if state == "Failed" else "Info"
+        props["instanceView"] = {"name": ext["name"], "type": f"{props.get('publisher')}.{props.get('type')}",
+                                 "typeHandlerVersion": props.get("typeHandlerVersion"),
+                                 "statuses": [{"code": f"ProvisioningState/{state.lower()}", "level": level,
+                                               "displayStatus": f"Provisioning {state.lower()}"}]}
     return {"id": f"{owner_id}/extensions/{ext['name']}", "name": ext["name"], "type": EXT_TYPE, "location": location,
-            "properties": {**copy.deepcopy(ext.get("properties") or {}), "provisioningState": "Succeeded"}}
+            "properties": props}
 
 
 def _image(storage: dict[str, Any]) -> dict[str, Any]:
@@ -82,7 +105,7 @@ def render_plain(app: web.Application, vm: VirtualMachine, expand: bool) -> dict
         props["instanceView"] = ref_instance_view(app, vm)
     out: dict[str, Any] = {"name": vm.name, "id": rid, "type": VM_TYPE, "location": vm.location,
                            "tags": copy.deepcopy(vm.tags), "etag": f'"{vm.etag}"', "properties": props,
-                           "resources": [render_extension(e, rid, vm.location) for e in vm.extensions]}
+                           "resources": [render_extension(e, rid, vm.location, vm.instance) for e in vm.extensions]}
     if vm.zones:
         out["zones"] = list(vm.zones)
     return out

@@ -311,6 +311,10 @@ def _ref_extensions(ref: VirtualMachine | MemberRef) -> list[dict[str, Any]]:
     return ref.extensions if isinstance(ref, VirtualMachine) else ref.inst.extensions()
 
 
+def _instance(ref: VirtualMachine | MemberRef):
+    return ref.instance if isinstance(ref, VirtualMachine) else ref.inst
+
+
 def _location(ref: VirtualMachine | MemberRef) -> str:
     return ref.location if isinstance(ref, VirtualMachine) else ref.ss.location
 
@@ -318,7 +322,9 @@ def _location(ref: VirtualMachine | MemberRef) -> str:
 async def ext_list(request: web.Request, m: dict[str, str]) -> web.Response:
     ref = vms(request).find(m["sub"], m["rg"], m["vm"], child=True)
     rid = ref_id(ref)
-    return json_response({"value": [render_extension(e, rid, _location(ref)) for e in _ref_extensions(ref)]})
+    inst, expand = _instance(ref), _expand(request)
+    return json_response({"value": [render_extension(e, rid, _location(ref), inst, expand)
+                                    for e in _ref_extensions(ref)]})
 
 
 async def ext_get(request: web.Request, m: dict[str, str]) -> web.Response:
@@ -326,7 +332,7 @@ async def ext_get(request: web.Request, m: dict[str, str]) -> web.Response:
     ext = next((e for e in _ref_extensions(ref) if e["name"].lower() == m["ext"].lower()), None)
     if ext is None:
         raise _extension_missing(m["vm"], m["rg"], m["ext"])
-    return json_response(render_extension(ext, ref_id(ref), _location(ref)))
+    return json_response(render_extension(ext, ref_id(ref), _location(ref), _instance(ref), _expand(request)))
 
 
 async def ext_put(request: web.Request, m: dict[str, str], patch: bool = False) -> web.Response:
@@ -373,7 +379,8 @@ async def ext_put(request: web.Request, m: dict[str, str], patch: bool = False) 
 
     op = _start(request, vm, operation, apply)
     rid = ref_id(vm)
-    return compute.lro_created(request, op, render_extension(new_ext, rid, vm.location), 200 if existing else 201)
+    return compute.lro_created(request, op, render_extension(new_ext, rid, vm.location, vm.instance),
+                               200 if existing else 201)
 
 
 async def ext_patch(request: web.Request, m: dict[str, str]) -> web.Response:

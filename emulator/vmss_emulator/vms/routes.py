@@ -57,4 +57,3 @@ def rows(route, exact, SUB: str, RG: str, VMSS: str) -> tuple[list, list]:
     for action, operation_id in vm.VM_ACTIONS.items():
         other.append(route("POST", one + "/" + action, vm.vm_action_for(action), operation_id, f"{_VMS}/{action}/action"))
     return first, other
-

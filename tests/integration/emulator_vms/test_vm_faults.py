@@ -22,6 +22,10 @@ def test_failed_extension_change_fails_its_lro_and_leaves_the_vm_on_its_old_exte
     assert row["provisioning_state"] == "Failed" and row["latest_model_applied"] is False
     assert row["extension_order"] == ["health"]                     # the new extension did not land
     assert [e.name for e in compute.virtual_machine_extensions.list(RG, "db-2").value] == ["health", "script"]
+    script = compute.virtual_machine_extensions.get(RG, "db-2", "script", expand="instanceView")
+    assert script.properties.provisioning_state == "Failed"
+    assert script.properties.instance_view.statuses[0].code == "ProvisioningState/failed"
+    assert compute.virtual_machine_extensions.get(RG, "db-2", "health").properties.provisioning_state == "Succeeded"
     fired = emu.events(type="fault_fired")
     assert [(e["kind"], e["instance_id"], e["operation"]) for e in fired] == [("upgrade_fails", "db-2", "vm_extension")]
     end = [e for e in emu.events(type="lro_end") if e["operation"] == "VirtualMachineExtensions_CreateOrUpdate"]
@@ -31,6 +35,7 @@ def test_failed_extension_change_fails_its_lro_and_leaves_the_vm_on_its_old_exte
                                                               ext_body(forceUpdateTag="retry")).result()
     row = vm_row(emu, "db-2")
     assert row["provisioning_state"] == "Succeeded" and row["extension_order"] == ["health", "script"]
+    assert compute.virtual_machine_extensions.get(RG, "db-2", "script").properties.provisioning_state == "Succeeded"
     assert row["latest_model_applied"] is True
 
 
@@ -46,6 +51,7 @@ def test_throttled_vm_reads_and_a_hung_extension_change(emu, compute):
     emu.set_faults([{"kind": "upgrade_hangs", "instance_ids": ["db-3"]}])
     poller = compute.virtual_machine_extensions.begin_create_or_update(RG, "db-3", "script", ext_body())
     wait_for(lambda: vm_row(emu, "db-3")["provisioning_state"] == "Updating")
+    assert compute.virtual_machine_extensions.get(RG, "db-3", "script").properties.provisioning_state == "Creating"
     assert vm_row(emu, "db-3")["running"] is False
     with pytest.raises(HttpResponseError) as busy:   # one change at a time on a VM
         compute.virtual_machines.begin_update(RG, "db-3", {"tags": {"x": "y"}})
