@@ -264,12 +264,6 @@ async def _member_run(request: web.Request, ref: MemberRef, action: str, kind: s
     return request.app["operations"].accepted(request, op)
 
 
-def vm_action_for(action: str):
-    async def handle(request: web.Request, m: dict[str, str]) -> web.StreamResponse:
-        return await vm_action(request, {**m, "action": action})
-    return handle
-
-
 async def vm_action(request: web.Request, m: dict[str, str]) -> web.StreamResponse:
     action = m["action"].lower()
     kind = VM_ACTIONS[action]

@@ -101,7 +101,9 @@ def test_manualupgrade_takes_member_names_and_latest_model_is_per_member(emu, co
     # the Uniform-only reads and batch actions are refused, naming the Flexible mode
     for call in (lambda: list(compute.virtual_machine_scale_set_vms.list(RG, "api")),
                  lambda: compute.virtual_machine_scale_set_vms.get(RG, "api", "0"),
-                 lambda: compute.virtual_machine_scale_sets.begin_restart(RG, "api")):
+                 lambda: compute.virtual_machine_scale_sets.begin_restart(RG, "api"),
+                 lambda: compute.virtual_machine_scale_set_vms.begin_restart(RG, "api", names[0]),
+                 lambda: compute.virtual_machine_scale_set_vms.begin_delete(RG, "api", names[0])):
         with pytest.raises(HttpResponseError) as refused:
             call()
         assert refused.value.status_code == 400 and "Flexible" in refused.value.error.message
