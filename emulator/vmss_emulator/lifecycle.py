@@ -8,8 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from .model import provisioning_order
-from .vms import models as vm_models
 from .state import Instance, ScaleSet, instance_order
+from .vms import models as vm_models
 
 UPDATE_DOMAINS = 5
 RESTARTS = ("restart",)                       # keep the applied model
