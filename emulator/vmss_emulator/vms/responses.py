@@ -17,9 +17,10 @@ from ..model import SECRET_OS_KEYS, check_extension, deep_merge, fill_extension_
 from ..operations import Operation, OperationFailed
 from ..render import vmss_id
 from . import lifecycle
-from .models import MemberRef, VirtualMachine, VmBackend, availability_set_name, ensure_vm_writable, is_flexible, \
-    new_instance, runtime_profile, DEFAULT_GROUP
-from .render import render_availability_set, nic_id, nic_names, ref_id, ref_instance_view, render_extension, render_nic, render_ref
+from .models import DEFAULT_GROUP, MemberRef, VirtualMachine, VmBackend, availability_set_name, ensure_vm_writable, \
+    is_flexible, new_instance, runtime_profile
+from .render import nic_id, nic_names, ref_id, ref_instance_view, render_availability_set, render_extension, \
+    render_nic, render_ref
 
 VM_ACTIONS = {"restart": "VirtualMachines_Restart", "start": "VirtualMachines_Start",
               "poweroff": "VirtualMachines_PowerOff", "deallocate": "VirtualMachines_Deallocate",
@@ -53,10 +54,6 @@ def _ensure_plain(ref: VirtualMachine | MemberRef, what: str) -> VirtualMachine:
                        f"scale set '{ref.ss.name}', is not supported by the emulator: change the scale set's model "
                        "and upgrade the member (manualupgrade with its name).")
     return ref
-
-
-async def _succeed(op: Operation) -> None:
-    return None
 
 
 def _raise_error(error: dict[str, Any] | None) -> None:
