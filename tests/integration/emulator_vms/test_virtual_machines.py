@@ -9,7 +9,8 @@ import urllib.request
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from emu_sdk import ARM_SCOPE, credential_for
-from vm_helpers import RG, ext_body, vm_row, wait_for
+from reliability_helpers import wait_for
+from vm_helpers import RG, ext_body, vm_row
 
 
 def test_vms_are_listed_and_read_with_instance_views(emu, compute):

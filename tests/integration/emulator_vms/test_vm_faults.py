@@ -7,7 +7,8 @@ import threading
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from vm_helpers import RG, ext_body, vm_row, wait_for
+from reliability_helpers import wait_for
+from vm_helpers import RG, ext_body, vm_row
 
 
 def test_failed_extension_change_fails_its_lro_and_leaves_the_vm_on_its_old_extensions(emu, compute):

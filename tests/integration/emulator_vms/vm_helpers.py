@@ -1,10 +1,9 @@
-"""Helpers for the VM / Flexible tests: the mixed scenario with fast timings, and small waits."""
+"""Helpers for the VM / Flexible tests: the mixed scenario with fast timings, and an extension body."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import yaml
-from reliability_helpers import wait_for  # noqa: F401  (re-exported for the tests here)
 
 MIXED = Path(__file__).resolve().parents[3] / "emulator" / "scenarios" / "mixed.yml"
 RG = "rg-mixed"
