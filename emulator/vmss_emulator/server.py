@@ -48,7 +48,7 @@ def create_app(base_url: str, principal: Principal, subscription: str, fleet=Non
     world.principals.append(principal)
     app["base_url"] = base_url.rstrip("/")
     app["world"] = world
-    app["compute"] = ComputeBackend(world)
+    app["compute"] = ComputeBackend(world, app)
     app["events"] = events
     app["counters"] = admin.RequestCounters()
     app["operations"] = Operations(app)
