@@ -1,8 +1,8 @@
 """The emulator's one error type and the one place it is rendered: Azure's envelope
 {"error": {code, message, target?, details?, innererror?}}.
 
-Backends raise it without knowing about HTTP; the dispatcher (server.py) and the admin API turn it into a
-response with response(). AdminError only picks the plain code the admin API (/_emulator/...) uses.
+Backends raise it without knowing about HTTP; the dispatcher (server.py) turns it into a response with response(),
+for ARM and the admin API alike. AdminError only picks the plain code the admin API (/_emulator/...) uses.
 """
 from __future__ import annotations
 
@@ -47,7 +47,3 @@ class AdminError(ArmError):
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(status, ADMIN_CODES.get(status, "BadRequest"), message)
-
-
-def admin_error(status: int, message: str) -> web.Response:
-    return AdminError(status, message).response()

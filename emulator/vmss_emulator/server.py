@@ -12,6 +12,7 @@ import uuid
 from aiohttp import web
 
 from . import admin, auth, urls
+from .admin_models import AdminBackend, RequestCounters
 from .arm import json_response
 from .compute.models import ComputeBackend
 from .exceptions import ArmError
@@ -50,7 +51,8 @@ def create_app(base_url: str, principal: Principal, subscription: str, fleet=Non
     app["world"] = world
     app["compute"] = ComputeBackend(world, app)
     app["events"] = events
-    app["counters"] = admin.RequestCounters()
+    app["counters"] = RequestCounters()
+    app["admin"] = AdminBackend(world, app)
     app["operations"] = Operations(app)
     app["tokens"] = auth.TokenIssuer(app["base_url"])
     app["default_principal"] = principal
@@ -131,7 +133,10 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             raise web.HTTPMethodNotAllowed(request.method, allowed)
         raise web.HTTPNotFound()
     route, groups = resolved
-    return await route.handler(request, groups)
+    try:
+        return await route.handler(request, groups)
+    except ArmError as exc:  # AdminError: the admin API's envelope
+        return exc.response()
 
 
 async def _serve(request: web.Request, resolved: tuple[urls.Route, dict[str, str]] | None) -> web.StreamResponse:
