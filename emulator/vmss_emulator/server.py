@@ -13,7 +13,6 @@ from aiohttp import web
 
 from . import admin, auth, urls
 from .admin_models import AdminBackend, RequestCounters
-from .arm import json_response
 from .compute.models import ComputeBackend
 from .exceptions import ArmError
 from .events import EventLog
@@ -95,10 +94,9 @@ async def arm_middleware(request: web.Request, handler):
     try:
         response = await handler(request)
     except web.HTTPException as exc:  # a 404 for paths outside ARM
-        response = json_response({"error": {"code": "NotFound" if exc.status == 404 else "MethodNotAllowed",
-                                            "message": f"No HTTP resource was found that matches the request URI "
-                                                       f"'{request.path}' with method {request.method}."}},
-                                 status=exc.status)
+        response = ArmError(exc.status, "NotFound" if exc.status == 404 else "MethodNotAllowed",
+                            f"No HTTP resource was found that matches the request URI '{request.path}' with method "
+                            f"{request.method}.").response()
     correlation = request.headers.get("x-ms-correlation-request-id") or str(uuid.uuid4())
     headers = response.headers
     headers.setdefault("x-ms-request-id", request_id)
