@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from .arm import bad_request, expect_type, invalid
 from .exceptions import ArmError
@@ -289,7 +289,11 @@ def _edges(extensions: list[dict[str, Any]]) -> dict[str, list[str]]:
 
 
 def find_cycle(extensions: list[dict[str, Any]]) -> list[str] | None:
-    edges = _edges(extensions)
+    return graph_cycle(_edges(extensions))
+
+
+def graph_cycle(edges: Mapping[str, Iterable[str]]) -> list[str] | None:
+    """One cycle of a directed graph (node -> the nodes it points to) as [a, b, ..., a], or None."""
     state: dict[str, int] = {}
     stack: list[str] = []
 

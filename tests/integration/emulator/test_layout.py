@@ -18,6 +18,7 @@ import vmss_emulator
 from vmss_emulator import admin, auth, catalog, urls
 from vmss_emulator.compute import responses
 from vmss_emulator.exceptions import ADMIN_CODES
+from vmss_emulator.model import graph_cycle
 from vmss_emulator.server import create_app
 from vmss_emulator.state import Principal
 
@@ -66,40 +67,14 @@ def _imports(name: str, path: Path, tree: ast.Module, modules: set[str]) -> set[
     return {m for m in found if m in modules and m != name}
 
 
-def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    state: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in sorted(graph[node]):
-            if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
-            if nxt not in state:
-                found = visit(nxt)
-                if found:
-                    return found
-        stack.pop()
-        state[node] = 2
-        return None
-
-    for node in sorted(graph):
-        if node not in state:
-            found = visit(node)
-            if found:
-                return found
-    return None
-
-
 def test_no_import_cycle_in_the_package():
     sources = _sources()
     modules = set(sources)
     graph = {name: _imports(name, path, tree, modules) for name, (path, tree) in sources.items()}
     assert "vmss_emulator.fleet.routes" in graph["vmss_emulator.fleet.fleet"]  # the edge the cycle had
-    assert _cycle(graph) is None, f"import cycle: {' -> '.join(_cycle(graph))}"
+    assert graph_cycle(graph) is None, f"import cycle: {' -> '.join(graph_cycle(graph))}"
     # and the checker finds one when there is one
-    assert _cycle({**graph, "vmss_emulator.fleet.routes": graph["vmss_emulator.fleet.routes"]
+    assert graph_cycle({**graph, "vmss_emulator.fleet.routes": graph["vmss_emulator.fleet.routes"]
                    | {"vmss_emulator.fleet.fleet"}})
 
 
