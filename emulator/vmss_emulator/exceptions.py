@@ -1,8 +1,8 @@
 """The emulator's one error type and the one place it is rendered: Azure's envelope
 {"error": {code, message, target?, details?, innererror?}}.
 
-Backends raise it without knowing about HTTP; the dispatcher (server.py) and the admin API turn it into a
-response with response(). AdminError only picks the plain code the admin API (/_emulator/...) uses.
+Backends raise it without knowing about HTTP; the dispatcher (server.py) turns it into a response with response(),
+for ARM and the admin API alike. AdminError only picks the plain code the admin API (/_emulator/...) uses.
 """
 from __future__ import annotations
 
@@ -50,4 +50,5 @@ class AdminError(ArmError):
 
 
 def admin_error(status: int, message: str) -> web.Response:
+    """An AdminError rendered right away, for a handler that returns its error (raising it is the usual way)."""
     return AdminError(status, message).response()

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from aiohttp import web
 
 from . import urls
-from .exceptions import ArmError, admin_error
+from .exceptions import AdminError, ArmError
 from .lifecycle import MODEL_APPLYING
 from .state import Instance
 
@@ -446,11 +446,11 @@ class FaultInjector:
         try:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return admin_error(400, "the body must be JSON: a rule object or a list of rules")
+            raise AdminError(400, "the body must be JSON: a rule object or a list of rules") from None
         try:
             rules = self.add_rules(body)
         except RuleError as exc:
-            return admin_error(400, str(exc))
+            raise AdminError(400, str(exc)) from None
         return web.json_response({"rules": [rule.public() for rule in rules]}, status=201)
 
     async def _get(self, request: web.Request, groups: dict[str, str]) -> web.Response:
@@ -463,7 +463,7 @@ class FaultInjector:
     async def _delete_one(self, request: web.Request, groups: dict[str, str]) -> web.Response:
         rule_id = groups["rule_id"]
         if not self.remove_rule(rule_id):
-            return admin_error(404, f"no fault rule with id '{rule_id}'")
+            raise AdminError(404, f"no fault rule with id '{rule_id}'")
         return web.json_response({"rules": [rule.public() for rule in self._rules]})
 
 

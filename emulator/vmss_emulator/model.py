@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from .arm import bad_request, expect_type, invalid
 from .exceptions import ArmError
@@ -170,23 +170,44 @@ def property_change_not_allowed(name: str) -> ArmError:
     return ArmError(409, "PropertyChangeNotAllowed", f"Changing property '{name}' is not allowed.", target=name)
 
 
+def _same(old: Any, new: Any) -> bool:
+    return str(old or "").lower() == str(new or "").lower()
+
+
 def check_create_time(old: dict[str, Any], new: dict[str, Any]) -> None:
     """409 PropertyChangeNotAllowed when a write changes what Azure fixes at creation: the fault domain count, the
-    orchestration mode, singlePlacementGroup from false to true, and an existing extension's publisher or type
-    (values compared ignoring case, as ARM compares names)."""
+    orchestration mode, singlePlacementGroup from false to true, the marketplace image's publisher or offer (its sku
+    and version may change; so may a switch to or from an image id), the OS disk's storage type, and an existing
+    extension's publisher or type (values compared ignoring case, as ARM compares names)."""
     for key in CREATE_TIME_PROPERTIES:
         if str(old.get(key)).lower() != str(new.get(key)).lower():
             raise property_change_not_allowed(key)
     if old.get("singlePlacementGroup") is False and new.get("singlePlacementGroup") is True:
         raise property_change_not_allowed("singlePlacementGroup")
+    old_storage = (old.get("virtualMachineProfile") or {}).get("storageProfile") or {}
+    new_storage = (new.get("virtualMachineProfile") or {}).get("storageProfile") or {}
+    old_image, new_image = old_storage.get("imageReference") or {}, new_storage.get("imageReference") or {}
+    for key in ("publisher", "offer"):
+        if old_image.get(key) and new_image.get(key) and not _same(old_image[key], new_image[key]):
+            raise property_change_not_allowed("imageReference")
+    old_type = ((old_storage.get("osDisk") or {}).get("managedDisk") or {}).get("storageAccountType")
+    new_type = ((new_storage.get("osDisk") or {}).get("managedDisk") or {}).get("storageAccountType")
+    if old_type and new_type and not _same(old_type, new_type):
+        raise property_change_not_allowed("osDisk.managedDisk.storageAccountType")
     before = {e["name"].lower(): e.get("properties") or {} for e in _profile_extensions(old)}
     for ext in _profile_extensions(new):
         previous = before.get(ext["name"].lower())
         if previous is None:
             continue
         for key in ("publisher", "type"):
-            if str(previous.get(key) or "").lower() != str((ext.get("properties") or {}).get(key) or "").lower():
+            if not _same(previous.get(key), (ext.get("properties") or {}).get(key)):
                 raise property_change_not_allowed(key)
+
+
+def check_zones(old: list[str], new: list[str] | None) -> None:
+    """A scale set's zones are fixed at creation (None: the body leaves them out and they are kept)."""
+    if new is not None and sorted(str(z) for z in new) != sorted(str(z) for z in old):
+        raise property_change_not_allowed("zones")
 
 
 def _profile_extensions(props: dict[str, Any]) -> list[dict[str, Any]]:
@@ -268,7 +289,11 @@ def _edges(extensions: list[dict[str, Any]]) -> dict[str, list[str]]:
 
 
 def find_cycle(extensions: list[dict[str, Any]]) -> list[str] | None:
-    edges = _edges(extensions)
+    return graph_cycle(_edges(extensions))
+
+
+def graph_cycle(edges: Mapping[str, Iterable[str]]) -> list[str] | None:
+    """One cycle of a directed graph (node -> the nodes it points to) as [a, b, ..., a], or None."""
     state: dict[str, int] = {}
     stack: list[str] = []
 

@@ -12,7 +12,7 @@ import uuid
 from aiohttp import web
 
 from . import admin, auth, urls
-from .arm import json_response
+from .admin_models import AdminBackend, RequestCounters
 from .compute.models import ComputeBackend
 from .vms.models import VmBackend
 from .exceptions import ArmError
@@ -49,10 +49,11 @@ def create_app(base_url: str, principal: Principal, subscription: str, fleet=Non
     world.principals.append(principal)
     app["base_url"] = base_url.rstrip("/")
     app["world"] = world
-    app["compute"] = ComputeBackend(world)
+    app["compute"] = ComputeBackend(world, app)
     app["vms"] = VmBackend(world)
     app["events"] = events
-    app["counters"] = admin.RequestCounters()
+    app["counters"] = RequestCounters()
+    app["admin"] = AdminBackend(world, app)
     app["operations"] = Operations(app)
     app["tokens"] = auth.TokenIssuer(app["base_url"])
     app["default_principal"] = principal
@@ -95,10 +96,9 @@ async def arm_middleware(request: web.Request, handler):
     try:
         response = await handler(request)
     except web.HTTPException as exc:  # a 404 for paths outside ARM
-        response = json_response({"error": {"code": "NotFound" if exc.status == 404 else "MethodNotAllowed",
-                                            "message": f"No HTTP resource was found that matches the request URI "
-                                                       f"'{request.path}' with method {request.method}."}},
-                                 status=exc.status)
+        response = ArmError(exc.status, "NotFound" if exc.status == 404 else "MethodNotAllowed",
+                            f"No HTTP resource was found that matches the request URI '{request.path}' with method "
+                            f"{request.method}.").response()
     correlation = request.headers.get("x-ms-correlation-request-id") or str(uuid.uuid4())
     headers = response.headers
     headers.setdefault("x-ms-request-id", request_id)
@@ -133,7 +133,10 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             raise web.HTTPMethodNotAllowed(request.method, allowed)
         raise web.HTTPNotFound()
     route, groups = resolved
-    return await route.handler(request, groups)
+    try:
+        return await route.handler(request, groups)
+    except ArmError as exc:  # AdminError: the admin API's envelope
+        return exc.response()
 
 
 async def _serve(request: web.Request, resolved: tuple[urls.Route, dict[str, str]] | None) -> web.StreamResponse:

@@ -1,23 +1,22 @@
 """Microsoft.Compute (and resource groups): the ARM handlers. Their routes are in `urls.py`.
 
-Each handler gets (request, match groups) and returns a response or raises ArmError.
+Each handler gets (request, match groups) and returns a response or raises ArmError. A handler only parses the
+request, calls the backend (`models.ComputeBackend`, app["compute"]) and renders what it returns; state changes and
+the work of long-running operations are the backend's.
 """
 from __future__ import annotations
 
-import asyncio
 import copy
 import re
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
-from .. import lifecycle, rolling, wire
-from ..arm import CONFLICT_MESSAGE, expect_type, invalid, json_response, now_iso, page, read_json
+from .. import wire
+from ..arm import expect_type, invalid, json_response, page, read_json
 from ..exceptions import ArmError
-from ..model import check_create_time, check_extension, check_resource, deep_merge, fill_defaults, \
-    fill_extension_defaults, network_ids, put_over, render_extension, split_secrets, validate_extension_order, \
-    validate_health_signal
-from ..operations import OperationFailed, Operation
+from ..model import check_extension, check_resource, deep_merge, fill_extension_defaults, put_over, render_extension
+from ..operations import Operation
 from ..render import instance_view, render_extensions, render_vm, render_vmss, scale_set_instance_view, vmss_id
 from ..state import Instance, ResourceGroup, ScaleSet
 from ..wire import check_members
@@ -79,10 +78,8 @@ def lro_created(request: web.Request, op: Operation, body: dict[str, Any], statu
     return json_response(body, status=status, headers=headers)
 
 
-def start_op(request: web.Request, kind: str, ss: ScaleSet | None, work, lock: bool = True) -> Operation:
-    location = ss.location if ss else "westeurope"
-    sub = ss.subscription if ss else request.match_info.get("sub", "")
-    return request.app["operations"].start(kind, sub, location, ss, work, lock=lock)
+def accepted(request: web.Request, op: Operation) -> web.Response:
+    return request.app["operations"].accepted(request, op)
 
 
 # ---------------------------------------------------------------- resource groups
@@ -117,71 +114,12 @@ async def rg_head(request: web.Request, m: dict[str, str]) -> web.Response:
 # ---------------------------------------------------------------- scale sets
 
 
-def _new_model(m: dict[str, str], ss_name: str, props: dict[str, Any], previous: ScaleSet | None,
-               old_secrets: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(checked properties with defaults, protected settings by extension name) for a PUT or merged PATCH."""
-    rg = previous.resource_group if previous else m["rg"]
-    props = fill_defaults(copy.deepcopy(props), network_ids(previous.subscription if previous else m["sub"], rg,
-                                                            ss_name))
-    if previous is not None:
-        check_create_time(previous.model, props)
-    profile, secrets = split_secrets(props["virtualMachineProfile"])
-    extensions = profile["extensionProfile"]["extensions"]
-    validate_extension_order(ss_name, extensions, previous.extensions() if previous else None)
-    validate_health_signal(props)
-    names = {e["name"] for e in extensions}
-    merged_secrets = {k: v for k, v in old_secrets.items() if k in names}
-    merged_secrets.update(secrets)
-    if previous is not None and profile == previous.profile:
-        profile = previous.profile  # unchanged: instances keep matching by identity
-    props["virtualMachineProfile"] = profile
-    return props, merged_secrets
-
-
-async def _after_model_write(request: web.Request, ss: ScaleSet, profile_changed: bool, target_capacity: int) -> \
-        Callable[[Operation], Awaitable[None]]:
-    """The work of a PUT/PATCH LRO: capacity changes, then what the upgrade policy does with a new model."""
-    app = request.app
-
-    async def work(op: Operation) -> None:
-        ss.provisioning_state = "Updating"
-        try:
-            if target_capacity > len(ss.instances):
-                new = [lifecycle.new_instance(app, ss, running=False)
-                       for _index in range(target_capacity - len(ss.instances))]
-                errors = await lifecycle.provision_new(app, ss, new)
-                if errors:
-                    raise OperationFailed(_upgrade_error(errors))
-            elif target_capacity < len(ss.instances):
-                surplus = len(ss.instances) - target_capacity
-                await lifecycle.remove_instances(app, ss, lifecycle.scale_in_victims(ss, surplus))
-            mode = ss.upgrade_policy().get("mode")
-            if profile_changed and mode == "Automatic":
-                stale = [i for i in ss.instances.values() if not ss.latest_model_applied(i) and not i.protected]
-                outcomes = await asyncio.gather(*(lifecycle.run_action(app, ss, i, "manualupgrade")
-                                                  for i in stale))
-                errors = [e for e in outcomes if e]
-                if errors:
-                    raise OperationFailed(_upgrade_error(errors))
-        finally:
-            ss.provisioning_state = "Succeeded"
-        # a rolling upgrade already running picks the new model up in its next batch
-        if profile_changed and ss.upgrade_policy().get("mode") == "Rolling" and not rolling.is_running(ss):
-            rolling.start(app, ss, "rolling", started_by="Platform")
-
-    return work
-
-
-def _record_write(request: web.Request, ss: ScaleSet, operation: str) -> None:
-    request.app["events"].append("model_write", resource_group=ss.resource_group, vmss=ss.name, operation=operation,
-                                 etag=ss.etag)
-
-
 async def vmss_put(request: web.Request, m: dict[str, str]) -> web.Response:
     body = await read_json(request)
     check_members(body, "VirtualMachineScaleSet")
+    compute = backend(request)
     rg = resource_group(request, m)
-    ss = backend(request).scale_set_or_none(m["sub"], m["rg"], m["vmss"])
+    ss = compute.scale_set_or_none(m["sub"], m["rg"], m["vmss"])
     check_resource(body, creating=ss is None)
     if ss is not None:
         ensure_writable(ss)
@@ -190,56 +128,32 @@ async def vmss_put(request: web.Request, m: dict[str, str]) -> web.Response:
     sku.setdefault("name", "Standard_D2s_v3")
     sku.setdefault("capacity", ss.capacity if ss else 2)
     given = body.get("properties") or {}
-    props, secrets = _new_model(m, m["vmss"], put_over(ss.model, given) if ss else given, ss,
-                                ss.protected_settings if ss else {})
-    target = sku["capacity"]
+    props, secrets = compute.checked_model(m["sub"], m["rg"], m["vmss"], put_over(ss.model, given) if ss else given,
+                                           ss, ss.protected_settings if ss else {})
     if ss is None:
-        props["timeCreated"] = now_iso()
-        ss = backend(request).create_scale_set(m["sub"], rg, m["vmss"], body["location"], sku,
-                                               list(body.get("zones") or []), props, body.get("tags") or {}, secrets)
-        _record_write(request, ss, "VirtualMachineScaleSets_CreateOrUpdate")
-        await request.app["fleet"].scale_set_created(ss)
-        instances = [lifecycle.new_instance(request.app, ss, running=False) for _index in range(target)]
-
-        async def create(op: Operation) -> None:
-            try:
-                errors = await lifecycle.provision_new(request.app, ss, instances)
-                if errors:
-                    raise OperationFailed(_upgrade_error(errors))
-            finally:
-                ss.provisioning_state = "Succeeded"
-
-        op = start_op(request, "VirtualMachineScaleSets_CreateOrUpdate", ss, create)
+        ss, op = await compute.create_scale_set(m["sub"], rg, m["vmss"], body["location"], sku,
+                                                list(body.get("zones") or []), props, body.get("tags") or {}, secrets)
         return lro_created(request, op, render_vmss(ss), 201)
-    changed = props["virtualMachineProfile"] is not ss.profile
-    props["timeCreated"] = ss.model.get("timeCreated")
-    # tags left out are kept, as the rest of what a PUT of an existing set leaves out
-    backend(request).store_model(ss, props, secrets, sku=sku, tags=(body.get("tags") or {}) if "tags" in body else None,
-                                 zones=list(body["zones"]) if body.get("zones") is not None else None)
-    _record_write(request, ss, "VirtualMachineScaleSets_CreateOrUpdate")
-    work = await _after_model_write(request, ss, changed, target)
-    op = start_op(request, "VirtualMachineScaleSets_CreateOrUpdate", ss, work)
+    # tags and zones left out are kept, as the rest of what a PUT of an existing set leaves out
+    op = compute.write_model(ss, props, secrets, "VirtualMachineScaleSets_CreateOrUpdate", sku=sku,
+                             tags=(body.get("tags") or {}) if "tags" in body else None,
+                             zones=list(body["zones"]) if body.get("zones") is not None else None)
     return lro_created(request, op, render_vmss(ss), 200)
 
 
 async def vmss_patch(request: web.Request, m: dict[str, str]) -> web.Response:
     body = await read_json(request)
     check_members(body, "VirtualMachineScaleSetUpdate")
+    compute = backend(request)
     ss = scale_set(request, m)
     check_resource(body, creating=False, patch=True)
     ensure_writable(ss)
     check_preconditions(request, ss)
-    patch_props = body.get("properties") or {}
-    current = dict(ss.model.items())
-    merged = deep_merge(current, patch_props)
-    props, secrets = _new_model(m, ss.name, merged, ss, ss.protected_settings)
+    merged = deep_merge(dict(ss.model.items()), body.get("properties") or {})
+    props, secrets = compute.checked_model(m["sub"], m["rg"], ss.name, merged, ss, ss.protected_settings)
     sku = deep_merge(ss.sku, body.get("sku") or {})  # a null name is "not specified"; capacity was checked
-    changed = props["virtualMachineProfile"] is not ss.profile
-    props["timeCreated"] = ss.model.get("timeCreated")  # fill_defaults drops it (read-only); a PATCH keeps it
-    backend(request).store_model(ss, props, secrets, sku=sku, tags=body.get("tags"))
-    _record_write(request, ss, "VirtualMachineScaleSets_Update")
-    work = await _after_model_write(request, ss, changed, ss.capacity)
-    op = start_op(request, "VirtualMachineScaleSets_Update", ss, work)
+    op = compute.write_model(ss, props, secrets, "VirtualMachineScaleSets_Update", sku=sku, tags=body.get("tags"),
+                             zones=list(body["zones"]) if body.get("zones") is not None else None)
     return lro_created(request, op, render_vmss(ss), 200)
 
 
@@ -248,16 +162,8 @@ async def vmss_get(request: web.Request, m: dict[str, str]) -> web.Response:
 
 
 async def vmss_delete(request: web.Request, m: dict[str, str]) -> web.StreamResponse:
-    ss = backend(request).begin_delete(m["sub"], m["rg"], m["vmss"])
-    if ss is None:
-        return web.Response(status=204)
-
-    async def delete(op: Operation) -> None:
-        await lifecycle.delete_scale_set(request.app, ss)
-
-    op = start_op(request, "VirtualMachineScaleSets_Delete", ss, delete)
-    _record_write(request, ss, "VirtualMachineScaleSets_Delete")
-    return request.app["operations"].accepted(request, op)
+    op = backend(request).delete_scale_set(m["sub"], m["rg"], m["vmss"])
+    return web.Response(status=204) if op is None else accepted(request, op)
 
 
 async def vmss_list(request: web.Request, m: dict[str, str]) -> web.Response:
@@ -277,17 +183,6 @@ async def vmss_instance_view(request: web.Request, m: dict[str, str]) -> web.Res
 
 
 # ---------------------------------------------------------------- actions on instances
-
-
-def _upgrade_error(errors: list[dict[str, Any]]) -> dict[str, Any]:
-    first = errors[0]
-    ids = ", ".join(e["instance_id"] for e in errors)
-    error = {"code": first.get("code", "VMExtensionProvisioningError"),
-             "message": f"{first.get('message', 'The upgrade failed.')} Failed instances: {ids}."}
-    if len(errors) > 1:
-        error["details"] = [{"code": e.get("code"), "target": e["instance_id"], "message": e.get("message")}
-                            for e in errors]
-    return error
 
 
 def target_instances(ss: ScaleSet, body: Any, required: bool, action: str) -> list[Instance]:
@@ -326,46 +221,23 @@ def target_instances(ss: ScaleSet, body: Any, required: bool, action: str) -> li
     return chosen
 
 
-async def _run_on(app: web.Application, ss: ScaleSet, instances: list[Instance], action: str) -> None:
-    if action in ("manualupgrade", "reimage", "reimageall", "restart", "redeploy"):
-        kind = {"reimageall": "reimage", "redeploy": "restart"}.get(action, action)
-        errors = [e for e in await asyncio.gather(*(lifecycle.run_action(app, ss, i, kind) for i in instances)) if e]
-        if errors:
-            raise OperationFailed(_upgrade_error(errors))
-    elif action in ("poweroff", "deallocate"):
-        for inst in instances:
-            await lifecycle.power_off(app, ss, inst, deallocate=action == "deallocate")
-    elif action == "start":
-        await asyncio.gather(*(lifecycle.power_on(app, ss, i) for i in instances))
-    elif action == "delete":
-        await lifecycle.remove_instances(app, ss, instances)
-
-
 async def vmss_action(request: web.Request, m: dict[str, str]) -> web.StreamResponse:
     action = m["action"].lower()
     ss = scale_set(request, m)
     body = await read_json(request, required=False)
     check_members(body, ACTION_BODIES.get(action, "VirtualMachineScaleSetVMInstanceIDs"))
     targets = target_instances(ss, body, required=action in ("manualupgrade", "delete"), action=action)
-    ensure_writable(ss, f"{action} Virtual Machine Scale Set")
-    if rolling.is_running(ss) or any(i.busy for i in targets):
-        raise ArmError(409, "Conflict", CONFLICT_MESSAGE)
-    op = start_op(request, SS_ACTIONS[action], ss, lambda op: _run_on(request.app, ss, targets, action))
-    return request.app["operations"].accepted(request, op)
+    return accepted(request, backend(request).scale_set_action(ss, targets, action, SS_ACTIONS[action]))
 
 
 async def vm_action(request: web.Request, m: dict[str, str]) -> web.StreamResponse:
     action = m["action"].lower()
     ss = scale_set(request, m, child=True)
     inst = instance(ss, m["vm"])
-    if ss.active_operation is not None or inst.busy:
-        raise ArmError(409, "Conflict", CONFLICT_MESSAGE)
     body = await read_json(request, required=False)
     if action == "reimage":  # the only per-instance action with a body
         check_members(body, "VirtualMachineScaleSetVMReimageParameters")
-    # user-initiated per-instance operations are allowed on protected instances, and do not lock the set
-    op = start_op(request, VM_ACTIONS[action], ss, lambda op: _run_on(request.app, ss, [inst], action), lock=False)
-    return request.app["operations"].accepted(request, op)
+    return accepted(request, backend(request).instance_action(ss, inst, action, VM_ACTIONS[action]))
 
 
 # ---------------------------------------------------------------- scale-set VMs
@@ -410,42 +282,17 @@ async def vm_put(request: web.Request, m: dict[str, str]) -> web.Response:
     policy = expect_type(props.get("protectionPolicy"), dict, "properties.protectionPolicy", "an object") or {}
     for key in ("protectFromScaleIn", "protectFromScaleSetActions"):
         expect_type(policy.get(key), bool, f"protectionPolicy.{key}", "true or false")
-    backend(request).set_protection(inst, policy)
-
-    async def nothing(op: Operation) -> None:
-        return None
-
-    op = start_op(request, "VirtualMachineScaleSetVMs_Update", ss, nothing, lock=False)
+    op = backend(request).set_protection(ss, inst, policy)
     return lro_created(request, op, render_vm(request.app, ss, inst, False), 200)
 
 
 async def vm_delete(request: web.Request, m: dict[str, str]) -> web.StreamResponse:
     ss = scale_set(request, m, child=True)
-    inst = ss.instances.get(m["vm"])
-    if inst is None:
-        return web.Response(status=204)
-    if inst.busy or ss.active_operation:
-        raise ArmError(409, "Conflict", CONFLICT_MESSAGE)
-    op = start_op(request, "VirtualMachineScaleSetVMs_Delete", ss,
-                  lambda op: lifecycle.remove_instances(request.app, ss, [inst]), lock=False)
-    return request.app["operations"].accepted(request, op)
+    op = backend(request).delete_instance(ss, m["vm"])
+    return web.Response(status=204) if op is None else accepted(request, op)
 
 
 # ---------------------------------------------------------------- extensions sub-resource
-
-
-async def _write_extensions(request: web.Request, m: dict[str, str], ss: ScaleSet, extensions: list[dict[str, Any]],
-                            operation: str) -> Operation:
-    props = copy.deepcopy({k: v for k, v in ss.model.items() if k != "virtualMachineProfile"})
-    profile = dict(ss.profile)
-    profile["extensionProfile"] = {**(ss.profile.get("extensionProfile") or {}), "extensions": extensions}
-    props["virtualMachineProfile"] = profile
-    props, secrets = _new_model(m, ss.name, props, ss, ss.protected_settings)
-    changed = props["virtualMachineProfile"] is not ss.profile
-    backend(request).store_model(ss, props, secrets)
-    _record_write(request, ss, operation)
-    work = await _after_model_write(request, ss, changed, ss.capacity)
-    return start_op(request, operation, ss, work)
 
 
 async def ext_list(request: web.Request, m: dict[str, str]) -> web.Response:
@@ -480,7 +327,7 @@ async def ext_put(request: web.Request, m: dict[str, str], patch: bool = False) 
     if existing is None:
         extensions.append(new_ext)
     operation = "VirtualMachineScaleSetExtensions_" + ("Update" if patch else "CreateOrUpdate")
-    op = await _write_extensions(request, m, ss, extensions, operation)
+    op = backend(request).write_extensions(ss, extensions, operation)
     stored = find_extension(ss, name)
     return lro_created(request, op, render_extension(stored, vmss_id(ss)), 200 if existing else 201)
 
@@ -496,8 +343,8 @@ async def ext_delete(request: web.Request, m: dict[str, str]) -> web.StreamRespo
         return web.Response(status=204)
     ensure_writable(ss)
     extensions = [e for e in ss.extensions() if e is not existing]
-    op = await _write_extensions(request, m, ss, extensions, "VirtualMachineScaleSetExtensions_Delete")
-    return request.app["operations"].accepted(request, op)
+    op = backend(request).write_extensions(ss, extensions, "VirtualMachineScaleSetExtensions_Delete")
+    return accepted(request, op)
 
 
 # ---------------------------------------------------------------- rolling upgrades
@@ -506,23 +353,11 @@ async def ext_delete(request: web.Request, m: dict[str, str]) -> web.StreamRespo
 async def rolling_start(request: web.Request, m: dict[str, str]) -> web.StreamResponse:
     ss = scale_set(request, m)
     kind = "os" if m["kind"].lower() == "osrollingupgrade" else "extension"
-    ensure_writable(ss, "Start Rolling Upgrade")
-    op = rolling.start(request.app, ss, kind, started_by="User")
-    return request.app["operations"].accepted(request, op)
+    return accepted(request, backend(request).start_rolling_upgrade(ss, kind))
 
 
 async def rolling_cancel(request: web.Request, m: dict[str, str]) -> web.StreamResponse:
-    ss = scale_set(request, m)
-    if not rolling.is_running(ss):
-        raise ArmError(409, "OperationNotAllowed", f"There is no rolling upgrade in progress on Virtual Machine Scale "
-                       f"Set '{ss.name}' to cancel.")
-    rolling.cancel_running(ss)
-
-    async def wait(op: Operation) -> None:
-        await rolling.wait_stopped(ss)
-
-    op = start_op(request, "VirtualMachineScaleSetRollingUpgrades_Cancel", ss, wait, lock=False)
-    return request.app["operations"].accepted(request, op)
+    return accepted(request, backend(request).cancel_rolling_upgrade(scale_set(request, m)))
 
 
 async def rolling_latest(request: web.Request, m: dict[str, str]) -> web.Response:

@@ -188,6 +188,16 @@ class EmulatorFleet:
         fleet = self._sets.get(ss)
         return fleet.balancer_error if fleet else None
 
+    async def configure_balancer(self, ss: ScaleSet, options: dict[str, Any]) -> None:
+        """Apply checked load-balancer options (frontend_port, probe_interval, traffic_rps); OSError when the new
+        frontend port is not free (nothing changed then)."""
+        balancer = self.balancer(ss)
+        if "frontend_port" in options and options["frontend_port"] != balancer.port:
+            await balancer.move_frontend(options["frontend_port"])
+        ss.load_balancer.update(options)
+        balancer.traffic_rps = float(ss.load_balancer.get("traffic_rps") or 0)
+        balancer.settings_changed()
+
     def reset_availability(self) -> None:
         for fleet in self._sets.values():
             if fleet.balancer is not None:

@@ -3,7 +3,7 @@ them for a Uniform scale set) and the load balancers' availability counters (adm
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
@@ -17,7 +17,21 @@ from .options import validate_options
 
 if TYPE_CHECKING:
     from ..state import Instance, ScaleSet
-    from .fleet import EmulatorFleet
+
+
+class Fleet(Protocol):
+    """What these rows use of the fleet (fleet.EmulatorFleet; named here, not imported: fleet.py imports this
+    module)."""
+
+    def balancers(self) -> dict[str, LoadBalancer | None]: ...
+
+    def balancer(self, ss: ScaleSet) -> LoadBalancer | None: ...
+
+    def balancer_error(self, ss: ScaleSet) -> str | None: ...
+
+    def reset_availability(self) -> None: ...
+
+    async def configure_balancer(self, ss: ScaleSet, options: dict[str, Any]) -> None: ...
 
 
 VMSS_PATH = ("/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.Compute/"
@@ -26,7 +40,7 @@ VM_PATH = VMSS_PATH + "/virtualMachines/{instance_id}"
 NICS = "networkInterfaces"
 
 
-def routes(fleet: EmulatorFleet) -> list[Route]:
+def routes(fleet: Fleet) -> list[Route]:
     """The fleet's rows of the route table (server.create_app adds them when it builds the app)."""
     handlers = FleetRoutes(fleet)
     # operation ids are the REST operationIds (Microsoft.Network), used by the request counters and fault matching;
@@ -46,7 +60,7 @@ def routes(fleet: EmulatorFleet) -> list[Route]:
 
 
 class FleetRoutes:
-    def __init__(self, fleet: EmulatorFleet) -> None:
+    def __init__(self, fleet: Fleet) -> None:
         self._fleet = fleet
 
     # ---- Microsoft.Network ---------------------------------------------------------------------------------
@@ -59,31 +73,22 @@ class FleetRoutes:
         return instance(ss, info["instance_id"])
 
     async def list_scale_set_nics(self, request: web.Request, groups: dict[str, str]) -> web.Response:
-        try:
-            ss = self._scale_set(request, groups)
-            nics = [network_interface(ss, inst) for inst in _by_id(ss) if inst.private_ip]
-            return json_response(page(request, _origin(request), nics, request.app["compute"].page_size))
-        except ArmError as exc:
-            return exc.response()
+        ss = self._scale_set(request, groups)
+        nics = [network_interface(ss, inst) for inst in _by_id(ss) if inst.private_ip]
+        return json_response(page(request, _origin(request), nics, request.app["compute"].page_size))
 
     async def list_instance_nics(self, request: web.Request, groups: dict[str, str]) -> web.Response:
-        try:
-            ss = self._scale_set(request, groups)
-            inst = self._instance(groups, ss)
-            return json_response({"value": [network_interface(ss, inst)] if inst.private_ip else []})
-        except ArmError as exc:
-            return exc.response()
+        ss = self._scale_set(request, groups)
+        inst = self._instance(groups, ss)
+        return json_response({"value": [network_interface(ss, inst)] if inst.private_ip else []})
 
     async def get_instance_nic(self, request: web.Request, groups: dict[str, str]) -> web.Response:
-        try:
-            ss = self._scale_set(request, groups)
-            inst = self._instance(groups, ss)
-            nic = network_interface(ss, inst)
-            if not inst.private_ip or nic["name"].lower() != groups["nic"].lower():
-                raise ArmError(404, "NotFound", "The entity was not found in this Azure location.")
-            return json_response(nic)
-        except ArmError as exc:
-            return exc.response()
+        ss = self._scale_set(request, groups)
+        inst = self._instance(groups, ss)
+        nic = network_interface(ss, inst)
+        if not inst.private_ip or nic["name"].lower() != groups["nic"].lower():
+            raise ArmError(404, "NotFound", "The entity was not found in this Azure location.")
+        return json_response(nic)
 
     # ---- admin ---------------------------------------------------------------------------------------------
     async def availability(self, request: web.Request, groups: dict[str, str]) -> web.Response:
@@ -108,34 +113,24 @@ class FleetRoutes:
 
     async def configure_balancer(self, request: web.Request, groups: dict[str, str]) -> web.Response:
         """Change frontend_port, probe_interval or traffic_rps of a scale set's load balancer."""
+        ss, balancer = self._balancer(request, groups)
         try:
-            ss, balancer = self._balancer(request, groups)
-            try:
-                body = await request.json()
-            except ValueError:
-                raise AdminError(400, "the body must be a JSON object") from None
-            try:
-                validate_options(None, body)
-            except ValueError as exc:
-                raise AdminError(400, str(exc)) from None
-            if "frontend_port" in body and body["frontend_port"] != balancer.port:
-                try:
-                    await balancer.move_frontend(body["frontend_port"])
-                except OSError as exc:
-                    raise AdminError(409, f"frontend port {body['frontend_port']} is not free: {exc.strerror}") from None
-            ss.load_balancer.update(body)
-            balancer.traffic_rps = float(ss.load_balancer.get("traffic_rps") or 0)
-            balancer.settings_changed()
-            return json_response(balancer.availability())
-        except AdminError as exc:
-            return exc.response()
+            body = await request.json()
+        except ValueError:
+            raise AdminError(400, "the body must be a JSON object") from None
+        try:
+            validate_options(None, body)
+        except ValueError as exc:
+            raise AdminError(400, str(exc)) from None
+        try:
+            await self._fleet.configure_balancer(ss, body)
+        except OSError as exc:
+            raise AdminError(409, f"frontend port {body['frontend_port']} is not free: {exc.strerror}") from None
+        return json_response(balancer.availability())
 
     async def probe_now(self, request: web.Request, groups: dict[str, str]) -> web.Response:
         """Run one probe round right away (tests use it to step the load balancer deterministically)."""
-        try:
-            _key, balancer = self._balancer(request, groups)
-        except AdminError as exc:
-            return exc.response()
+        _ss, balancer = self._balancer(request, groups)
         await balancer.probe_once()
         return json_response(balancer.availability())
 

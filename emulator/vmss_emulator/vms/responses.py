@@ -253,11 +253,7 @@ async def vm_delete(request: web.Request, m: dict[str, str]) -> web.StreamRespon
 
 async def _member_run(request: web.Request, ref: MemberRef, action: str, kind: str) -> web.StreamResponse:
     """A Flexible member's single-VM action, run on the set's instance as the Uniform per-instance ones are."""
-    ss, inst = ref.ss, ref.inst
-    if ss.active_operation is not None or inst.busy:
-        raise ArmError(409, "Conflict", compute.CONFLICT_MESSAGE)
-    op = request.app["operations"].start(kind, ss.subscription, ss.location, ss,
-                                         lambda op: compute._run_on(request.app, ss, [inst], action), lock=False)
+    op = request.app["compute"].instance_action(ref.ss, ref.inst, action, kind)
     return request.app["operations"].accepted(request, op)
 
 
@@ -455,11 +451,7 @@ def flexible_action(action: str):
         body = await read_json(request, required=False)
         wire.check_members(body, compute.ACTION_BODIES.get(action, "VirtualMachineScaleSetVMInstanceIDs"))
         targets = member_targets(ss, body)
-        compute.ensure_writable(ss, f"{action} Virtual Machine Scale Set")
-        if any(i.busy for i in targets):
-            raise ArmError(409, "Conflict", compute.CONFLICT_MESSAGE)
-        op = compute.start_op(request, compute.SS_ACTIONS[action], ss,
-                              lambda op: compute._run_on(request.app, ss, targets, action))
+        op = request.app["compute"].scale_set_action(ss, targets, action, compute.SS_ACTIONS[action])
         return request.app["operations"].accepted(request, op)
     return handle
 

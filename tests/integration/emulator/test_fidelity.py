@@ -125,6 +125,62 @@ def test_extension_publisher_and_type_are_create_time(web, compute, key, value):
     assert ext.properties.type == "ApplicationHealthLinux" and ext.properties.publisher == "Microsoft.ManagedServices"
 
 
+def _image_patch(**image):
+    return {"properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": image}}}}
+
+
+@pytest.mark.parametrize("patch, name", [
+    (_image_patch(offer="0001-com-ubuntu-server-jammy"), "imageReference"),
+    (_image_patch(publisher="Contoso"), "imageReference"),
+    ({"properties": {"virtualMachineProfile": {"storageProfile": {"osDisk": {
+        "managedDisk": {"storageAccountType": "Standard_LRS"}}}}}}, "osDisk.managedDisk.storageAccountType"),
+    ({"zones": ["1", "2"]}, "zones"),
+])
+def test_image_offer_disk_type_and_zones_are_create_time(web, compute, patch, name):
+    """Azure fixes the marketplace image's publisher and offer, the OS disk's storage type and the zones at
+    creation; a PATCH changing one is refused whole and the instances keep their model."""
+    etag = _etag(compute)
+    with pytest.raises(HttpResponseError) as err:
+        compute.virtual_machine_scale_sets.begin_update("rg-demo", "web", patch).result()
+    _refused(err, name)
+    assert err.value.error.target == name
+    after = compute.virtual_machine_scale_sets.get("rg-demo", "web")
+    assert after.etag == etag and after.zones is None
+    image = after.virtual_machine_profile.storage_profile.image_reference
+    assert (image.publisher, image.offer) == ("Canonical", "ubuntu-24_04-lts")
+    assert after.virtual_machine_profile.storage_profile.os_disk.managed_disk.storage_account_type == "Premium_LRS"
+    assert all(i["latest_model_applied"] for i in web.instances("rg-demo", "web"))
+
+
+def test_image_sku_version_and_a_switch_to_an_image_id_are_allowed(web, compute):
+    """What may change: the image's sku and version (an OS upgrade), and a switch to a gallery image id (the
+    marketplace members cleared with nulls); the zones given as stored (a GET-then-PUT) are no change."""
+    ss = compute.virtual_machine_scale_sets.begin_update(
+        "rg-demo", "web", _image_patch(sku="server-gen1", version="2.0.0")).result()
+    assert ss.virtual_machine_profile.storage_profile.image_reference.sku == "server-gen1"
+    gallery = ("/subscriptions/{}/resourceGroups/rg-demo/providers/Microsoft.Compute/galleries/g/images/web/"
+               "versions/3.0.0".format(web.env["AZURE_SUBSCRIPTION_ID"]))
+    ss = compute.virtual_machine_scale_sets.begin_update("rg-demo", "web", _image_patch(
+        id=gallery, publisher=None, offer=None, sku=None, version=None)).result()
+    assert ss.virtual_machine_profile.storage_profile.image_reference.id == gallery
+    assert ss.virtual_machine_profile.storage_profile.image_reference.offer is None
+    again = compute.virtual_machine_scale_sets.begin_create_or_update("rg-demo", "web", ss).result()
+    assert int(again.etag.strip('"')) == int(ss.etag.strip('"')) + 1
+
+
+def test_zones_of_a_zonal_set_are_kept_and_cannot_change(emu, compute):
+    emu.load_scenario(web_scenario(capacity=2, zones=["1", "2"]))
+    ss = compute.virtual_machine_scale_sets.get("rg-demo", "web")
+    assert ss.zones == ["1", "2"]
+    ss.zones = ["2", "1"]  # the same zones: not a change
+    ss = compute.virtual_machine_scale_sets.begin_create_or_update("rg-demo", "web", ss).result()
+    ss.zones = ["1"]
+    with pytest.raises(HttpResponseError) as err:
+        compute.virtual_machine_scale_sets.begin_create_or_update("rg-demo", "web", ss).result()
+    _refused(err, "zones")
+    assert compute.virtual_machine_scale_sets.get("rg-demo", "web").zones == ["1", "2"]
+
+
 # ---------------------------------------------------------------- the model as Azure fills it
 
 

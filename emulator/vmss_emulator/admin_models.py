@@ -1,0 +1,131 @@
+"""The admin backend: what the admin API (/_emulator/...) reads and changes, with no HTTP.
+
+AdminBackend (app["admin"]) takes plain values, raises AdminError (the admin API's one error), and returns plain
+data; the handlers in admin.py parse a request, call it and render what it returns."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Mapping
+
+from . import lifecycle, scenario
+from .exceptions import AdminError
+from .state import World, instance_order
+from .vms import lifecycle as vm_lifecycle
+from .vms.models import is_flexible
+
+
+class RequestCounters:
+    """What ARM and sign-in were asked, for tests and benchmarks (GET /_emulator/requests)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.total = self.reads = self.writes = self.lro_polls = self.token_requests = 0
+        self.by_operation: Counter[str] = Counter()
+
+    def count(self, kind: str, operation_id: str) -> None:
+        self.total += 1
+        if kind in ("reads", "writes", "lro_polls", "token_requests"):
+            setattr(self, kind, getattr(self, kind) + 1)
+        self.by_operation[operation_id] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"total": self.total, "reads": self.reads, "writes": self.writes, "lro_polls": self.lro_polls,
+                "token_requests": self.token_requests, "by_operation": dict(self.by_operation)}
+
+
+class AdminBackend:
+    """One per app. `runtime` is the app: the world, counters, events, operations, fleet and faults it resets."""
+
+    def __init__(self, world: World, runtime: Mapping[str, Any]) -> None:
+        self.world = world
+        self.runtime = runtime
+
+    # ---- timings -------------------------------------------------------------------------------------------
+    def configure(self, settings: Any) -> dict[str, Any]:
+        """Merge timing settings (a JSON object); or, with "scale_set": "RG/NAME", that set's upgrade_seconds."""
+        if not isinstance(settings, dict):
+            raise AdminError(400, "config must be a JSON object of timing settings")
+        settings = dict(settings)
+        target = settings.pop("scale_set", None)
+        if target is not None:
+            return self._configure_scale_set(str(target), settings)
+        try:
+            self.world.settings.merge(settings)
+        except ValueError as exc:
+            raise AdminError(400, str(exc)) from None
+        return dict(vars(self.world.settings))
+
+    def _configure_scale_set(self, target: str, settings: dict[str, Any]) -> dict[str, Any]:
+        rg, _sep, name = target.partition("/")
+        ss = self.world.find_scale_set(rg, name)
+        if ss is None:
+            raise AdminError(404, f"scale set '{target}' not found (use \"RG/NAME\")")
+        unknown = set(settings) - {"upgrade_seconds"}
+        if unknown:
+            raise AdminError(400, f"per scale set only 'upgrade_seconds' can be set, not {sorted(unknown)}")
+        value = settings.get("upgrade_seconds")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+            raise AdminError(400, "upgrade_seconds must be a non-negative number")
+        ss.upgrade_seconds = value
+        return {"scale_set": ss.key, "upgrade_seconds": self.world.upgrade_seconds(ss)}
+
+    # ---- scenarios and reset -------------------------------------------------------------------------------
+    async def load_scenario(self, data: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return await scenario.load(self.runtime, data)
+        except scenario.ScenarioError as exc:
+            raise AdminError(400, str(exc)) from None
+
+    async def reset(self) -> None:
+        """Drop every resource, operation, event, counter, fault and extra principal (timings back to defaults)."""
+        runtime, world = self.runtime, self.world
+        await runtime["operations"].cancel_all()
+        for ss in list(world.scale_sets.values()):
+            await lifecycle.delete_scale_set(runtime, ss)
+        world.scale_sets.clear()
+        world.resource_groups.clear()
+        world.principals[:] = [p for p in world.principals if p is runtime["default_principal"]]
+        world.settings = type(world.settings)()
+        await vm_lifecycle.reset(runtime)
+        await runtime["fleet"].reset()
+        await runtime["faults"].reset()
+        runtime["counters"].reset()
+        runtime["events"].clear()
+
+    # ---- counters and events -------------------------------------------------------------------------------
+    def request_counts(self, reset: bool = False) -> dict[str, Any]:
+        counters = self.runtime["counters"]
+        if reset:
+            counters.reset()
+        return counters.as_dict()
+
+    def events(self, kind: str | None, since: str | None) -> list[dict[str, Any]]:
+        try:
+            since_seq = int(since) if since is not None else None
+        except ValueError:
+            raise AdminError(400, "since must be an integer event seq") from None
+        return self.runtime["events"].list(kind, since_seq)
+
+    def clear_events(self) -> None:
+        self.runtime["events"].clear()
+
+    # ---- the fleet view ------------------------------------------------------------------------------------
+    def fleet_view(self, rg: str, name: str) -> dict[str, Any]:
+        ss = self.world.find_scale_set(rg, name)
+        if ss is None:
+            raise AdminError(404, f"scale set '{rg}/{name}' not found")
+        fleet = self.runtime["fleet"]
+        rows = []
+        for inst in sorted(ss.instances.values(), key=instance_order):
+            row = {"instance_id": inst.instance_id, "ip": inst.private_ip, "app_port": (ss.app or {}).get("port"),
+                   "running": inst.running, "power_state": inst.power_state,
+                   "provisioning_state": inst.provisioning_state, "health": fleet.health_state(ss, inst),
+                   "image_version": inst.image_version(), "latest_model_applied": ss.latest_model_applied(inst),
+                   "update_domain": None if is_flexible(ss) else inst.update_domain,   # Flexible: none
+                   "fault_domain": inst.fault_domain, "zone": inst.zone,
+                   "protected": inst.protected, "extension_order": list(inst.extension_order)}
+            row.update(fleet.describe_instance(ss, inst))
+            rows.append(row)
+        return {"scale_set": ss.key, "instances": rows}
