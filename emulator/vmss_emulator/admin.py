@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import lifecycle, scenario
+from . import custom_metrics, lifecycle, scenario
 from .arm import json_response
 from .exceptions import admin_error
 from .state import Principal
@@ -158,10 +158,28 @@ async def fleet_view(request: web.Request, groups: dict[str, str]) -> web.Respon
                "provisioning_state": inst.provisioning_state, "health": fleet.health_state(ss, inst),
                "image_version": inst.image_version(), "latest_model_applied": ss.latest_model_applied(inst),
                "update_domain": inst.update_domain, "fault_domain": inst.fault_domain, "zone": inst.zone,
-               "protected": inst.protected, "extension_order": list(inst.extension_order)}
+               "protected": inst.protected, "extension_order": list(inst.extension_order),
+               "custom_metrics": inst.custom_metrics}
         row.update(fleet.describe_instance(ss, inst))
         rows.append(row)
     return json_response({"scale_set": ss.key, "instances": rows})
+
+
+async def custom_metrics_set(request: web.Request, groups: dict[str, str]) -> web.Response:
+    """Tell one instance's app what to report as App Health customMetrics (``{}`` stops reporting them)."""
+    ss = request.app["world"].find_scale_set(groups["rg"], groups["name"])
+    inst = ss.instances.get(groups["instance_id"]) if ss is not None else None
+    if inst is None:
+        return _error(404, f"instance '{groups['instance_id']}' of scale set '{groups['rg']}/{groups['name']}' "
+                           "not found")
+    try:
+        metrics = custom_metrics.validate(await _body(request))
+    except (ValueError, scenario.ScenarioError) as exc:
+        return _error(400, str(exc))
+    inst.custom_metrics = metrics
+    request.app["events"].append("custom_metrics", resource_group=ss.resource_group, vmss=ss.name,
+                                 instance_id=inst.instance_id, custom_metrics=metrics)
+    return json_response({"scale_set": ss.key, "instance_id": inst.instance_id, "custom_metrics": metrics})
 
 
 def default_principal(tenant: str, client_id: str, secret: str) -> Principal:
