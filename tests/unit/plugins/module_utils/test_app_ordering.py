@@ -63,8 +63,8 @@ def test_batches_follow_phases_and_never_mix_two():
     fleet = [inst(i, i % 3, phase=(1 if i < 3 else 0) if i < 6 else None) for i in range(9)]
     result = plan(fleet)
     # phase 0 (3, 4, 5), then phase 1 (0, 1, 2), then no phase (6, 7, 8); inside each, update domain order
-    assert [b["instance_ids"] for b in result["batches"]] == [["3"], ["4"], ["5"], ["0"], ["1"], ["2"],
-                                                                ["6"], ["7"], ["8"]]
+    expected = [["3"], ["4"], ["5"], ["0"], ["1"], ["2"], ["6"], ["7"], ["8"]]
+    assert [b["instance_ids"] for b in result["batches"]] == expected
     assert [b["phase"] for b in result["batches"]] == [0, 0, 0, 1, 1, 1, None, None, None]
     assert result["batches"][0]["label"] == "phase 0, update domain 0"
     assert result["batches"][-1]["label"] == "no phase, update domain 2"
@@ -81,8 +81,8 @@ def test_without_phases_labels_and_batches_are_unchanged():
 
 
 def test_skip_upgrade_leaves_the_instance_out_with_the_reason_and_the_plan_says_so():
-    fleet = [inst(0, 0, phase=1), inst(1, 0, phase=0, skip=True), inst(2, 1, phase=0), inst(3, 1, skip=True,
-                                                                                           latest=True)]
+    fleet = [inst(0, 0, phase=1), inst(1, 0, phase=0, skip=True), inst(2, 1, phase=0),
+             inst(3, 1, skip=True, latest=True)]
     result = plan(fleet)
     planned = [i for b in result["batches"] for i in b["instance_ids"]]
     assert planned == ["2", "0"]
