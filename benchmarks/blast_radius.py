@@ -7,7 +7,10 @@ runs the image_rollout role with a canary ramp (batch [1, "10%", "25%"]) and rol
 
 * ``instances_with_bad_image``: how many instances ever ran 2.0.0 (their upgrade to it ended before the rollback);
 * ``canary_size``: the first batch's size (the goal: the two are equal);
-* ``detect_s``: seconds from the canary's upgrade end to the stop (the rollback's model write);
+* ``detect_s``: seconds from the canary's upgrade end to the stop: the end of the batch engine's task, which returns
+  with the breach and upgrades nothing more (from the controller's task times; the rollback's model write when those
+  are missing);
+* ``rollback_write_s``: seconds from the canary's upgrade end to the rollback's model write (the rollback starts);
 * ``rollback_s``: seconds from the canary's upgrade end to the rollback's last instance upgrade end;
 * ``detect_goal_s``: H + one poll interval + 2 s, reported (never asserted).
 
@@ -25,7 +28,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rollout import BIN, NEW_IMAGE, RESOURCE_GROUP, RESULTS, SCALE_SET, ansible_env, build_scenario  # noqa: E402
+from rollout import BIN, NEW_IMAGE, RESOURCE_GROUP, RESULTS, SCALE_SET, ansible_env, build_scenario, \
+    read_task_times  # noqa: E402
 
 RAMP = [1, "10%", "25%"]
 
@@ -73,10 +77,22 @@ def measure(events: list[dict]) -> dict:
     return {
         "instances_with_bad_image": len({str(e["instance_id"]) for e in bad}),
         "canary_size": len(canary_ids),
-        "detect_s": round(rollback_write["time"] - canary_end, 2) if rollback_write and canary_end else None,
+        "rollback_write_s": round(rollback_write["time"] - canary_end, 2) if rollback_write and canary_end else None,
         "rollback_s": round(max(rollback_ends) - canary_end, 2) if rollback_ends and canary_end else None,
         "rolled_back_instances": len({str(e["instance_id"]) for e in ends if e["seq"] > stop_seq}),
     }
+
+
+def tasks_until_stop(task_times: list[dict], events: list[dict]) -> list[dict]:
+    """The controller's tasks that ran between the canary's upgrade end and the stop: where detect_s goes."""
+    found = measure(events)
+    ends = sorted((e for e in events if e["type"] == "instance_upgrade_end"), key=lambda e: e["seq"])
+    writes = sorted((e for e in events if e["type"] == "model_write"), key=lambda e: e["seq"])
+    if found.get("rollback_write_s") is None or not ends or len(writes) < 2:
+        return []
+    canary_end, stop = ends[0]["time"], writes[1]["time"]
+    return [{"task": t["task"], "start_s": round(t["start"] - canary_end, 2), "seconds": round(t["seconds"], 2)}
+            for t in task_times if t["start"] + t["seconds"] >= canary_end and t["start"] <= stop]
 
 
 def main(argv=None) -> int:
@@ -109,6 +125,7 @@ def main(argv=None) -> int:
             finished = time.time()
             events = emu.events()
             final = emu.instances(RESOURCE_GROUP, SCALE_SET)
+            task_times = read_task_times(workdir / "task_times.jsonl")
     result = {"instances": args.instances, "batch": RAMP, "upgrade_seconds": args.upgrade_seconds,
               "health_seconds": args.health_seconds, "poll_interval": args.poll_interval,
               "http_check": not args.no_http_check, **measure(events),
@@ -117,6 +134,12 @@ def main(argv=None) -> int:
               "wall_s": round(finished - started, 2),
               # the rollout is meant to fail (a breach, rolled back): rc 2 from ansible-playbook is the expected end
               "playbook_rc": proc.returncode}
+    result["tasks_until_stop"] = tasks_until_stop(task_times, events)
+    engine = [t for t in result["tasks_until_stop"] if t["task"].endswith(": Upgrade batch by batch")]
+    if engine:
+        result["detect_s"] = round(engine[-1]["start_s"] + engine[-1]["seconds"], 2)
+    elif result.get("rollback_write_s") is not None:
+        result["detect_s"] = result["rollback_write_s"]
     if result.get("detect_s") is not None:
         result["within_detect_goal"] = result["detect_s"] <= result["detect_goal_s"]
         result["blast_radius_is_canary"] = result["instances_with_bad_image"] == result["canary_size"]
