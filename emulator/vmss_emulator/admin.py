@@ -90,5 +90,13 @@ async def fleet_view(request: web.Request, groups: dict[str, str]) -> web.Respon
     return json_response(backend(request).fleet_view(groups["rg"], groups["name"]))
 
 
+async def custom_metrics_set(request: web.Request, groups: dict[str, str]) -> web.Response:
+    """Tell one instance's app what to report as App Health customMetrics (``{}`` stops reporting them)."""
+    metrics = backend(request).set_custom_metrics(groups["rg"], groups["name"], groups["instance_id"],
+                                                  await _body(request))
+    return json_response({"scale_set": f"{groups['rg']}/{groups['name']}", "instance_id": groups["instance_id"],
+                          "custom_metrics": metrics})
+
+
 def default_principal(tenant: str, client_id: str, secret: str) -> Principal:
     return Principal(tenant, client_id, secret, ["*"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Mapping
 
-from . import lifecycle, scenario
+from . import custom_metrics, lifecycle, scenario
 from .exceptions import AdminError
 from .state import World, instance_order
 from .vms import lifecycle as vm_lifecycle
@@ -125,7 +125,23 @@ class AdminBackend:
                    "image_version": inst.image_version(), "latest_model_applied": ss.latest_model_applied(inst),
                    "update_domain": None if is_flexible(ss) else inst.update_domain,   # Flexible: none
                    "fault_domain": inst.fault_domain, "zone": inst.zone,
-                   "protected": inst.protected, "extension_order": list(inst.extension_order)}
+                   "protected": inst.protected, "extension_order": list(inst.extension_order),
+                   "custom_metrics": inst.custom_metrics}
             row.update(fleet.describe_instance(ss, inst))
             rows.append(row)
         return {"scale_set": ss.key, "instances": rows}
+
+    def set_custom_metrics(self, rg: str, name: str, instance_id: str, body: Any) -> dict[str, Any]:
+        """What one instance's app reports as App Health customMetrics from now on (``{}``: nothing)."""
+        ss = self.world.find_scale_set(rg, name)
+        inst = ss.instances.get(instance_id) if ss is not None else None
+        if inst is None:
+            raise AdminError(404, f"instance '{instance_id}' of scale set '{rg}/{name}' not found")
+        try:
+            metrics = custom_metrics.validate(body)
+        except (ValueError, scenario.ScenarioError) as exc:
+            raise AdminError(400, str(exc)) from None
+        inst.custom_metrics = metrics
+        self.runtime["events"].append("custom_metrics", resource_group=ss.resource_group, vmss=ss.name,
+                                      instance_id=inst.instance_id, custom_metrics=metrics)
+        return metrics

@@ -7,9 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
+from . import custom_metrics
 from .arm import now_iso
 from .model import render_extension, render_profile
-from .state import Instance, ScaleSet
+from .state import Instance, ScaleSet, is_health_extension
 
 POWER_DISPLAY = {"running": "VM running", "stopped": "VM stopped", "starting": "VM starting",
                  "stopping": "VM stopping", "deallocated": "VM deallocated", "deallocating": "VM deallocating"}
@@ -62,6 +63,7 @@ def instance_view(app: web.Application, ss: ScaleSet, inst: Instance, computer_n
     prefix = (inst.applied_model.get("osProfile") or {}).get("computerNamePrefix", "vmss")
     ext_status = "ProvisioningState/succeeded" if inst.running else "ProvisioningState/transitioning"
     failed_ext = inst.extension_order[-1] if inst.provisioning_state == "Failed" and inst.extension_order else None
+    health = app["fleet"].health_state(ss, inst)
     extensions = []
     for ext in inst.extensions():
         props = ext.get("properties") or {}
@@ -69,8 +71,14 @@ def instance_view(app: web.Application, ss: ScaleSet, inst: Instance, computer_n
         if ext["name"] == failed_ext:
             status = {"code": "ProvisioningState/failed/1", "level": "Error", "displayStatus": "Provisioning failed",
                       "message": (inst.error or {}).get("message", "")}
-        extensions.append({"name": ext["name"], "type": f"{props.get('publisher')}.{props.get('type')}",
-                           "typeHandlerVersion": props.get("typeHandlerVersion"), "statuses": [status]})
+        ext_view = {"name": ext["name"], "type": f"{props.get('publisher')}.{props.get('type')}",
+                    "typeHandlerVersion": props.get("typeHandlerVersion"), "statuses": [status]}
+        if is_health_extension(ext) and ext["name"] != failed_ext:
+            # rich health states: the app's state and its custom metrics (phase ordering, skip upgrade)
+            sub = custom_metrics.substatuses(health, inst.custom_metrics)
+            if sub:
+                ext_view["substatuses"] = sub
+        extensions.append(ext_view)
     view: dict[str, Any] = {key: inst.update_domain if key == "platformUpdateDomain" else inst.fault_domain
                             for key in domains}
     view.update({
@@ -86,7 +94,6 @@ def instance_view(app: web.Application, ss: ScaleSet, inst: Instance, computer_n
                      {"code": f"PowerState/{inst.power_state}", "level": "Info",
                       "displayStatus": POWER_DISPLAY.get(inst.power_state, inst.power_state)}],
     })
-    health = app["fleet"].health_state(ss, inst)
     if health:
         view["vmHealth"] = {"status": {"code": f"HealthState/{health}",
                                        "level": "Info" if health == "healthy" else "Warning",

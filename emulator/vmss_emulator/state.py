@@ -75,6 +75,9 @@ class Instance:
     started_at: float = field(default_factory=time.time)     # last time the instance went to running
     busy: str | None = None                # the operation working on this instance right now, if any
     error: dict[str, Any] | None = None    # the last failure ({code, message}) when provisioning_state is Failed
+    # what the instance's app puts in its App Health answer as customMetrics (rich health states), e.g.
+    # {"rollingUpgrade": {"PhaseOrderingNumber": 1, "SkipUpgrade": false}}; set through the admin API
+    custom_metrics: dict[str, Any] | None = None
 
     @property
     def running(self) -> bool:

@@ -128,6 +128,7 @@ ROUTES: list[Route] = [
     exact("GET", "/_emulator/events", admin.events_get),
     exact("DELETE", "/_emulator/events", admin.events_delete),
     exact("GET", "/_emulator/scale_sets/{rg}/{name}/instances", admin.fleet_view),
+    exact("POST", "/_emulator/scale_sets/{rg}/{name}/instances/{instance_id}/custom_metrics", admin.custom_metrics_set),
 ]
 
 

@@ -35,6 +35,9 @@ options:
         scale set.
     type: bool
     default: false
+notes:
+  - Instances whose app reports C(rollingUpgrade.SkipUpgrade) through App Health custom metrics are left out, as are
+    protected instances and (unless O(include_current)) those already on the latest model.
 extends_documentation_fragment:
   - vmss.rollout.instance_summaries
 """
@@ -69,7 +72,15 @@ _value:
     zone: {description: "Zone of every instance in the batch, or null.", type: str}
     update_domains: {description: Update domains the batch touches., type: list, elements: int}
     instance_ids: {description: Instances of the batch., type: list, elements: str}
-    label: {description: "Text for progress messages, for example C(update domain 1).", type: str}
+    label:
+      description: "Text for progress messages, for example C(update domain 1) or C(phase 0, update domain 1)."
+      type: str
+    phase:
+      description:
+        - The phase every instance of the batch reports through App Health custom metrics
+          (C(rollingUpgrade.PhaseOrderingNumber)), or null for those reporting none (they go last).
+        - Only when some instance reports a phase; a batch never holds two phases.
+      type: int
 """
 
 from ansible.errors import AnsibleFilterError

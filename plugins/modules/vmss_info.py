@@ -63,7 +63,11 @@ vmss:
     extensions: {description: Extensions in provisioning order (no protected settings)., type: list, elements: dict, returned: always}
     provisioning_order: {description: Extension names in provisioning order., type: list, elements: str, returned: always}
 instances:
-  description: One summary per instance, in zone / update domain / id order.
+  description:
+    - One summary per instance, in zone / update domain / id order.
+    - C(app_phase) and C(app_skip_upgrade) are what the instance's app asks of a rolling upgrade through App Health
+      custom metrics (C(rollingUpgrade.PhaseOrderingNumber), C(rollingUpgrade.SkipUpgrade); null and false when it
+      reports none).
   returned: always
   type: list
   elements: dict
@@ -72,7 +76,7 @@ instances:
        name: web_0, update_domain: 0, fault_domain: 0, zone: null, latest_model_applied: true,
        provisioning_state: Succeeded, power_state: running, health_state: healthy, private_ip: 10.0.0.4,
        image: {publisher: Canonical, offer: ubuntu-24_04-lts, sku: server, version: "1.0.0"}, protected: false,
-       tags: {env: demo}}
+       tags: {env: demo}, app_phase: null, app_skip_upgrade: false}
 update_domains:
   description: Instances grouped by (zone and) update domain.
   returned: always

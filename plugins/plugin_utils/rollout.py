@@ -94,11 +94,21 @@ def health_line(label, instances):
     return "%s health: %s" % (short_label(label), ", ".join(cells))
 
 
-def http_line(label, failed_ids):
+def http_line(label, failed_ids, app_health_unhealthy=()):
+    unchecked = (" Not checked, App Health already reports them unhealthy: instance(s) %s."
+                 % ", ".join(app_health_unhealthy)) if app_health_unhealthy else ""
     if failed_ids:
-        return "%s HTTP check: no 200 from instance(s) %s, which count as unhealthy." % (
-            short_label(label), ", ".join(failed_ids))
+        return "%s HTTP check: no 200 from instance(s) %s, which count as unhealthy.%s" % (
+            short_label(label), ", ".join(failed_ids), unchecked)
+    if app_health_unhealthy:
+        return "%s HTTP check: every other upgraded instance answered 200.%s" % (short_label(label), unchecked)
     return "%s HTTP check: every upgraded instance answered 200." % short_label(label)
+
+
+def app_health_unhealthy_ids(outcome_instances):
+    """The batch's instances App Health already reports unhealthy once settled: they count as unhealthy anyway, so
+    the HTTP check skips them rather than spend its retries on an answer already known (detection time)."""
+    return [i["instance_id"] for i in outcome_instances if i.get("health_state") == "unhealthy"]
 
 
 def _unique(items):
@@ -203,9 +213,11 @@ def run_batches(ops, options, plan, addressed, current, state, say, sleep=time.s
             break
         say(health_line(label, outcome.get("instances") or []))
         if options["http_check"]:
-            failed_ids = ops.http_check(select_by_ids(members, state["upgraded"]))
+            known_bad = [i for i in app_health_unhealthy_ids(outcome.get("instances") or []) if i in state["upgraded"]]
+            to_check = [m for m in select_by_ids(members, state["upgraded"]) if m["instance_id"] not in known_bad]
+            failed_ids = ops.http_check(to_check) if to_check else []
             state["http_failed"] = _unique(state["http_failed"] + list(failed_ids))
-            say(http_line(label, failed_ids))
+            say(http_line(label, failed_ids, known_bad))
         after = outcome.get("scale_set_instances") or []
         last = index + 1 == total
         # the last batch bakes only when asked: nothing comes after it for the bake to protect

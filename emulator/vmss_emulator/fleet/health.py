@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .. import custom_metrics
 from ..state import Instance
 
 
@@ -34,6 +35,8 @@ def health_body(inst: Instance, status: AppStatus) -> dict[str, Any]:
         "extensions": {ext.get("name"): (ext.get("properties") or {}).get("settings") or {}
                        for ext in inst.extensions()},
         **({"drained": True} if status.drained else {}),
+        # rich health states: what the app tells the rolling upgrade (a JSON string, as the extension expects)
+        **({"customMetrics": custom_metrics.as_string(inst.custom_metrics)} if inst.custom_metrics else {}),
     }
 
 

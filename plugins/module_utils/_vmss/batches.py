@@ -14,6 +14,10 @@ for. ``batch`` is one of:
 * a ramp, a list of those such as ``[1, "10%", "25%"]`` or ``[1, "update_domain"]``: batch k has the k-th size
   and the last size repeats; ``update_domain`` in a ramp takes the rest of the current update domain.
 
+When instances' apps report a phase through App Health custom metrics (``app_phase``, from
+``rollingUpgrade.PhaseOrderingNumber``), phases go in numeric order and instances reporting none go last
+(``order_by_phase``); a batch never holds two phases. An instance whose app asks ``SkipUpgrade`` is left out.
+
 Protected instances, those outside the ``update_domains`` / ``instance_ids`` asked for and, unless asked
 otherwise, those already on the latest model are left out and reported with the reason; with ``max_batches``
 the batches after the first N are left for a later run.
@@ -33,6 +37,7 @@ _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 _UPDATE_DOMAIN = ("update_domain", "ud")
 REASON_PROTECTED = "protected from scale-set actions"
 REASON_CURRENT = "already on the latest model"
+REASON_APP_SKIP = "its app asks to skip the upgrade (App Health custom metrics: SkipUpgrade)"
 
 
 class BatchError(ValueError):
@@ -108,6 +113,8 @@ def exclusions(instances, include_current=False, update_domains=None, instance_i
             reason = REASON_PROTECTED
         elif inst.get("latest_model_applied") and not include_current:
             reason = REASON_CURRENT
+        elif inst.get("app_skip_upgrade"):
+            reason = REASON_APP_SKIP
         if reason:
             excluded.append({"instance_id": inst["instance_id"], "reason": reason})
     return excluded
@@ -121,19 +128,37 @@ def group_exclusions(excluded):
     return [{"reason": reason, "instance_ids": members} for reason, members in grouped.items()]
 
 
-def _label(zone, domains):
+def _phase_key(inst):
+    phase = inst.get("app_phase")
+    return (1, 0) if phase is None else (0, phase)
+
+
+def order_by_phase(instances):
+    """The instances in rollout order: by the phase their app reports (App Health custom metrics), those reporting
+    none last; inside a phase, zone, update domain and instance id (sort_instances)."""
+    return sorted(sort_instances(instances), key=_phase_key)
+
+
+def _label(zone, domains, phase=None, phased=False):
     uds = "update domain%s %s" % ("s" if len(domains) > 1 else "", ", ".join(str(d) for d in domains))
-    return "zone %s, %s" % (zone, uds) if zone else uds
+    label = "zone %s, %s" % (zone, uds) if zone else uds
+    if phased:
+        label = "%s, %s" % ("phase %s" % phase if phase is not None else "no phase", label)
+    return label
 
 
-def _make_batch(members):
+def _make_batch(members, phased=False):
     zone = members[0].get("zone")
+    phase = members[0].get("app_phase")
     domains = []
     for inst in members:
         if inst.get("update_domain") not in domains:
             domains.append(inst.get("update_domain"))
-    return {"zone": zone, "update_domains": domains, "instance_ids": [m["instance_id"] for m in members],
-            "label": _label(zone, domains)}
+    batch = {"zone": zone, "update_domains": domains, "instance_ids": [m["instance_id"] for m in members],
+             "label": _label(zone, domains, phase, phased)}
+    if phased:
+        batch["phase"] = phase
+    return batch
 
 
 def _rest_of_domain(members, start):
@@ -156,15 +181,17 @@ def plan(instances, batch="update_domain", include_current=False, across_update_
     items = batch_items(batch)
     excluded = exclusions(instances, include_current, update_domains, instance_ids)
     skipped = set(e["instance_id"] for e in excluded)
-    ordered = [i for i in sort_instances(instances) if i["instance_id"] not in skipped]
+    ordered = [i for i in order_by_phase(instances) if i["instance_id"] not in skipped]
+    phased = any(i.get("app_phase") is not None for i in ordered)
     domain_sizes = {}
     for inst in instances:
         key = (inst.get("zone"), inst.get("update_domain"))
         domain_sizes[key] = domain_sizes.get(key, 0) + 1
 
-    groups = []  # runs that may share a batch: one zone and one update domain (one zone when asked)
+    groups = []  # runs that may share a batch: one phase, one zone and one update domain (one zone when asked)
     for inst in ordered:
-        key = (inst.get("zone"),) if items and across_update_domains else (inst.get("zone"), inst.get("update_domain"))
+        place = (inst.get("zone"),) if items and across_update_domains else (inst.get("zone"), inst.get("update_domain"))
+        key = (inst.get("app_phase"),) + place
         if not groups or groups[-1][0] != key:
             groups.append((key, []))
         groups[-1][1].append(inst)
@@ -172,15 +199,15 @@ def plan(instances, batch="update_domain", include_current=False, across_update_
     batches = []
     for key, members in groups:
         if items is None:
-            batches.append(_make_batch(members))
+            batches.append(_make_batch(members, phased))
             continue
-        base = len(instances) if across_update_domains else domain_sizes[key]
+        base = len(instances) if across_update_domains else domain_sizes[key[1:]]
         start = 0
         while start < len(members):
             size = _resolve(items[min(len(batches), len(items) - 1)], base)
             if size is None:
                 size = _rest_of_domain(members, start)
-            batches.append(_make_batch(members[start:start + size]))
+            batches.append(_make_batch(members[start:start + size], phased))
             start += size
     held_back = []
     if max_batches is not None and len(batches) > max_batches:
@@ -199,6 +226,13 @@ def describe(result, scale_set, would_change_model=False):
     count = sum(len(b["instance_ids"]) for b in batches)
     lines = ["Plan for %s%s: %d batch(es), %d instance(s)." % (
         scale_set, " (after the model change)" if would_change_model else "", len(batches), count)]
+    phases = []
+    for item in batches:
+        if "phase" in item and item["phase"] not in phases:
+            phases.append(item["phase"])
+    if phases:
+        lines.append("  Ordered by the phases the apps report (App Health custom metrics): %s." % ", then ".join(
+            "phase %s" % p if p is not None else "instances reporting none" for p in phases))
     for index, item in enumerate(batches):
         lines.append("  Batch %d/%d: %s — instances %s" % (
             index + 1, len(batches), item["label"], ", ".join(item["instance_ids"])))

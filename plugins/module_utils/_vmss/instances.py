@@ -7,6 +7,8 @@ from __future__ import annotations
 
 __metaclass__ = type
 
+import json
+
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.health import health_from_instance_view, is_updating
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.images import image_to_user
 
@@ -20,6 +22,31 @@ def _power_state(instance_view):
         if code.startswith("PowerState/"):
             return code.split("/", 1)[1].lower()
     return None
+
+
+CUSTOM_METRICS_STATUS = "componentstatus/custommetrics/"
+
+
+def app_rolling_upgrade(instance_view):
+    """(phase, skip) the instance's app asks of a rolling upgrade through App Health custom metrics (rich health
+    states): the extension's ``ComponentStatus/CustomMetrics`` substatus, whose message is the app's JSON
+    ``{"rollingUpgrade": {"PhaseOrderingNumber": n, "SkipUpgrade": bool}}``. (None, False) when it says nothing
+    (or something unreadable: an app's typo must not stop a rollout)."""
+    for ext in (instance_view or {}).get("extensions") or []:
+        for status in ext.get("substatuses") or []:
+            if not (status.get("code") or "").lower().startswith(CUSTOM_METRICS_STATUS):
+                continue
+            try:
+                metrics = json.loads(status.get("message") or "{}")
+            except ValueError:
+                return None, False
+            rolling = metrics.get("rollingUpgrade") if isinstance(metrics, dict) else None
+            if not isinstance(rolling, dict):
+                return None, False
+            phase = rolling.get("PhaseOrderingNumber")
+            phase = phase if isinstance(phase, int) and not isinstance(phase, bool) and phase >= 0 else None
+            return phase, rolling.get("SkipUpgrade") is True
+    return None, False
 
 
 def instance_id_key(instance_id):
@@ -36,6 +63,7 @@ def summarize(vm, private_ips=None):
     zones = vm.get("zones") or []
     protection = props.get("protectionPolicy") or {}
     image = ((props.get("storageProfile") or {}).get("imageReference")) or {}
+    app_phase, app_skip_upgrade = app_rolling_upgrade(view)
     return {
         "instance_id": instance_id,
         "id": vm.get("id"),
@@ -51,6 +79,8 @@ def summarize(vm, private_ips=None):
         "image": image_to_user(image),
         "protected": bool(protection.get("protectFromScaleSetActions")),
         "tags": dict(vm.get("tags") or {}),
+        "app_phase": app_phase,
+        "app_skip_upgrade": app_skip_upgrade,
     }
 
 

@@ -6,8 +6,10 @@ from ansible_collections.vmss.rollout.plugins.filter import batch_exclusions, pl
 
 def test_plan_batches_return_docs_are_whole_sentences():
     contains = yaml.safe_load(plan_batches.RETURN)["_value"]["contains"]
-    assert set(contains) == {"number", "zone", "update_domains", "instance_ids", "label"}
-    assert contains["label"]["description"] == "Text for progress messages, for example C(update domain 1)."
+    # phase: only when the instances' apps report phases (App Health custom metrics)
+    assert set(contains) == {"number", "zone", "update_domains", "instance_ids", "label", "phase"}
+    assert contains["label"]["description"] == ("Text for progress messages, for example C(update domain 1) or "
+                                                "C(phase 0, update domain 1).")
     assert contains["zone"]["description"] == "Zone of every instance in the batch, or null."
 
 

@@ -290,3 +290,24 @@ def test_breach_messages_name_the_callers_options():
         azure.view[i]["health_state"] = "unhealthy"
     state, _said, _slept = run(azure, {"option_prefix": "extension_rollout_"})
     assert "above extension_rollout_max_unhealthy_percent=20" in state["breach"]
+
+
+def test_the_http_check_skips_instances_app_health_already_reports_unhealthy():
+    """Instance 3 settles unhealthy in App Health: it already counts as unhealthy, so the HTTP check asks only 0
+    (no retries spent on an answer already known: the breach is found sooner) and says why 3 was not asked."""
+    azure = FakeAzure(sick=["3"])
+    state, said, _slept = run(azure)
+    assert [s for s in azure.steps if s[0] == "http"] == [("http", ["0"])]
+    assert said[2] == ("Batch 1/3 HTTP check: every other upgraded instance answered 200. Not checked, App Health "
+                       "already reports them unhealthy: instance(s) 3.")
+    assert state["batches_done"][0]["unhealthy"] == ["3"]
+    assert "1 of 2 upgraded instances (50.0%) are unhealthy after batch 1/3" in state["breach"]
+    assert [s[1] for s in azure.steps if s[0] == "upgrade"] == [["0", "3"]]
+
+
+def test_no_http_request_when_app_health_reports_the_whole_batch_unhealthy():
+    azure = FakeAzure(sick=["0", "3"], http_sick=["0"])
+    state, said, _slept = run(azure)
+    assert not [s for s in azure.steps if s[0] == "http"]
+    assert said[2].endswith("Not checked, App Health already reports them unhealthy: instance(s) 0, 3.")
+    assert state["http_failed"] == [] and state["breach"]
