@@ -314,3 +314,30 @@ def previous_extension(members, rollback_extension=None):
         if not member.get("latest_model_applied"):
             return copy.deepcopy(member.get("extension"))
     return None
+
+
+# --- which target: the vmss_rollout_batches action's kind option --------------------------------------------------
+
+def resolve_kind(kind, instances, read_scale_set):
+    """"uniform", "flexible" or "virtual_machines" for ``kind`` (vmss_rollout_batches' option).
+
+    ``auto`` takes the kind from the caller's instance summaries when there are some (a Flexible member says so:
+    no request), else from the scale set's orchestrationMode (``read_scale_set()``). A Flexible set is never
+    rolled as Uniform: ``uniform`` given for Flexible members (or a Flexible set) raises VmssError."""
+    flexible_members = bool(instances) and any(i.get("kind") == "flexible_member" for i in instances)
+    if kind == "virtual_machines":
+        return kind
+    if kind == "flexible":
+        return kind
+    if instances and not flexible_members:
+        return "uniform"
+    if flexible_members:
+        if kind == "uniform":
+            raise VmssError("kind uniform was given, but the instances are members of a Flexible scale set: use kind "
+                            "flexible (or auto).", code=vms.WRONG_ORCHESTRATION)
+        return "flexible"
+    scale_set = read_scale_set()
+    if kind == "uniform":
+        vms.require_orchestration(scale_set, vms.UNIFORM, "kind uniform")
+        return kind
+    return "flexible" if vms.orchestration_mode(scale_set) == vms.FLEXIBLE else "uniform"

@@ -151,3 +151,19 @@ def test_extension_input_is_checked_and_protected_settings_are_never_compared():
     failed = arm(NEW)
     failed["properties"]["provisioningState"] = "Failed"
     assert not vm_group.extension_is_current(failed, NEW)
+
+
+def test_kind_auto_comes_from_the_instances_or_the_scale_set_and_flexible_is_never_rolled_as_uniform():
+    def unread():
+        raise AssertionError("no read needed")
+
+    flexible = {"name": "web", "properties": {"orchestrationMode": "Flexible"}}
+    assert vm_group.resolve_kind("auto", [{"instance_id": "0"}], unread) == "uniform"
+    assert vm_group.resolve_kind("auto", [{"instance_id": "web_a", "kind": "flexible_member"}], unread) == "flexible"
+    assert vm_group.resolve_kind("auto", None, lambda: flexible) == "flexible"
+    assert vm_group.resolve_kind("auto", None, lambda: {"name": "web", "properties": {}}) == "uniform"
+    assert vm_group.resolve_kind("virtual_machines", None, unread) == "virtual_machines"
+    with pytest.raises(VmssError, match="kind uniform was given, but the instances are members of a Flexible"):
+        vm_group.resolve_kind("uniform", [{"instance_id": "web_a", "kind": "flexible_member"}], unread)
+    with pytest.raises(VmssError, match="Scale set web uses Flexible orchestration: kind uniform works on Uniform"):
+        vm_group.resolve_kind("uniform", None, lambda: flexible)
