@@ -13,7 +13,8 @@ from __future__ import annotations
 
 __metaclass__ = type
 
-from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import NIC_API_VERSION, scale_set_id
+from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import NIC_API_VERSION, list_wire_pages, \
+    scale_set_id
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError, VmssNotStarted, from_azure_error
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.health import health_from_instance_view
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import wait_for_poller
@@ -99,6 +100,14 @@ class VmService:
     def list_vms_with_views(self, resource_group, names):
         """[(vm, instance view)] for the VMs ``names`` of one resource group, in that order."""
         return [(self.get_vm(resource_group, name), self.instance_view(resource_group, name)) for name in names]
+
+    def list_nics(self, resource_group):
+        """Every network interface of a resource group, as wire dicts (one paged GET through the client's pipeline):
+        plain VMs and Flexible members have standalone NICs, each naming its VM in properties.virtualMachine.id, so
+        azure_client.private_ips_by_instance maps them to VM names."""
+        url = "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/networkInterfaces?api-version=%s" % (
+            self.subscription_id, resource_group, NIC_API_VERSION)
+        return list_wire_pages(self.client, url, "list the network interfaces of resource group %s" % resource_group)
 
     # --- Flexible scale sets ---------------------------------------------------------------------
 
@@ -188,34 +197,6 @@ class VmService:
     def finish(self, action, poller, timeout):
         """Wait for a poller of begin_put_extension / begin_delete_extension at most ``timeout`` seconds."""
         return _plain(self._wait(action, poller, timeout))
-
-    # --- network ----------------------------------------------------------------------------------
-
-    def private_ip(self, vm):
-        """The primary private IPv4 of a VM (plain or Flexible member) from its primary NIC (Microsoft.Network, read
-        through the compute client's pipeline), or None when it has no NIC with an address."""
-        refs = ((vm.get("properties") or {}).get("networkProfile") or {}).get("networkInterfaces") or []
-        refs = sorted(refs, key=lambda ref: not (ref.get("properties") or {}).get("primary", len(refs) == 1))
-        if not refs or not refs[0].get("id"):
-            return None
-        nic = self._get_wire(refs[0]["id"], NIC_API_VERSION, "read the network interface of virtual machine %s"
-                             % vm.get("name"))
-        configs = sorted((nic.get("properties") or {}).get("ipConfigurations") or [],
-                         key=lambda c: not (c.get("properties") or {}).get("primary", False))
-        for config in configs:
-            address = (config.get("properties") or {}).get("privateIPAddress")
-            if address:
-                return address
-        return None
-
-    def _get_wire(self, resource_id, api_version, action):
-        from azure.core.rest import HttpRequest
-        try:
-            response = self.client.send_request(HttpRequest("GET", "%s?api-version=%s" % (resource_id, api_version)))
-            response.raise_for_status()
-            return response.json()
-        except (AzureError, ValueError) as exc:
-            raise from_azure_error(exc, action)
 
     def _exists(self, getter, resource_group, name):
         try:
