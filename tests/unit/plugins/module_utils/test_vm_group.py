@@ -179,3 +179,13 @@ def test_kind_auto_comes_from_the_instances_or_the_scale_set_and_flexible_is_nev
         vm_group.resolve_kind("uniform", [{"instance_id": "web_a", "kind": "flexible_member"}], unread)
     with pytest.raises(VmssError, match="Scale set web uses Flexible orchestration: kind uniform works on Uniform"):
         vm_group.resolve_kind("uniform", None, lambda: flexible)
+
+
+def test_vm_group_summaries_and_results_never_carry_protected_settings():
+    secret = dict(NEW, protected_settings={"token": "s3cret-token"})
+    service = FakeVmService([vm("app0"), vm("app1")], ext=arm(OLD))
+    target = vm_group.VirtualMachineGroup(service, "rg", ["app0", "app1"], secret, WAIT)
+    result, error = target.upgrade(["app0"])
+    assert error is None and result["upgraded"] == ["app0"]
+    assert service.ext["app0"]["properties"]["protectedSettings"] == {"token": "s3cret-token"}  # sent to Azure
+    assert "s3cret-token" not in repr(result) and "s3cret-token" not in repr(target.members())
