@@ -24,7 +24,7 @@ from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssErr
 from ansible_collections.vmss.rollout.plugins.module_utils.module import vmss_argument_spec
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import instances as inst_lib, probes, upgrade
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.rollout_options import ARGUMENT_SPEC, option_errors
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.targets import UniformScaleSet
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.targets import SurgeScaleSet, UniformScaleSet
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import Deadline
 from ansible_collections.vmss.rollout.plugins.plugin_utils import rollout
 from ansible_collections.vmss.rollout.plugins.plugin_utils.azure import scale_set_service
@@ -74,6 +74,15 @@ class AzureSteps:
         # best effort, as the role always did: an instance that cannot be drained is not serving traffic anyway
         probes.probe_all(send, probes.render_urls(self.args["drain_url"], members), DRAIN_ACCEPTED, 0, 0, CONCURRENCY)
 
+    def surge_drain(self, victims):
+        ids = ", ".join(m["instance_id"] for m in victims)
+        if self.args["drain"]:
+            self.drain(victims)
+            rollout.progress_sleep(self.args["drain_seconds"], "Draining instances %s before deleting them" % ids,
+                                   self.say, time.sleep)
+        self.before_write("deleting instances %s (replaced by new ones)" % ids)
+        self.say("Deleting instances %s: their replacements are healthy and in rotation." % ids)
+
     def http_check(self, instances):
         send = probes.make_sender("GET", self.args["http_timeout"], self.args["validate_certs"])
         results = probes.probe_all(send, probes.render_urls(self.args["http_url"], instances), {200},
@@ -83,10 +92,16 @@ class AzureSteps:
     def upgrade(self, instance_ids, delay, view):
         upgrade_after = Deadline(delay)
 
-        def before_upgrade_call():
-            rollout.progress_sleep(round(upgrade_after.remaining(), 1), "Draining instances %s before the upgrade"
-                                   % ", ".join(instance_ids), self.say, time.sleep)
-            self.before_write("upgrading instances %s" % ", ".join(instance_ids))
+        def before_upgrade_call(step="upgrade", victims=()):
+            if step == "delete":
+                # surge: the old instances drain now that their replacements are healthy and in rotation
+                self.surge_drain(victims)
+                return
+            if step == "upgrade":
+                rollout.progress_sleep(round(upgrade_after.remaining(), 1), "Draining instances %s before the "
+                                       "upgrade" % ", ".join(instance_ids), self.say, time.sleep)
+            self.before_write("%s instances %s" % ("upgrading" if step == "upgrade" else "(%s) for" % step,
+                                                   ", ".join(instance_ids)))
 
         try:
             result, error = self.target.upgrade(instance_ids, self.check_mode, display.warning, before_upgrade_call,
@@ -132,13 +147,17 @@ class ActionModule(ActionBase):
         check_mode = bool(self._task.check_mode)
         options = dict((key, args[key]) for key in (
             "max_unhealthy_percent", "max_unhealthy_upgraded_percent", "drain", "drain_seconds", "http_check",
-            "bake_seconds", "pause_seconds", "bake_after_last_batch", "option_prefix"))
+            "bake_seconds", "pause_seconds", "bake_after_last_batch", "option_prefix", "strategy"))
         options["scale_set"] = "%s/%s" % (args["resource_group"], args["name"])
         say = rollout.prefixed_say(display.display, options["scale_set"])
         try:
             service = scale_set_service(args, self._environment(), args["poll_interval"], args["wait_timeout"])
-            target = UniformScaleSet(service, args["resource_group"], args["name"], dict(
-                (key, args[key]) for key in ("wait_timeout", "poll_interval", "health_timeout")))
+            wait = dict((key, args[key]) for key in ("wait_timeout", "poll_interval", "health_timeout"))
+            if args["strategy"] == "surge":
+                wait.update(in_rotation_seconds=args["surge_in_rotation_seconds"], protected=args["surge_protected"])
+                target = SurgeScaleSet(service, args["resource_group"], args["name"], wait, time.sleep)
+            else:
+                target = UniformScaleSet(service, args["resource_group"], args["name"], wait)
             steps = AzureSteps(target, args, check_mode, controller_watch(os.getppid()), say)
             only = args["batch"] - 1 if args["batch"] is not None else None
             # the caller's read is the latest view for a whole run or its first batch; a later single batch reads

@@ -142,10 +142,14 @@ async def _after_model_write(request: web.Request, ss: ScaleSet, profile_changed
         Callable[[Operation], Awaitable[None]]:
     """The work of a PUT/PATCH LRO: capacity changes, then what the upgrade policy does with a new model."""
     app = request.app
+    refusal = app["faults"].scale_out_refusal(ss, len(ss.instances), target_capacity, "AllocationFailed")
 
     async def work(op: Operation) -> None:
         ss.provisioning_state = "Updating"
         try:
+            if refusal:  # AllocationFailed (scale_out_fails): no instance is created, the capacity stays
+                ss.sku["capacity"] = len(ss.instances)
+                raise OperationFailed(refusal)
             if target_capacity > len(ss.instances):
                 new = [lifecycle.new_instance(app, ss, running=False)
                        for _index in range(target_capacity - len(ss.instances))]
@@ -170,6 +174,13 @@ async def _after_model_write(request: web.Request, ss: ScaleSet, profile_changed
             rolling.start(app, ss, "rolling", started_by="Platform")
 
     return work
+
+
+def refuse_over_quota(request: web.Request, ss: ScaleSet, target_capacity: int) -> None:
+    """A scale_out_fails rule with code QuotaExceeded: ARM refuses the write itself (409), nothing is stored."""
+    refusal = request.app["faults"].scale_out_refusal(ss, len(ss.instances), target_capacity, "QuotaExceeded")
+    if refusal:
+        raise ArmError(409, refusal["code"], refusal["message"], target="sku.capacity")
 
 
 def _record_write(request: web.Request, ss: ScaleSet, operation: str) -> None:
@@ -211,6 +222,7 @@ async def vmss_put(request: web.Request, m: dict[str, str]) -> web.Response:
 
         op = start_op(request, "VirtualMachineScaleSets_CreateOrUpdate", ss, create)
         return lro_created(request, op, render_vmss(ss), 201)
+    refuse_over_quota(request, ss, target)
     changed = props["virtualMachineProfile"] is not ss.profile
     props["timeCreated"] = ss.model.get("timeCreated")
     # tags left out are kept, as the rest of what a PUT of an existing set leaves out
@@ -234,6 +246,7 @@ async def vmss_patch(request: web.Request, m: dict[str, str]) -> web.Response:
     merged = deep_merge(current, patch_props)
     props, secrets = _new_model(m, ss.name, merged, ss, ss.protected_settings)
     sku = deep_merge(ss.sku, body.get("sku") or {})  # a null name is "not specified"; capacity was checked
+    refuse_over_quota(request, ss, int(sku.get("capacity") or 0))
     changed = props["virtualMachineProfile"] is not ss.profile
     props["timeCreated"] = ss.model.get("timeCreated")  # fill_defaults drops it (read-only); a PATCH keeps it
     backend(request).store_model(ss, props, secrets, sku=sku, tags=body.get("tags"))

@@ -39,7 +39,8 @@ def template_fields(url):
 # The fields of an instance summary (instances.summarize), the only names a {field} placeholder can be filled from.
 # The rolling_upgrade role checks its URLs with rollout_options.option_errors, which uses this list.
 INSTANCE_FIELDS = ("instance_id", "id", "name", "update_domain", "fault_domain", "zone", "latest_model_applied",
-                   "provisioning_state", "power_state", "health_state", "private_ip", "image", "protected", "tags")
+                   "provisioning_state", "power_state", "health_state", "private_ip", "image", "protected", "tags",
+                   "protected_from_scale_in")
 
 
 def unknown_fields(url):

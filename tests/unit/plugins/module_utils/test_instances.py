@@ -29,7 +29,7 @@ def test_summary_fields():
         "latest_model_applied": False, "provisioning_state": "Succeeded", "power_state": "running",
         "health_state": "healthy", "private_ip": "10.0.0.7",
         "image": {"publisher": "P", "offer": "O", "sku": "S", "version": "1", "exact_version": "1"},
-        "protected": True, "id": "/x/virtualMachines/3", "tags": {"env": "prod"},
+        "protected": True, "id": "/x/virtualMachines/3", "tags": {"env": "prod"}, "protected_from_scale_in": False,
     }
 
 
