@@ -7,8 +7,8 @@ A surge batch adds instances first (a scale-out: Azure creates them on the lates
 healthy and in the load balancer, then drains and deletes as many old ones, so capacity never drops below the
 set's capacity before the rollout (its "base", kept in a scale-set tag so a rerun after a kill resumes from it).
 Instances protected from scale-in are never deleted: they are upgraded in place or only reported (the user's
-choice, ``surge_protected``). Old instances are deleted in the zones the new ones landed in, so zones stay as
-balanced as Azure placed them.
+choice, ``surge_protected``). Old instances are deleted from the fullest zones first, so zones stay balanced
+whichever zones Azure placed the new instances in.
 """
 
 from __future__ import annotations
@@ -74,29 +74,26 @@ def new_instance_ids(before, after, base):
 
 
 def choose_victims(members, batch_ids, new_ids, count):
-    """The ``count`` old instances to delete: per new instance one old, unprotected one in the same zone, the
-    batch's own first, then other outdated ones of that zone; then the batch's rest, so the count is always met
-    when enough old instances exist. Never a protected instance, never one on the latest model."""
-    by_id = dict((m["instance_id"], m) for m in members)
+    """The ``count`` old instances to delete, one at a time from the zone that has the most instances now (the new
+    ones included), so zones end as balanced as they can be whichever zones Azure put the new instances in; within
+    a zone (and on a tie between zones) the batch's own instances first, then by id. Never a protected instance,
+    never one on the latest model. Without zones these are the batch's own instances."""
+    fresh = set(new_ids)
     old = [m for m in members if not m.get("latest_model_applied") and not is_protected(m)
-           and m["instance_id"] not in set(new_ids)]
+           and m["instance_id"] not in fresh]
     in_batch = set(batch_ids)
-    # the batch's own instances first, then the others by id
     old.sort(key=lambda m: (m["instance_id"] not in in_batch, instance_id_key(m["instance_id"])))
+    sizes = {}
+    for member in members:
+        sizes[member.get("zone")] = sizes.get(member.get("zone"), 0) + 1
     chosen = []
-    for new_id in new_ids:
-        if len(chosen) >= count:
-            break
-        zone = (by_id.get(new_id) or {}).get("zone")
-        for candidate in old:
-            if candidate["instance_id"] not in chosen and candidate.get("zone") == zone:
-                chosen.append(candidate["instance_id"])
-                break
-    for candidate in old:
-        if len(chosen) >= count:
-            break
-        if candidate["instance_id"] in in_batch and candidate["instance_id"] not in chosen:
-            chosen.append(candidate["instance_id"])
+    while len(chosen) < count and len(chosen) < len(old):
+        left = [m for m in old if m["instance_id"] not in chosen]
+        # the fullest zone first; on a tie, the zone where the batch's own instance is (the sort above)
+        victim = min(left, key=lambda m: (-sizes[m.get("zone")], m["instance_id"] not in in_batch,
+                                          instance_id_key(m["instance_id"])))
+        chosen.append(victim["instance_id"])
+        sizes[victim.get("zone")] -= 1
     return chosen
 
 

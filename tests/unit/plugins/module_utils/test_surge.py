@@ -38,10 +38,11 @@ def test_protected_instances_are_never_deleted_but_reported_or_upgraded_in_place
     # protected from scale-set actions: Azure refuses an upgrade too, so it is only reported
     assert in_place["in_place"] == ["1"] and [r["instance_id"] for r in in_place["reported"]] == ["2"]
     victims = surge.choose_victims(members + [inst(9, latest=True)], ["0", "1", "2"], ["9"], 3)
-    assert victims == ["0"]  # only the batch's own unprotected one: 3 is another batch's, in no new one's zone
+    # asked for three, it finds two: the batch's own unprotected one first, then another old one; never 1 or 2
+    assert victims == ["0", "3"]
 
 
-def test_old_instances_go_in_the_zones_the_new_ones_landed_in():
+def test_old_instances_go_from_the_fullest_zones():
     members = [inst(0, zone="1"), inst(1, zone="2"), inst(2, zone="3"), inst(3, zone="1"), inst(4, zone="2"),
                inst(5, zone="3"), inst(6, latest=True, zone="2"), inst(7, latest=True, zone="3")]
     # batch = zone 1 (0 and 3); the new ones landed in zones 2 and 3: the old ones of those zones go
@@ -71,3 +72,22 @@ def test_base_capacity_comes_from_the_tag_of_an_interrupted_rollout():
 def test_outdated_left_counts_only_deletable_old_instances():
     members = [inst(0), inst(1, latest=True), inst(2, scale_in=True)]
     assert surge.outdated_left(members) == ["0"]
+
+
+def test_zones_end_balanced_over_a_whole_surge_rollout_with_round_robin_placement():
+    """Six instances over three zones, batches of two per zone, new instances placed round robin (as the emulator
+    and Azure's zone balancing do): every batch leaves the zones at 2/2/2."""
+    zones = ["1", "2", "3"]
+    members = [inst(i, zone=zones[i % 3]) for i in range(6)]
+    next_id, next_zone = 6, 0
+    for batch in (["0", "3"], ["1", "4"], ["2", "5"]):
+        step = surge.batch_step(members, batch, base=6)
+        before = list(members)
+        for _ in range(step["add"]):
+            members.append(inst(next_id, latest=True, zone=zones[next_zone % 3]))
+            next_id, next_zone = next_id + 1, next_zone + 1
+        new = surge.new_instance_ids(before, members, 6)
+        victims = surge.choose_victims(members, batch, new, step["replace"])
+        members = [m for m in members if m["instance_id"] not in victims]
+        assert sorted(m["zone"] for m in members) == ["1", "1", "2", "2", "3", "3"]
+    assert surge.outdated_left(members) == []
