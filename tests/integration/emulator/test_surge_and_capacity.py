@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import time
+
 import pytest
 from azure.core.exceptions import HttpResponseError
 from emu_sdk import IMAGE, web_scenario
@@ -108,3 +110,26 @@ def test_bad_scale_out_fault_rules_name_the_option(emu):
         emu.set_faults([{"kind": "scale_out_fails", "code": "Nope"}])
     with pytest.raises(EmulatorError, match="'match' is not allowed"):
         emu.set_faults([{"kind": "scale_out_fails", "match": {"method": "PATCH"}}])
+
+
+def test_rolling_upgrade_with_max_surge_creates_new_instances_before_deleting_old_ones(emu, compute):
+    """rollingUpgradePolicy.maxSurge: every batch's new instances are created (on the new model) before its old
+    instances go; no instance is upgraded in place; the set ends at its capacity."""
+    emu.load_scenario(web_scenario(capacity=4, upgrade_policy={"mode": "Rolling", "rollingUpgradePolicy": {
+        "maxSurge": True, "maxBatchInstancePercent": 50}}))
+    emu.clear_events()
+
+    new_image(compute)   # Rolling policy: the platform rolls the new model out by itself
+    deadline = time.monotonic() + 60
+    while compute.virtual_machine_scale_set_rolling_upgrades.get_latest(RG, "web").running_status.code != "Completed":
+        assert time.monotonic() < deadline, "the MaxSurge rolling upgrade never completed"
+        time.sleep(0.1)
+
+    rows = fleet(emu)
+    assert len(rows) == 4 and {r["image_version"] for r in rows.values()} == {"2.0.0"}
+    assert not set(rows) & {"0", "1", "2", "3"}
+    starts = emu.events("instance_upgrade_start")
+    assert {e["operation"] for e in starts} == {"create"}
+    # each old instance was still there when its replacement's creation started
+    batches = emu.events("rolling_batch")
+    assert sorted(i for b in batches for i in b["instance_ids"]) == ["0", "1", "2", "3"]
