@@ -77,7 +77,9 @@ class AzureSteps:
     def surge_drain(self, victims):
         ids = ", ".join(m["instance_id"] for m in victims)
         if self.args["drain"]:
-            self.drain(victims)
+            # old instances were all in the caller's first read, which has their private IPs (the target's reads
+            # do not list NICs)
+            self.drain(inst_lib.select_by_ids(self.args["instances"], [m["instance_id"] for m in victims]))
             rollout.progress_sleep(self.args["drain_seconds"], "Draining instances %s before deleting them" % ids,
                                    self.say, time.sleep)
         self.before_write("deleting instances %s (replaced by new ones)" % ids)

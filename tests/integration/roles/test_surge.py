@@ -73,7 +73,12 @@ def test_surge_rollout_never_drops_below_full_capacity(fresh_emulator, run_playb
     by_operation = emulator.requests()["by_operation"]
     assert by_operation["VirtualMachineScaleSets_DeleteInstances"] == 3
     assert "VirtualMachineScaleSets_UpdateInstances" not in by_operation
-    # the old instances were drained (POST /drain) before they were deleted
+    # the old instances were drained (POST /drain): the load balancer took each batch's two out BEFORE the delete
+    # call (without the drain they would leave rotation only once deleted)
+    deletes = sorted(e["seq"] for e in emulator.events("lro_start")
+                     if e["operation"] == "VirtualMachineScaleSets_DeleteInstances")
+    left = [e["seq"] for e in emulator.events("lb_rotation") if not e["in_rotation"] and e["instance_id"] in start]
+    assert [sum(1 for seq in left if seq < delete) for delete in deletes] == [2, 4, 6]
     assert "Deleting instances" in run.output
     result = read_json(result_file)
     assert result["status"] == "completed"
