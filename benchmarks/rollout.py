@@ -311,8 +311,8 @@ def summarise(args, batches, events, sampler, started, finished, availability, r
         "instances": args.instances,
         "strategy": args.strategy,
         # the lowest share of the original capacity the load balancer had in rotation during the rollout
-        "min_in_rotation_fraction": round(min(count for _, count in rotation) / args.instances, 4),
-        "max_in_rotation": max(count for _, count in rotation),
+        "min_in_rotation_fraction": round(min(point[1] for point in rotation) / args.instances, 4),
+        "max_in_rotation": max(point[1] for point in rotation),
         "in_rotation_over_time": rotation,
         "batch": parse_batch(args.batch),
         "batches": len(batches),
@@ -404,8 +404,8 @@ def draw_timeline(batches: list[dict], events: list[dict], instances: int, start
     top.legend(loc="upper right", fontsize=8)
 
     series = rotation_over_time(events, instances, started)
-    xs = [t for t, _ in series] + [finished - started]
-    ys = [n for _, n in series] + [series[-1][1]]
+    xs = [point[0] for point in series] + [finished - started]
+    ys = [point[1] for point in series] + [series[-1][1]]
     bottom.step(xs, ys, where="post", color="#337ab7")
     bottom.axhline(instances, color="#999999", linewidth=0.8, linestyle="--")
     bottom.set_ylim(0, max(ys) * 1.05)

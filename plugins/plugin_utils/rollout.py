@@ -153,9 +153,10 @@ def run_batches(ops, options, plan, addressed, current, state, say, sleep=time.s
     ``addressed``: instance summaries with private IPs (vmss_info's), where batches take their URLs from;
     ``current``: the latest read of the whole set (health), judged before each batch (None: read it first).
     ``options``: max_unhealthy_percent, max_unhealthy_upgraded_percent, drain, drain_seconds, http_check,
-    bake_seconds, pause_seconds; optional strategy (in_place, or surge: the target drains after the scale-out), scale_set (live lines start with it: fleets roll several sets at once),
-    option_prefix (messages name the user's own options) and bake_after_last_batch. ``only``: the index of the one
-    batch to run (the caller checks between batches).
+    bake_seconds, pause_seconds; optional strategy (in_place, or surge: the target drains after the scale-out),
+    scale_set (live lines start with it: fleets roll several sets at once), option_prefix (messages name the
+    user's own options) and bake_after_last_batch. ``only``: the index of the one batch to run (the caller checks
+    between batches).
     Sets state["last_batch"] to the last batch's members and upgrade outcome; returns the latest read of the
     whole set (None if there was none). Raises TwoZonesError before touching a batch that spans two zones.
     """

@@ -35,8 +35,8 @@ def test_scale_out_creates_instances_on_the_latest_model_and_delete_removes_exac
     assert scaled.sku.capacity == 5
     rows = fleet(emu)
     # the old instances keep their model; the new ones (ids after the highest) run the latest
-    assert {i: r["image_version"] for i, r in rows.items()} == {"0": "1.0.0", "1": "1.0.0", "2": "1.0.0",
-                                                                 "3": "2.0.0", "4": "2.0.0"}
+    versions = {i: r["image_version"] for i, r in rows.items()}
+    assert versions == {"0": "1.0.0", "1": "1.0.0", "2": "1.0.0", "3": "2.0.0", "4": "2.0.0"}
     assert rows["3"]["latest_model_applied"] and not rows["0"]["latest_model_applied"]
     created = [e["instance_id"] for e in emu.events("instance_upgrade_start") if e["operation"] == "create"]
     assert sorted(created) == ["3", "4"]

@@ -83,7 +83,7 @@ def test_zones_end_balanced_over_a_whole_surge_rollout_with_round_robin_placemen
     for batch in (["0", "3"], ["1", "4"], ["2", "5"]):
         step = surge.batch_step(members, batch, base=6)
         before = list(members)
-        for _ in range(step["add"]):
+        for _added in range(step["add"]):
             members.append(inst(next_id, latest=True, zone=zones[next_zone % 3]))
             next_id, next_zone = next_id + 1, next_zone + 1
         new = surge.new_instance_ids(before, members, 6)
