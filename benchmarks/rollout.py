@@ -313,6 +313,13 @@ def summarise(args, batches, events, sampler, started, finished, availability, r
         # the lowest share of the original capacity the load balancer had in rotation during the rollout
         "min_in_rotation_fraction": round(min(point[1] for point in rotation) / args.instances, 4),
         "max_in_rotation": max(point[1] for point in rotation),
+        # the control figure: the same minimum before the first batch, when nothing in Azure changes yet (a lower
+        # value there is the emulator's load balancer dropping instances on an overloaded machine, not the rollout)
+        "min_in_rotation_fraction_from_first_batch": round(min(
+            [point[1] for point in rotation if point[0] >= first_start - started] or [args.instances])
+            / args.instances, 4),
+        "min_in_rotation_fraction_before_first_batch": round(min(
+            point[1] for point in rotation if point[0] <= first_start - started) / args.instances, 4),
         "in_rotation_over_time": rotation,
         "batch": parse_batch(args.batch),
         "batches": len(batches),
