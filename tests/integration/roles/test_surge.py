@@ -5,16 +5,13 @@ rotation, never from the collection's own summary alone.
 """
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import time
 from collections import Counter
 
 import yaml
 
-from rollout_testlib import (NEW, OLD, RG, change_model_behind_the_engine, fleet, image, read_json, role_play,
-                             scale_set, scenario, wait_for_rotation)
+from rollout_testlib import (NEW, OLD, RG, change_model_behind_the_engine, fleet, image, kill_playbook_when, read_json,
+                             role_play, scale_set, scenario, wait_for_rotation)
 
 SURGE = {"strategy": "surge", "surge_in_rotation_seconds": 1.5, "http_check": False,
          "batch_across_update_domains": True}
@@ -136,19 +133,7 @@ def test_a_killed_surge_rollout_resumes_without_adding_twice(fresh_emulator, run
     emulator.clear_events()
     playbook = tmp_path / "surge.yml"
     playbook.write_text(surge_play(batch=2, surge_in_rotation_seconds=3))
-    first = subprocess.Popen(
-        [str(ansible_env["PATH"].split(os.pathsep)[0] + "/ansible-playbook"), str(playbook), "-i", "localhost,",
-         "-c", "local"], env=ansible_env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not creations(emulator):
-            assert first.poll() is None, "the first run ended before it could be interrupted"
-            assert time.monotonic() < deadline, "the rollout never scaled out"
-            time.sleep(0.05)
-    finally:
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait()
+    kill_playbook_when(ansible_env, playbook, tmp_path, lambda: bool(creations(emulator)), "scaled out")
     # the orphaned worker stops before its next write (the delete): wait until its scale-out is done
     deadline = time.monotonic() + 60
     while len(emulator.events("instance_upgrade_end")) < 2:
