@@ -14,9 +14,9 @@ WAIT = {"wait_timeout": 5, "poll_interval": 0.01, "health_timeout": 1, "in_rotat
 def vm(i, latest=False, scale_in=False, health="healthy"):
     view = {"platformUpdateDomain": i % 5, "platformFaultDomain": i % 5, "statuses": [{"code": "PowerState/running"}],
             "vmHealth": {"status": {"code": "HealthState/" + health}}}
-    return {"instanceId": str(i), "properties": {"latestModelApplied": latest, "provisioningState": "Succeeded",
-                                                  "instanceView": view,
-                                                  "protectionPolicy": {"protectFromScaleIn": scale_in}}}
+    props = {"latestModelApplied": latest, "provisioningState": "Succeeded", "instanceView": view,
+             "protectionPolicy": {"protectFromScaleIn": scale_in}}
+    return {"instanceId": str(i), "properties": props}
 
 
 class FakeSurgeService:
