@@ -7,6 +7,10 @@ role through ansible-playbook with the drain hook on. Prints ONE JSON object and
 from the emulator's events into benchmarks/results/.
 
     python benchmarks/rollout.py --instances 1000 --upgrade-seconds 10 --health-seconds 5
+    python benchmarks/rollout.py --instances 800 --strategy surge --results benchmarks/results/strategy
+
+The JSON has min_in_rotation_fraction (the lowest share of the original capacity in the load balancer during the
+rollout) and in_rotation_over_time, for the in-place and surge strategies alike.
 
 The lower bound is ceil(N/B) x (U + H) for the batches actually run: each batch is out of service for at
 least one upgrade (U) plus health settling (H). Everything above it is controller overhead (Ansible, ARM
@@ -96,6 +100,9 @@ def rollout_playbook(args: argparse.Namespace) -> str:
         "image_rollout_drain_seconds": args.drain_seconds,
         "image_rollout_http_port": APP_PORT,
         "image_rollout_poll_interval": args.poll_interval,
+        "image_rollout_strategy": args.strategy,
+        # new instances must be in rotation before old ones go: two probe rounds at worst, as for the drain
+        "image_rollout_surge_in_rotation_seconds": args.drain_seconds,
     }
     play = [{
         "name": "Benchmark OS image rollout",
@@ -259,6 +266,18 @@ def analyse_batches(events: list[dict]) -> list[dict]:
     return batches
 
 
+def rotation_over_time(events: list[dict], instances: int, started: float) -> list[list[float]]:
+    """[[seconds since start, instances in rotation]] at every change, replayed from lb_rotation events. Every
+    original instance ("0".."N-1") is in rotation when measuring starts (the benchmark waits for that); a surge's
+    new instances count once the load balancer takes them in."""
+    rotation = {str(i) for i in range(instances)}
+    series = [[0.0, len(rotation)]]
+    for event in sorted((e for e in events if e["type"] == "lb_rotation"), key=lambda e: e["seq"]):
+        (rotation.add if event.get("in_rotation") else rotation.discard)(str(event.get("instance_id")))
+        series.append([round(event["time"] - started, 3), len(rotation)])
+    return series
+
+
 def summarise(args, batches, events, sampler, started, finished, availability, requests_total) -> dict:
     """The JSON the benchmark prints: totals, the bound, and per batch requests and controller overhead."""
     upgrade_starts = Counter(str(e["instance_id"]) for e in events if e["type"] == "instance_upgrade_start")
@@ -287,8 +306,21 @@ def summarise(args, batches, events, sampler, started, finished, availability, r
     goal_s = 1.10 * bound_s + 2.0 * len(batches)
     bound_with_drain_s = bound_s + (0 if args.no_drain else len(batches) * args.drain_seconds)
     goal_with_drain_s = 1.10 * bound_with_drain_s + 2.0 * len(batches)
+    rotation = rotation_over_time(events, args.instances, started)
     return {
         "instances": args.instances,
+        "strategy": args.strategy,
+        # the lowest share of the original capacity the load balancer had in rotation during the rollout
+        "min_in_rotation_fraction": round(min(point[1] for point in rotation) / args.instances, 4),
+        "max_in_rotation": max(point[1] for point in rotation),
+        # the control figure: the same minimum before the first batch, when nothing in Azure changes yet (a lower
+        # value there is the emulator's load balancer dropping instances on an overloaded machine, not the rollout)
+        "min_in_rotation_fraction_from_first_batch": round(min(
+            [point[1] for point in rotation if point[0] >= first_start - started] or [args.instances])
+            / args.instances, 4),
+        "min_in_rotation_fraction_before_first_batch": round(min(
+            point[1] for point in rotation if point[0] <= first_start - started) / args.instances, 4),
+        "in_rotation_over_time": rotation,
         "batch": parse_batch(args.batch),
         "batches": len(batches),
         "batch_sizes": [b["size"] for b in batches],
@@ -378,18 +410,12 @@ def draw_timeline(batches: list[dict], events: list[dict], instances: int, start
     top.set_title(title)
     top.legend(loc="upper right", fontsize=8)
 
-    rotation = sorted((e for e in events if e["type"] == "lb_rotation"), key=lambda e: e["seq"])
-    # Every instance is in rotation when measuring starts (the benchmark waits for that).
-    out: set = set()
-    xs, ys = [0.0], [instances]
-    for event in rotation:
-        (out.discard if event.get("in_rotation") else out.add)(str(event.get("instance_id")))
-        xs.append(event["time"] - started)
-        ys.append(instances - len(out))
-    xs.append(finished - started)
-    ys.append(instances - len(out))
+    series = rotation_over_time(events, instances, started)
+    xs = [point[0] for point in series] + [finished - started]
+    ys = [point[1] for point in series] + [series[-1][1]]
     bottom.step(xs, ys, where="post", color="#337ab7")
-    bottom.set_ylim(0, instances * 1.05)
+    bottom.axhline(instances, color="#999999", linewidth=0.8, linestyle="--")
+    bottom.set_ylim(0, max(ys) * 1.05)
     bottom.set_ylabel("in LB rotation")
     bottom.set_xlabel("seconds since ansible-playbook started")
     fig.tight_layout()
@@ -418,6 +444,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--poll-interval", type=int, default=1,
                         help="the modules' poll_interval (whole seconds; a Retry-After from ARM takes precedence)")
     parser.add_argument("--no-drain", action="store_true", help="turn the drain hook off")
+    parser.add_argument("--strategy", choices=("in_place", "surge"), default="in_place",
+                        help="in_place (default) or surge: new instances first (the set needs room for one batch "
+                             "more: at most 1000 - batch size instances)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON and PNG go")
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--timeout", type=float, default=1800.0)
@@ -441,7 +470,8 @@ def main(argv=None) -> int:
         # two rounds later. Shorter drains only looked safe while the controller's own overhead padded them.
         args.drain_seconds = max(1, math.ceil(2 * effective_probe_interval(args)))
     args.results.mkdir(parents=True, exist_ok=True)
-    stem = f"rollout-n{args.instances}" + ("-nodrain" if args.no_drain else "")
+    stem = f"rollout-n{args.instances}" + ("-nodrain" if args.no_drain else "") + (
+        "-surge" if args.strategy == "surge" else "")
     with tempfile.TemporaryDirectory(prefix="vmss-bench-") as tmp:
         workdir = Path(tmp)
         with EmulatorProcess(workdir / "emulator", port=0) as emu:
@@ -479,7 +509,7 @@ def main(argv=None) -> int:
     if not args.no_plot and batches:
         picture = args.results / f"{stem}.png"
         draw_timeline(batches, events, args.instances, started, finished,
-                      f"OS image rollout: N={args.instances}, U={args.upgrade_seconds:g}s, "
+                      f"OS image rollout ({args.strategy}): N={args.instances}, U={args.upgrade_seconds:g}s, "
                       f"H={args.health_seconds:g}s, wall {result['wall_s']}s vs bound {result['bound_s']}s",
                       picture)
         result["picture"] = str(picture.relative_to(REPO)) if picture.is_relative_to(REPO) else str(picture)

@@ -34,7 +34,10 @@ if TYPE_CHECKING:
 
 REQUEST_KINDS = ("throttle", "http_error", "drop_connection")
 UPGRADE_KINDS = ("upgrade_fails", "upgrade_hangs", "unhealthy_after_upgrade")
-KINDS = REQUEST_KINDS + UPGRADE_KINDS + ("token_lifetime",)
+KINDS = REQUEST_KINDS + UPGRADE_KINDS + ("token_lifetime", "scale_out_fails")
+# scale_out_fails codes: QuotaExceeded is refused at the request (HTTP 409, nothing changes), as ARM checks quota
+# before it accepts a write; AllocationFailed is accepted, then its operation fails with no instance created.
+SCALE_OUT_CODES = ("QuotaExceeded", "AllocationFailed")
 
 # Instance operations (lifecycle.run_action) the upgrade kinds apply to unless match.operation names another
 # ("create" for new instances, "restart").
@@ -51,6 +54,7 @@ KIND_KEYS = {
     "upgrade_hangs": {"instance_ids", "fraction", "scale_set"},
     "unhealthy_after_upgrade": {"instance_ids", "image_version", "extension_setting", "scale_set"},
     "token_lifetime": {"seconds"},
+    "scale_out_fails": {"code", "scale_set", "message"},
 }
 MATCH_KEYS = {"method", "path", "operation"}
 
@@ -247,7 +251,15 @@ def parse_rule(raw: Any, index: int, rule_id: str) -> Rule:
                     or not isinstance(setting.get("extension"), str) or not isinstance(setting.get("name"), str)):
                 raise RuleError(f"{where}: 'extension_setting' must be {{\"extension\": NAME, \"name\": SETTING, "
                                 f"\"value\": VALUE}}, got {json.dumps(setting)}")
-    if kind == "upgrade_fails" and "message" in spec and not isinstance(spec["message"], str):
+    if kind == "scale_out_fails":
+        if match:
+            raise RuleError(f"{where}: 'match' is not allowed; the rule applies to writes that raise sku.capacity")
+        if spec.setdefault("code", "QuotaExceeded") not in SCALE_OUT_CODES:
+            raise RuleError(f"{where}: 'code' must be one of {', '.join(SCALE_OUT_CODES)}, got "
+                            f"{json.dumps(spec['code'])}")
+        if "scale_set" in spec and (not isinstance(spec["scale_set"], str) or spec["scale_set"].count("/") != 1):
+            raise RuleError(f"{where}: 'scale_set' must be \"RESOURCE_GROUP/NAME\", got {json.dumps(spec['scale_set'])}")
+    if kind in ("upgrade_fails", "scale_out_fails") and "message" in spec and not isinstance(spec["message"], str):
         raise RuleError(f"{where}: 'message' must be a string")
 
     return Rule(id=rule_id, kind=kind, spec=spec, trigger=trigger, method=match.get("method", "").upper() or None,
@@ -425,6 +437,27 @@ class FaultInjector:
             settings = Instance(inst.instance_id, 0, 0, None, target).extension_settings(setting["extension"])
             return settings is not None and setting["name"] in settings and settings[setting["name"]] == setting["value"]
         return True   # instance_ids, already checked by selects_instance
+
+    def scale_out_refusal(self, ss: ScaleSet, current: int, target: int, code: str) -> dict[str, Any] | None:
+        """A scale_out_fails rule's ARM error ({code, message}) with ``code`` for a write raising capacity, or None."""
+        if target <= current:
+            return None
+        for rule in list(self._rules):
+            if rule.kind != "scale_out_fails" or rule.spec["code"] != code or rule.trigger.exhausted:
+                continue
+            if rule.spec.get("scale_set") and rule.spec["scale_set"].lower() != ss.key.lower():
+                continue
+            if not self._fire(rule, resource_group=ss.resource_group, vmss=ss.name, code=rule.spec["code"],
+                              capacity=target):
+                continue
+            added = target - current
+            default = (f"Operation could not be completed as it results in exceeding approved standardDSv3Family "
+                       f"Cores quota (emulator fault rule {rule.id}: {added} more instance(s) asked)."
+                       if rule.spec["code"] == "QuotaExceeded" else
+                       f"Allocation failed. We do not have sufficient capacity for the requested VM size in this "
+                       f"region (emulator fault rule {rule.id}: {added} more instance(s) asked).")
+            return {"code": rule.spec["code"], "message": rule.spec.get("message") or default}
+        return None
 
     def app_is_sick(self, ss: ScaleSet, inst: Instance) -> bool:
         """Whether an unhealthy_after_upgrade rule made this instance's app report unhealthy."""

@@ -17,10 +17,19 @@ MODEL_APPLYING = ("manualupgrade", "rolling", "create", "reimageall_latest")
 
 
 def placement(ss: ScaleSet, index: int) -> tuple[int, int, str | None]:
-    """(update domain, fault domain, zone): round robin over zones, domains counted within the zone."""
+    """(update domain, fault domain, zone). Zonal: the zone with the fewest instances now, as Azure's zone balancing
+    places a scale-out; on a tie the zone that got an instance least recently (round robin; the zones list order
+    when empty). Domains counted within the zone. A new set is thus round robin over its zones, and after
+    deletions new instances go where instances are missing."""
     if ss.zones:
-        zone = ss.zones[index % len(ss.zones)]
-        slot = index // len(ss.zones)
+        counts = {zone: 0 for zone in ss.zones}
+        newest = {zone: -1 for zone in ss.zones}
+        for inst in ss.instances.values():
+            if inst.zone in counts:
+                counts[inst.zone] += 1
+                newest[inst.zone] = max(newest[inst.zone], int(inst.instance_id))
+        zone = min(ss.zones, key=lambda z: (counts[z], newest[z]))
+        slot = counts[zone]
         return slot % UPDATE_DOMAINS, slot % UPDATE_DOMAINS, zone
     return index % UPDATE_DOMAINS, index % UPDATE_DOMAINS, None
 

@@ -102,13 +102,16 @@ async def _run(app: web.Application, ss: ScaleSet, op: Operation, kind: str, sta
             progress["pendingInstanceCount"] = len(candidates) - len(batch)
             events.append("rolling_batch", resource_group=ss.resource_group, vmss=ss.name,
                           instance_ids=[i.instance_id for i in batch])
-            results = await asyncio.gather(*(lifecycle.run_action(app, ss, i, "rolling") for i in batch))
-            for inst, result in zip(batch, results):
-                done.add(inst.instance_id)
-                progress["failedInstanceCount" if result else "successfulInstanceCount"] += 1
+            if policy.get("maxSurge"):
+                batch = await _surge_batch(app, ss, batch, progress, done, settings)
+            else:
+                results = await asyncio.gather(*(lifecycle.run_action(app, ss, i, "rolling") for i in batch))
+                for inst, result in zip(batch, results):
+                    done.add(inst.instance_id)
+                    progress["failedInstanceCount" if result else "successfulInstanceCount"] += 1
+                await _settle(app, ss, batch, settings.health_grace_seconds + 5 * settings.probe_interval + 1)
             progress["inProgressInstanceCount"] = 0
             upgraded.extend(batch)
-            await _settle(app, ss, batch, settings.health_grace_seconds + 5 * settings.probe_interval + 1)
             bad = sum(1 for i in upgraded if unhealthy(app, ss, i))
             if bad * 100 > policy["maxUnhealthyUpgradedInstancePercent"] * len(upgraded):
                 error = {"code": "MaxUnhealthyUpgradedInstancePercentExceededInRollingUpgrade",
@@ -136,6 +139,25 @@ async def _run(app: web.Application, ss: ScaleSet, op: Operation, kind: str, sta
             "startedBy": started_by, "targetImageReference": target_image,
             "rollbackInfo": {"successfullyRolledbackInstanceCount": 0, "failedRolledbackInstanceCount": 0}})
         del ss.os_upgrade_history[:-HISTORY_LENGTH]
+
+
+async def _surge_batch(app: web.Application, ss: ScaleSet, old: list[Instance], progress: dict[str, int],
+                       done: set[str], settings: Any) -> list[Instance]:
+    """rollingUpgradePolicy.maxSurge: as many new instances as the batch (on the latest model) first; the old ones
+    are deleted once the new ones are healthy, so capacity never drops. New ones that fail or stay unhealthy leave
+    the old ones in place (the threshold check then stops the upgrade). Returns the new instances (judged next)."""
+    new = [lifecycle.new_instance(app, ss, running=False) for _old in old]
+    ss.sku["capacity"] = len(ss.instances)
+    errors = await lifecycle.provision_new(app, ss, new)
+    await _settle(app, ss, new, settings.health_grace_seconds + 5 * settings.probe_interval + 1)
+    healthy = not errors and not any(unhealthy(app, ss, i) for i in new)
+    for inst in old:
+        done.add(inst.instance_id)
+    progress["successfulInstanceCount" if healthy else "failedInstanceCount"] += len(old)
+    if healthy:
+        await asyncio.sleep(2 * settings.probe_interval)  # the load balancer takes the new ones in first
+        await lifecycle.remove_instances(app, ss, old)
+    return new
 
 
 def _next_batch(app: web.Application, ss: ScaleSet, candidates: list[Instance], policy: dict[str, Any],

@@ -25,7 +25,7 @@ from ansible_collections.vmss.rollout.plugins.module_utils.module import vmss_ar
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import batches, instances as inst_lib, probes, \
     upgrade, vm_group
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.rollout_options import ARGUMENT_SPEC, option_errors
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.targets import UniformScaleSet
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.targets import SurgeScaleSet, UniformScaleSet
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.vms import VmService
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import Deadline
 from ansible_collections.vmss.rollout.plugins.plugin_utils import rollout
@@ -76,6 +76,17 @@ class AzureSteps:
         # best effort, as the role always did: an instance that cannot be drained is not serving traffic anyway
         probes.probe_all(send, probes.render_urls(self.args["drain_url"], members), DRAIN_ACCEPTED, 0, 0, CONCURRENCY)
 
+    def surge_drain(self, victims):
+        ids = ", ".join(m["instance_id"] for m in victims)
+        if self.args["drain"]:
+            # old instances were all in the caller's first read, which has their private IPs (the target's reads
+            # do not list NICs)
+            self.drain(inst_lib.select_by_ids(self.args["instances"], [m["instance_id"] for m in victims]))
+            rollout.progress_sleep(self.args["drain_seconds"], "Draining instances %s before deleting them" % ids,
+                                   self.say, time.sleep)
+        self.before_write("deleting instances %s (replaced by new ones)" % ids)
+        self.say("Deleting instances %s: their replacements are healthy and in rotation." % ids)
+
     def http_check(self, instances):
         send = probes.make_sender("GET", self.args["http_timeout"], self.args["validate_certs"])
         results = probes.probe_all(send, probes.render_urls(self.args["http_url"], instances), {200},
@@ -85,10 +96,16 @@ class AzureSteps:
     def upgrade(self, instance_ids, delay, view):
         upgrade_after = Deadline(delay)
 
-        def before_upgrade_call():
-            rollout.progress_sleep(round(upgrade_after.remaining(), 1), "Draining instances %s before the upgrade"
-                                   % ", ".join(instance_ids), self.say, time.sleep)
-            self.before_write("upgrading instances %s" % ", ".join(instance_ids))
+        def before_upgrade_call(step="upgrade", victims=()):
+            if step == "delete":
+                # surge: the old instances drain now that their replacements are healthy and in rotation
+                self.surge_drain(victims)
+                return
+            if step == "upgrade":
+                rollout.progress_sleep(round(upgrade_after.remaining(), 1), "Draining instances %s before the "
+                                       "upgrade" % ", ".join(instance_ids), self.say, time.sleep)
+            self.before_write("%s instances %s" % ("upgrading" if step == "upgrade" else "(%s) for" % step,
+                                                   ", ".join(instance_ids)))
 
         try:
             result, error = self.target.upgrade(instance_ids, self.check_mode, display.warning, before_upgrade_call,
@@ -145,6 +162,10 @@ def make_target(args, service):
     vm_service = VmService(service.client, service.subscription_id)
     kind = vm_group.resolve_kind(args["kind"], args["instances"],
                                  lambda: vm_service.get_scale_set(args["resource_group"], args["name"]))
+    if kind != "uniform" and args["strategy"] == "surge":
+        raise upgrade.InputError("strategy: surge rolls Uniform scale sets only (it scales the set out and deletes "
+                                 "instances by id); this target is %s. Use strategy: in_place."
+                                 % ("a Flexible scale set" if kind == "flexible" else "a group of plain VMs"))
     if kind == "virtual_machines":
         return vm_group.VirtualMachineGroup(vm_service, args["resource_group"], args["virtual_machines"],
                                             args["extension"], wait, args["batch_by"])
@@ -152,6 +173,9 @@ def make_target(args, service):
         target = vm_group.FlexibleScaleSet(vm_service, args["resource_group"], args["name"], wait)
         target.check()
         return target
+    if args["strategy"] == "surge":
+        wait.update(in_rotation_seconds=args["surge_in_rotation_seconds"], protected=args["surge_protected"])
+        return SurgeScaleSet(service, args["resource_group"], args["name"], wait, time.sleep)
     return UniformScaleSet(service, args["resource_group"], args["name"], wait)
 
 
@@ -194,7 +218,7 @@ class ActionModule(ActionBase):
         check_mode = bool(self._task.check_mode)
         options = dict((key, args[key]) for key in (
             "max_unhealthy_percent", "max_unhealthy_upgraded_percent", "drain", "drain_seconds", "http_check",
-            "bake_seconds", "pause_seconds", "bake_after_last_batch", "option_prefix"))
+            "bake_seconds", "pause_seconds", "bake_after_last_batch", "option_prefix", "strategy"))
         options["scale_set"] = "%s/%s" % (args["resource_group"], args["name"])
         say = rollout.prefixed_say(display.display, options["scale_set"])
         try:

@@ -236,6 +236,18 @@ rolling_upgrade:
   returned: when strategy is platform
   type: dict
   sample: {status: Completed, progress: {successfulInstanceCount: 5, failedInstanceCount: 0}, history: []}
+replaced:
+  description:
+    - With O(strategy=platform) and C(rollingUpgradePolicy.maxSurge), ids of the outdated instances Azure deleted
+      after creating new ones on the latest model (they count as upgraded, with that reason).
+  returned: when strategy is platform and the upgrade ran
+  type: list
+  elements: str
+new_instances:
+  description: With O(strategy=platform), ids of the instances that appeared during the upgrade (MaxSurge's new ones).
+  returned: when strategy is platform and the upgrade ran
+  type: list
+  elements: str
 """
 
 import time

@@ -170,6 +170,32 @@ options:
         a breach names C(image_rollout_max_unhealthy_upgraded_percent), the option the user set.
     type: str
     default: rolling_upgrade_
+  strategy:
+    description:
+      - C(in_place) upgrades each batch's instances with one manualupgrade call (the batch is out of service meanwhile).
+      - C(surge) (Manual upgrade policy) keeps capacity at 100% or more; per batch it scales the set out by the
+        batch's size (Azure creates the new instances on the latest model), waits until they are healthy and
+        O(surge_in_rotation_seconds) more for the load balancer, then drains and deletes as many old instances, in
+        the zones the new ones landed in. A quota or capacity error stops it before anything is deleted; new
+        instances that never become healthy are deleted again, no old one is, and the rollout stops. It needs quota
+        for one batch more than the set's capacity. The capacity before the rollout is kept in the scale-set tag
+        C(vmss-rollout-surge-base) until the last old instance is gone, so a rerun resumes without adding twice.
+      - One of C(in_place), C(surge).
+    type: str
+    default: in_place
+  surge_protected:
+    description:
+      - What a surge rollout does with outdated instances protected from scale-in, which it never deletes.
+      - C(report) leaves them on the old model and reports them as skipped; C(upgrade_in_place) upgrades them in
+        place in their batch (instances protected from scale-set actions are always only reported).
+    type: str
+    default: report
+  surge_in_rotation_seconds:
+    description:
+      - Seconds a surge batch waits after its new instances report healthy before it drains and deletes old ones,
+        so the load balancer's probes have taken the new instances into rotation (at least two probe intervals).
+    type: float
+    default: 5
 extends_documentation_fragment:
   - vmss.rollout.scale_set
   - vmss.rollout.azure

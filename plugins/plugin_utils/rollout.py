@@ -163,9 +163,10 @@ def run_batches(ops, options, plan, addressed, current, state, say, sleep=time.s
     ``addressed``: instance summaries with private IPs (vmss_info's), where batches take their URLs from;
     ``current``: the latest read of the whole set (health), judged before each batch (None: read it first).
     ``options``: max_unhealthy_percent, max_unhealthy_upgraded_percent, drain, drain_seconds, http_check,
-    bake_seconds, pause_seconds; optional scale_set (live lines start with it: fleets roll several sets at once),
-    option_prefix (messages name the user's own options) and bake_after_last_batch. ``only``: the index of the one
-    batch to run (the caller checks between batches).
+    bake_seconds, pause_seconds; optional strategy (in_place, or surge: the target drains after the scale-out),
+    scale_set (live lines start with it: fleets roll several sets at once), option_prefix (messages name the
+    user's own options) and bake_after_last_batch. ``only``: the index of the one batch to run (the caller checks
+    between batches).
     Sets state["last_batch"] to the last batch's members and upgrade outcome; returns the latest read of the
     whole set (None if there was none). Raises TwoZonesError before touching a batch that spans two zones.
     """
@@ -199,12 +200,15 @@ def run_batches(ops, options, plan, addressed, current, state, say, sleep=time.s
         members = select_by_ids(addressed, batch_ids)
         if len(set(m.get("zone") for m in members)) > 1:
             raise TwoZonesError("Refusing to upgrade two zones at once: %s." % label)
-        if options["drain"]:
+        # a surge batch drains its old instances later, once their replacements are healthy (the target does)
+        if options["drain"] and options.get("strategy", "in_place") == "in_place":
             ops.drain(members)
         # the latest read (when the previous batch settled, or the caller's) picks what to upgrade: no second read
         outcome = ops.upgrade(batch_ids, options["drain_seconds"] if options["drain"] else 0, current)
         tally(state, label, outcome)
-        state["last_batch"] = {"label": label, "instances": select_by_ids(members, state["upgraded"]),
+        # the instances to check: the batch's own, or (surge) the new ones that replaced them
+        addressed_now = outcome.get("addressed") or members
+        state["last_batch"] = {"label": label, "instances": select_by_ids(addressed_now, state["upgraded"]),
                                "outcome": outcome.get("instances") or []}
         # A timed-out call stops the rollout, but the instances it did finish are judged like any other batch's
         # first (health line, HTTP check, threshold); a call with no instance or never started has nothing to judge.
@@ -214,7 +218,7 @@ def run_batches(ops, options, plan, addressed, current, state, say, sleep=time.s
         say(health_line(label, outcome.get("instances") or []))
         if options["http_check"]:
             known_bad = [i for i in app_health_unhealthy_ids(outcome.get("instances") or []) if i in state["upgraded"]]
-            to_check = [m for m in select_by_ids(members, state["upgraded"]) if m["instance_id"] not in known_bad]
+            to_check = [m for m in select_by_ids(addressed_now, state["upgraded"]) if m["instance_id"] not in known_bad]
             failed_ids = ops.http_check(to_check) if to_check else []
             state["http_failed"] = _unique(state["http_failed"] + list(failed_ids))
             say(http_line(label, failed_ids, known_bad))

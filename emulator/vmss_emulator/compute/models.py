@@ -123,6 +123,7 @@ class ComputeBackend:
         """A write of an existing set's model (from checked_model): what is None is kept; a new etag; the LRO that
         changes capacity and applies the model as the upgrade policy says."""
         check_zones(ss.zones, zones)
+        self.refuse_over_quota(ss, int((sku if sku is not None else ss.sku).get("capacity") or 0))
         changed = model["virtualMachineProfile"] is not ss.profile
         model["timeCreated"] = ss.model.get("timeCreated")  # fill_defaults drops it (read-only); a write keeps it
         ss.model, ss.protected_settings = model, secrets
@@ -134,13 +135,23 @@ class ComputeBackend:
         self._record_write(ss, operation)
         return self._start(ss, operation, self._after_model_write(ss, changed, ss.capacity))
 
+    def refuse_over_quota(self, ss: ScaleSet, target_capacity: int) -> None:
+        """A scale_out_fails rule with code QuotaExceeded: ARM refuses the write itself (409), nothing is stored."""
+        refusal = self.runtime["faults"].scale_out_refusal(ss, len(ss.instances), target_capacity, "QuotaExceeded")
+        if refusal:
+            raise ArmError(409, refusal["code"], refusal["message"], target="sku.capacity")
+
     def _after_model_write(self, ss: ScaleSet, profile_changed: bool, target_capacity: int) -> Work:
         """The work of a model write's LRO: capacity changes, then what the upgrade policy does with a new model."""
         runtime = self.runtime
+        refusal = runtime["faults"].scale_out_refusal(ss, len(ss.instances), target_capacity, "AllocationFailed")
 
         async def work(op: Operation) -> None:
             ss.provisioning_state = "Updating"
             try:
+                if refusal:  # AllocationFailed (scale_out_fails): no instance is created, the capacity stays
+                    ss.sku["capacity"] = len(ss.instances)
+                    raise OperationFailed(refusal)
                 if target_capacity > len(ss.instances):
                     new = [lifecycle.new_instance(runtime, ss, running=False)
                            for _index in range(target_capacity - len(ss.instances))]

@@ -78,6 +78,7 @@ def summarize(vm, private_ips=None):
         "private_ip": (private_ips or {}).get(instance_id),
         "image": image_to_user(image),
         "protected": bool(protection.get("protectFromScaleSetActions")),
+        "protected_from_scale_in": bool(protection.get("protectFromScaleIn")),
         "tags": dict(vm.get("tags") or {}),
         "app_phase": app_phase,
         "app_skip_upgrade": app_skip_upgrade,

@@ -40,7 +40,7 @@ def template_fields(url):
 # The rolling_upgrade role checks its URLs with rollout_options.option_errors, which uses this list.
 INSTANCE_FIELDS = ("instance_id", "id", "name", "update_domain", "fault_domain", "zone", "latest_model_applied",
                    "provisioning_state", "power_state", "health_state", "private_ip", "image", "protected", "tags",
-                   "app_phase", "app_skip_upgrade")
+                   "app_phase", "app_skip_upgrade", "protected_from_scale_in")
 
 
 def unknown_fields(url):

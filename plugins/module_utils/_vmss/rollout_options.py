@@ -38,6 +38,9 @@ ARGUMENT_SPEC = {
     "pause_seconds": {"type": "float", "default": 0},
     "bake_after_last_batch": {"type": "bool", "default": False},
     "option_prefix": {"type": "str", "default": "rolling_upgrade_"},
+    "strategy": {"type": "str", "default": "in_place"},
+    "surge_protected": {"type": "str", "default": "report"},
+    "surge_in_rotation_seconds": {"type": "float", "default": 5},
 }
 
 # What is rolled (issue 14): a Uniform set, a Flexible set, or a group of plain VMs; kept apart from the options above.
@@ -52,12 +55,15 @@ TARGET_ARGUMENT_SPEC = {
     "rollback_extension": {"type": "dict"},
 }
 ARGUMENT_SPEC.update(TARGET_ARGUMENT_SPEC)
+STRATEGIES = ("in_place", "surge")
+SURGE_PROTECTED = ("upgrade_in_place", "report")
+
 
 # The URL each URL option is shown with in its message.
 URL_EXAMPLES = {"http_url": "http://{private_ip}:8080/health", "drain_url": "http://{private_ip}:8080/drain"}
 POSITIVE = ("health_timeout", "wait_timeout", "poll_interval")
 NOT_NEGATIVE = ("http_timeout", "http_retries", "http_delay", "drain_seconds", "bake_seconds", "pause_seconds",
-                "max_batches")
+                "max_batches", "surge_in_rotation_seconds")
 PERCENTAGES = ("max_unhealthy_percent", "max_unhealthy_upgraded_percent")
 
 
@@ -104,6 +110,10 @@ def option_errors(options, prefix=""):
         value = _number(options.get(name)) if name in options else 0
         if value is None or value < 0:
             errors.append("%s%s must not be negative, got %s." % (prefix, name, _shown(options[name])))
+    for name, allowed in (("strategy", STRATEGIES), ("surge_protected", SURGE_PROTECTED)):
+        if name in options and options[name] not in allowed:
+            errors.append("%s%s must be one of %s, got %s." % (prefix, name, ", ".join(allowed),
+                                                               json.dumps(options[name], default=str)))
     for name, example in URL_EXAMPLES.items():
         if name not in options:
             continue

@@ -129,6 +129,28 @@ class VmssService:
         except AzureError as exc:
             raise from_azure_error(exc, "read the latest rolling upgrade of scale set %s/%s" % (resource_group, name))
 
+    def scale_out(self, resource_group, name, capacity, tags, timeout):
+        """PATCH sku.capacity (new instances come up on the latest model) and the set's ``tags`` in one write; waits
+        for the LRO. A quota or capacity refusal (QuotaExceeded, AllocationFailed...) raises VmssError."""
+        action = "scale scale set %s/%s out to %d instances" % (resource_group, name, capacity)
+        poller = self._call(action, self.client.virtual_machine_scale_sets.begin_update, resource_group, name,
+                            {"sku": {"capacity": capacity}, "tags": tags})
+        return _plain(self._wait(action, poller, timeout))
+
+    def set_tags(self, resource_group, name, tags, timeout):
+        """PATCH the scale set's tags (the whole dict: ARM replaces them) and wait."""
+        action = "update the tags of scale set %s/%s" % (resource_group, name)
+        poller = self._call(action, self.client.virtual_machine_scale_sets.begin_update, resource_group, name,
+                            {"tags": tags})
+        return _plain(self._wait(action, poller, timeout))
+
+    def delete_instances(self, resource_group, name, instance_ids, timeout):
+        """ONE POST .../delete for ``instance_ids``; waits for the LRO."""
+        action = "delete instances %s of scale set %s/%s" % (", ".join(instance_ids), resource_group, name)
+        poller = self._call(action, self.client.virtual_machine_scale_sets.begin_delete_instances, resource_group,
+                            name, {"instanceIds": list(instance_ids)})
+        return self._wait(action, poller, timeout)
+
     def list_nics(self, resource_group, name):
         """The scale set's network interfaces (Microsoft.Network, via the compute client's pipeline)."""
         return list_scale_set_nics(self.client, self.subscription_id, resource_group, name)

@@ -273,8 +273,18 @@ def run_platform(service, options, check_mode):
             code=err_info.get("code"))
     after = list_summaries(service, rg, name)
     result_instances, upgraded, failed = outcomes(all_ids, after, outdated, skipped, False)
+    # With rollingUpgradePolicy.maxSurge Azure creates new instances and deletes the old ones: an outdated instance
+    # gone after a completed upgrade was replaced, not failed.
+    present = set(s["instance_id"] for s in after)
+    replaced = [i for i in outdated if i not in present] if error is None else []
+    for summary in result_instances:
+        if summary["instance_id"] in replaced:
+            summary.update(outcome="upgraded", reason="replaced by a new instance on the latest model (MaxSurge)")
+    upgraded = upgraded + replaced
+    failed = [f for f in failed if f["instance_id"] not in replaced]
     return dict(changed=True, instances=result_instances, upgraded=upgraded, skipped=skipped, failed_instances=failed,
-                waited_for=[], rolling_upgrade=report), error
+                waited_for=[], rolling_upgrade=report, replaced=replaced,
+                new_instances=[s["instance_id"] for s in after if s["instance_id"] not in set(all_ids)]), error
 
 
 def _no_hook():

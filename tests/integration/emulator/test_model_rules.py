@@ -6,7 +6,7 @@ from vmss_emulator.exceptions import ArmError
 from vmss_emulator.lifecycle import placement
 from vmss_emulator.model import deep_merge, find_cycle, parse_duration, provisioning_order, \
     validate_extension_order
-from vmss_emulator.state import ScaleSet, Settings
+from vmss_emulator.state import Instance, ScaleSet, Settings
 
 
 def ext(name, after=(), settings=True):
@@ -56,7 +56,12 @@ def test_placement_spreads_domains_and_zones():
     flat = ScaleSet("s", "rg", "n", "loc", {}, [], {"virtualMachineProfile": {}})
     assert [placement(flat, i)[:2] for i in range(6)] == [(0, 0), (1, 1), (2, 2), (3, 3), (4, 4), (0, 0)]
     zonal = ScaleSet("s", "rg", "n", "loc", {}, ["1", "2", "3"], {"virtualMachineProfile": {}})
-    assert [placement(zonal, i) for i in range(4)] == [(0, 0, "1"), (0, 0, "2"), (0, 0, "3"), (1, 1, "1")]
+    placed = []
+    for index in range(4):
+        # a zonal placement depends on the instances already there (zone balancing), as lifecycle.new_instance adds them
+        placed.append(placement(zonal, index))
+        zonal.instances[str(index)] = Instance(str(index), *placed[-1], applied_model={})
+    assert placed == [(0, 0, "1"), (0, 0, "2"), (0, 0, "3"), (1, 1, "1")]
 
 
 def test_deep_merge_merges_objects_and_replaces_lists():

@@ -150,3 +150,23 @@ def plain(value):
     if isinstance(value, list):
         return [plain(item) for item in value]
     return value
+def kill_playbook_when(ansible_env, playbook: Path, cwd: Path, reached, what: str, timeout: float = 120.0) -> None:
+    """Start ansible-playbook on `playbook` and kill its whole process group (as an operator's Ctrl-C / a killed
+    job would) once `reached()` is true; fails if the run ends first or `what` never happens in time."""
+    import os
+    import signal
+    import subprocess
+    import time
+    first = subprocess.Popen(
+        [str(ansible_env["PATH"].split(os.pathsep)[0] + "/ansible-playbook"), str(playbook), "-i", "localhost,",
+         "-c", "local"], env=ansible_env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while not reached():
+            assert first.poll() is None, "the first run ended before it could be interrupted"
+            assert time.monotonic() < deadline, f"the rollout never {what}"
+            time.sleep(0.05)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()

@@ -5,17 +5,13 @@ timeline, request counters and load-balancer availability.
 """
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import time
 import urllib.request
 
 import yaml
 
 from rollout_testlib import (NEW, OLD, RG, change_model_behind_the_engine, failure_lines, fleet, image, image_versions,
-                             in_flight_sets, read_json, role_play, scale_set, scenario, standalone_engine_with_rollback,
-                             upgrade_events, upgrade_starts)
+                             in_flight_sets, kill_playbook_when, read_json, role_play, scale_set, scenario,
+                             standalone_engine_with_rollback, upgrade_events, upgrade_starts)
 
 
 def test_healthy_rollout_goes_update_domain_by_update_domain(fresh_emulator, run_playbook, tmp_path):
@@ -129,20 +125,9 @@ def test_interrupted_rollout_resumes_without_upgrading_twice(fresh_emulator, run
     playbook = tmp_path / "interrupted.yml"
     playbook.write_text(yaml.safe_dump(role_play("image_rollout", resource_group=RG, name="web", image=image(NEW),
                                                  batch=2, batch_across_update_domains=True)))
-    first = subprocess.Popen(
-        [str(ansible_env["PATH"].split(os.pathsep)[0] + "/ansible-playbook"), str(playbook), "-i", "localhost,",
-         "-c", "local"], env=ansible_env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        # kill it once the second batch (the one with instance 1) has started upgrading
-        while "1" not in upgrade_starts(emulator):
-            assert first.poll() is None, "the first run ended before it could be interrupted"
-            assert time.monotonic() < deadline, "the rollout never reached its second batch"
-            time.sleep(0.05)
-    finally:
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait()
+    # kill it once the second batch (the one with instance 1) has started upgrading
+    kill_playbook_when(ansible_env, playbook, tmp_path, lambda: "1" in upgrade_starts(emulator),
+                       "reached its second batch")
     done_before = upgrade_starts(emulator)
     assert set(done_before) < {str(i) for i in range(6)}, "nothing left for the re-run"
 

@@ -30,7 +30,7 @@ def test_summary_fields():
         "health_state": "healthy", "private_ip": "10.0.0.7",
         "image": {"publisher": "P", "offer": "O", "sku": "S", "version": "1", "exact_version": "1"},
         "protected": True, "id": "/x/virtualMachines/3", "tags": {"env": "prod"}, "app_phase": None,
-        "app_skip_upgrade": False,
+        "app_skip_upgrade": False, "protected_from_scale_in": False,
     }
 
 

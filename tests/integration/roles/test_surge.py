@@ -1,0 +1,151 @@
+"""rolling_upgrade with strategy surge, run by ansible-playbook against the emulator (real SDK over HTTPS).
+
+Judged from the emulator: its fleet view, its events (instance creations, lb_rotation) and the load balancer's
+rotation, never from the collection's own summary alone.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import yaml
+
+from rollout_testlib import (NEW, OLD, RG, change_model_behind_the_engine, fleet, image, kill_playbook_when, read_json,
+                             role_play, scale_set, scenario, wait_for_rotation)
+
+SURGE = {"strategy": "surge", "surge_in_rotation_seconds": 1.5, "http_check": False,
+         "batch_across_update_domains": True}
+
+
+def surge_play(result_file=None, **role_vars):
+    return yaml.safe_dump(role_play("rolling_upgrade", result_file, resource_group=RG, name="web",
+                                    **{**SURGE, **role_vars}))
+
+
+def new_model(run_playbook):
+    change_model_behind_the_engine(run_playbook, "vmss_model_image", {"name": "web", "image": image(NEW)})
+
+
+def creations(emulator) -> Counter:
+    return Counter(e["instance_id"] for e in emulator.events("instance_upgrade_start") if e["operation"] == "create")
+
+
+def min_in_rotation(emulator, start: set[str]) -> int:
+    """The fewest instances the load balancer had in rotation at any moment, replayed from lb_rotation events."""
+    rotation = set(start)
+    lowest = len(rotation)
+    for event in sorted(emulator.events("lb_rotation"), key=lambda e: e["seq"]):
+        if event["in_rotation"]:
+            rotation.add(event["instance_id"])
+        else:
+            rotation.discard(event["instance_id"])
+        lowest = min(lowest, len(rotation))
+    return lowest
+
+
+def test_surge_rollout_never_drops_below_full_capacity(fresh_emulator, run_playbook, tmp_path):
+    """Zonal set of 6, batches of 2 in one zone: new instances first, old ones deleted only once the new are in
+    rotation; the load balancer never has fewer than 6; zones stay 2/2/2; no instance is upgraded in place."""
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(scale_set(capacity=6, zones=["1", "2", "3"], load_balancer=True)))
+    new_model(run_playbook)
+    wait_for_rotation(emulator, 6)
+    start = set(emulator.availability()["load_balancers"][f"{RG}/web"]["in_rotation"])
+    emulator.clear_events()
+    emulator.reset_requests()
+    result_file = tmp_path / "result.json"
+
+    run = run_playbook(surge_play(result_file, batch=2, drain=True, drain_seconds=1))
+
+    assert run.rc == 0, run.output
+    rows = fleet(emulator)
+    assert len(rows) == 6
+    assert {r["image_version"] for r in rows} == {NEW}
+    assert not {r["instance_id"] for r in rows} & {str(i) for i in range(6)}, "an old instance is left"
+    assert Counter(r["zone"] for r in rows) == {"1": 2, "2": 2, "3": 2}
+    assert sum(creations(emulator).values()) == 6, "the surge created more (or fewer) instances than it replaced"
+    ops = [e["operation"] for e in emulator.events("instance_upgrade_start")]
+    assert set(ops) == {"create"}, f"an instance was upgraded in place: {ops}"
+    assert min_in_rotation(emulator, start) >= 6
+    by_operation = emulator.requests()["by_operation"]
+    assert by_operation["VirtualMachineScaleSets_DeleteInstances"] == 3
+    assert "VirtualMachineScaleSets_UpdateInstances" not in by_operation
+    # the old instances were drained (POST /drain): the load balancer took each batch's two out BEFORE the delete
+    # call (without the drain they would leave rotation only once deleted)
+    deletes = sorted(e["seq"] for e in emulator.events("lro_start")
+                     if e["operation"] == "VirtualMachineScaleSets_DeleteInstances")
+    left = [e["seq"] for e in emulator.events("lb_rotation") if not e["in_rotation"] and e["instance_id"] in start]
+    assert [sum(1 for seq in left if seq < delete) for delete in deletes] == [2, 4, 6]
+    assert "Deleting instances" in run.output
+    result = read_json(result_file)
+    assert result["status"] == "completed"
+    assert sorted(result["upgraded"], key=int) == sorted((r["instance_id"] for r in rows), key=int)
+    vmss = emulator.admin("GET", f"/_emulator/scale_sets/{RG}/web/instances")["scale_set"]
+    assert "vmss-rollout-surge-base" not in str(vmss)
+
+
+def test_new_instances_that_never_get_healthy_delete_nothing_old_and_stop(fresh_emulator, run_playbook, tmp_path):
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(scale_set(capacity=5)))
+    emulator.set_faults([{"kind": "unhealthy_after_upgrade", "image_version": NEW}])
+    new_model(run_playbook)
+    emulator.clear_events()
+    emulator.reset_requests()
+    result_file = tmp_path / "result.json"
+
+    run = run_playbook(surge_play(result_file, batch=2, health_timeout=3))
+
+    assert run.rc != 0
+    rows = fleet(emulator)
+    # every old instance is still there, on the old image; the two new ones were deleted again
+    assert sorted(r["instance_id"] for r in rows) == ["0", "1", "2", "3", "4"]
+    assert {r["image_version"] for r in rows} == {OLD}
+    assert sum(creations(emulator).values()) == 2, "the rollout went on after the first batch"
+    deleted = emulator.requests()["by_operation"]["VirtualMachineScaleSets_DeleteInstances"]
+    assert deleted == 1
+    assert "did not become healthy" in run.output
+    assert read_json(result_file)["status"] == "breached"
+
+
+def test_quota_refusal_stops_before_anything_is_deleted(fresh_emulator, run_playbook, tmp_path):
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(scale_set(capacity=4)))
+    new_model(run_playbook)
+    emulator.set_faults([{"kind": "scale_out_fails", "code": "QuotaExceeded"}])
+    emulator.clear_events()
+    emulator.reset_requests()
+
+    run = run_playbook(surge_play(batch=2))
+
+    assert run.rc != 0
+    assert sorted(r["instance_id"] for r in fleet(emulator)) == ["0", "1", "2", "3"]
+    assert "VirtualMachineScaleSets_DeleteInstances" not in emulator.requests()["by_operation"]
+    assert not creations(emulator)
+    assert "QuotaExceeded" in run.output
+
+
+def test_a_killed_surge_rollout_resumes_without_adding_twice(fresh_emulator, run_playbook, ansible_env, tmp_path):
+    """ansible-playbook killed once the first batch's new instances are being created (before any delete); the
+    rerun finds them, adds nothing for that batch, deletes the old ones and finishes at the original capacity."""
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(scale_set(capacity=4)))
+    new_model(run_playbook)
+    emulator.clear_events()
+    playbook = tmp_path / "surge.yml"
+    playbook.write_text(surge_play(batch=2, surge_in_rotation_seconds=3))
+    kill_playbook_when(ansible_env, playbook, tmp_path, lambda: bool(creations(emulator)), "scaled out")
+    # the orphaned worker stops before its next write (the delete): wait until its scale-out is done
+    deadline = time.monotonic() + 60
+    while len(emulator.events("instance_upgrade_end")) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(4)
+    assert len(fleet(emulator)) == 6, "the interrupted run deleted something, or did not scale out"
+
+    run = run_playbook(playbook)
+
+    assert run.rc == 0, run.output
+    rows = fleet(emulator)
+    assert len(rows) == 4
+    assert {r["image_version"] for r in rows} == {NEW}
+    assert sum(creations(emulator).values()) == 4, f"instances were added twice: {dict(creations(emulator))}"
