@@ -166,6 +166,21 @@ class VmService:
                             vm_name, extension, body)
         return _plain(self._wait(action, poller, timeout))
 
+    def patch_extension(self, resource_group, vm_name, extension, properties, timeout):
+        """PATCH only ``properties`` of the extension (a concurrent edit of its other properties survives: Azure's VM
+        extension has no etag to guard a PUT with) and wait for its LRO; returns the extension as written."""
+        action = "update extension %s of virtual machine %s/%s" % (extension, resource_group, vm_name)
+        poller = self._call(action, self.client.virtual_machine_extensions.begin_update, resource_group, vm_name,
+                            extension, {"properties": properties})
+        return _plain(self._wait(action, poller, timeout))
+
+    def delete_extension(self, resource_group, vm_name, extension, timeout):
+        """DELETE the extension and wait for its LRO at most ``timeout`` seconds."""
+        action = "remove extension %s of virtual machine %s/%s" % (extension, resource_group, vm_name)
+        poller = self._call(action, self.client.virtual_machine_extensions.begin_delete, resource_group, vm_name,
+                            extension)
+        self._wait(action, poller, timeout)
+
     def _exists(self, getter, resource_group, name):
         try:
             getter(resource_group, name)
