@@ -13,7 +13,8 @@ from __future__ import annotations
 
 __metaclass__ = type
 
-from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import scale_set_id
+from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import NIC_API_VERSION, list_wire_pages, \
+    scale_set_id
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError, VmssNotStarted, from_azure_error
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.health import health_from_instance_view
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import wait_for_poller
@@ -99,6 +100,14 @@ class VmService:
     def list_vms_with_views(self, resource_group, names):
         """[(vm, instance view)] for the VMs ``names`` of one resource group, in that order."""
         return [(self.get_vm(resource_group, name), self.instance_view(resource_group, name)) for name in names]
+
+    def list_nics(self, resource_group):
+        """Every network interface of a resource group, as wire dicts (one paged GET through the client's pipeline):
+        plain VMs and Flexible members have standalone NICs, each naming its VM in properties.virtualMachine.id, so
+        azure_client.private_ips_by_instance maps them to VM names."""
+        url = "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/networkInterfaces?api-version=%s" % (
+            self.subscription_id, resource_group, NIC_API_VERSION)
+        return list_wire_pages(self.client, url, "list the network interfaces of resource group %s" % resource_group)
 
     # --- Flexible scale sets ---------------------------------------------------------------------
 
