@@ -198,7 +198,8 @@ def apply(service, rg, name, plan, timeout):
         elif action == "update":
             service.patch_extension(rg, name, ext_name, body, timeout)
         else:
-            service.delete_extension(rg, name, ext_name, timeout)
+            action = "remove extension %s of virtual machine %s/%s" % (ext_name, rg, name)
+            service.finish(action, service.begin_delete_extension(rg, name, ext_name), timeout)
     return service.list_extensions(rg, name)
 
 

@@ -153,6 +153,11 @@ def plan(instances, batch="update_domain", include_current=False, across_update_
     on through the zone and percentages are of the whole set. ``held_back``: the instances of the batches after
     ``max_batches``, left for a later run.
     """
+    if is_flexible(instances) and not any(i.get("update_domain") is not None for i in instances):
+        # a Flexible set's members: the same batches by fault domain (and zone), never silently by "no update domain"
+        return plan_by_placement(instances, batch, "fault_domain", include_current,
+                                 across_update_domains=across_update_domains, instance_ids=instance_ids,
+                                 max_batches=max_batches)
     items = batch_items(batch)
     excluded = exclusions(instances, include_current, update_domains, instance_ids)
     skipped = set(e["instance_id"] for e in excluded)
@@ -206,3 +211,55 @@ def describe(result, scale_set, would_change_model=False):
         lines.append("  Left out, %s: %d instance(s): %s" % (
             group["reason"], len(group["instance_ids"]), ", ".join(group["instance_ids"])))
     return lines
+
+
+# --- Flexible scale sets and groups of plain VMs: batches by another placement key -------------------------------
+
+# What a batch is "one domain" of, per key: Flexible sets have no update domains (fault domain and zone instead);
+# plain VMs have their availability set's update domain, or their zone, or nothing (plain counts).
+PLACEMENT_KEYS = ("update_domain", "fault_domain", "zone", "none")
+_PLACEMENT_WORDS = {"update_domain": "update domain", "fault_domain": "fault domain"}
+
+
+def is_flexible(instances):
+    """True for the members of a Flexible scale set (vms.summarize_vm's kind): they plan by fault domain."""
+    return bool(instances) and all(i.get("kind") == "flexible_member" for i in instances)
+
+
+def plan_by_placement(instances, batch="update_domain", key="fault_domain", include_current=False, **kwargs):
+    """plan() with ``key`` (PLACEMENT_KEYS) in the place of the update domain, never crossing a zone.
+
+    ``batch`` takes the same forms; the per-domain word may be the key's own ("fault_domain", "zone"). ``key``
+    "zone" makes each zone one domain, "none" lets counts run on through the zone. Batches carry
+    ``placement_key`` and ``domains`` (the values of the key), labels name the key ("zone 2, fault domain 1").
+    """
+    if key not in PLACEMENT_KEYS:
+        raise BatchError("batch_by must be one of %s, got %r." % (", ".join(PLACEMENT_KEYS), key))
+    words = (key, "fault_domain", "zone")
+    if isinstance(batch, str) and batch.strip().lower() in words:
+        batch = "update_domain"
+    elif isinstance(batch, (list, tuple)):
+        batch = ["update_domain" if isinstance(b, str) and b.strip().lower() in words else b for b in batch]
+    if key == "update_domain":
+        return plan(instances, batch, include_current, **kwargs)
+    moved = []
+    for inst in instances:
+        copy = dict(inst)
+        copy["update_domain"] = inst.get(key) if key == "fault_domain" else None
+        copy["kind"] = "placed by %s" % key  # planned as update domains below, once
+        moved.append(copy)
+    result = plan(moved, batch, include_current, **kwargs)
+    for item in result["batches"]:
+        item["placement_key"] = key
+        item["domains"] = item.pop("update_domains")
+        item["update_domains"] = []
+        item["label"] = placement_label(item["zone"], key, item["domains"])
+    return result
+
+
+def placement_label(zone, key, domains):
+    parts = ["zone %s" % zone] if zone else []
+    if key in _PLACEMENT_WORDS and domains != [None]:
+        parts.append("%s%s %s" % (_PLACEMENT_WORDS[key], "s" if len(domains) > 1 else "",
+                                  ", ".join(str(d) for d in domains)))
+    return ", ".join(parts) or "no zone"

@@ -183,12 +183,28 @@ class VmService:
                             extension, {"properties": properties})
         return _plain(self._wait(action, poller, timeout))
 
-    def delete_extension(self, resource_group, vm_name, extension, timeout):
-        """DELETE the extension and wait for its LRO at most ``timeout`` seconds."""
-        action = "remove extension %s of virtual machine %s/%s" % (extension, resource_group, vm_name)
-        poller = self._call(action, self.client.virtual_machine_extensions.begin_delete, resource_group, vm_name,
-                            extension)
-        self._wait(action, poller, timeout)
+    def begin_put_extension(self, resource_group, vm_name, extension, body):
+        """Start the PUT of an extension; returns the poller (VmssNotStarted when Azure refused to start it)."""
+        action = "write extension %s of virtual machine %s/%s" % (extension, resource_group, vm_name)
+        try:
+            return self.client.virtual_machine_extensions.begin_create_or_update(resource_group, vm_name, extension,
+                                                                                 body)
+        except AzureError as exc:
+            err = from_azure_error(exc, action)
+            raise VmssNotStarted(err.msg, code=err.code, request_id=err.request_id, status=err.status)
+
+    def begin_delete_extension(self, resource_group, vm_name, extension):
+        """Start the DELETE of an extension; returns the poller (VmssNotStarted when Azure refused to start it)."""
+        action = "delete extension %s of virtual machine %s/%s" % (extension, resource_group, vm_name)
+        try:
+            return self.client.virtual_machine_extensions.begin_delete(resource_group, vm_name, extension)
+        except AzureError as exc:
+            err = from_azure_error(exc, action)
+            raise VmssNotStarted(err.msg, code=err.code, request_id=err.request_id, status=err.status)
+
+    def finish(self, action, poller, timeout):
+        """Wait for a poller of begin_put_extension / begin_delete_extension at most ``timeout`` seconds."""
+        return _plain(self._wait(action, poller, timeout))
 
     def _exists(self, getter, resource_group, name):
         try:

@@ -1,0 +1,153 @@
+"""FlexibleScaleSet and VirtualMachineGroup, the rollout targets keyed by VM name, over a fake VmService."""
+import copy
+
+import pytest
+
+from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError, VmssNotStarted
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import vm_group
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.upgrade import InputError
+
+WAIT = {"wait_timeout": 5, "poll_interval": 0.01, "health_timeout": 0.05}
+NEW = {"name": "app", "publisher": "Microsoft.Azure.Extensions", "type": "CustomScript", "type_handler_version": "2.1",
+       "settings": {"version": "2"}}
+OLD = dict(NEW, settings={"version": "1"})
+
+
+def vm(name, fd=0, ud=None, zone=None, latest=False):
+    return {"name": name, "location": "westeurope", "zones": [zone] if zone else [],
+            "properties": {"provisioningState": "Succeeded", "latestModelApplied": latest},
+            "_view": {"platformFaultDomain": fd, "platformUpdateDomain": ud,
+                      "statuses": [{"code": "PowerState/running"}],
+                      "vmHealth": {"status": {"code": "HealthState/healthy"}}}}
+
+
+class FakeVmService:
+    def __init__(self, machines, orchestration="Flexible", unhealthy_after=(), refuse=(), ext=None):
+        self.vms = dict((m["name"], m) for m in machines)
+        self.orchestration = orchestration
+        self.unhealthy_after = set(unhealthy_after)
+        self.refuse = set(refuse)
+        self.ext = dict((m["name"], copy.deepcopy(ext)) for m in machines) if ext else {}
+        self.calls = []
+
+    def _pairs(self, names):
+        return [(copy.deepcopy(self.vms[n]), copy.deepcopy(self.vms[n]["_view"])) for n in names]
+
+    def get_scale_set(self, rg, name):
+        return {"name": name, "properties": {"orchestrationMode": self.orchestration}}
+
+    def list_members_with_views(self, rg, name):
+        return self._pairs(sorted(self.vms))
+
+    def list_vms_with_views(self, rg, names):
+        return self._pairs(names)
+
+    def get_vm(self, rg, name):
+        return self.vms[name]
+
+    def _after_change(self, name):
+        if name in self.unhealthy_after:
+            self.vms[name]["_view"]["vmHealth"]["status"]["code"] = "HealthState/unhealthy"
+
+    def manual_upgrade_by_names(self, rg, name, names, timeout):
+        self.calls.append(("manualupgrade", list(names)))
+        for member in names:
+            self.vms[member]["properties"]["latestModelApplied"] = True
+            self._after_change(member)
+
+    def get_extension(self, rg, name, extension):
+        return copy.deepcopy(self.ext.get(name))
+
+    def begin_put_extension(self, rg, name, extension, body):
+        self.calls.append(("put", name, body["properties"]["settings"]))
+        if name in self.refuse:
+            raise VmssNotStarted("Could not write extension app of virtual machine rg/%s: Conflict" % name)
+        self.ext[name] = dict(copy.deepcopy(body), name=extension)
+        self._after_change(name)
+        return name
+
+    def begin_delete_extension(self, rg, name, extension):
+        self.calls.append(("delete", name))
+        self.ext.pop(name, None)
+        return name
+
+    def finish(self, action, poller, timeout):
+        return None
+
+
+def arm(user):
+    return vm_group.extension_body(user, "westeurope")
+
+
+def test_flexible_members_plan_by_fault_domain_and_upgrade_by_name_in_one_call():
+    service = FakeVmService([vm("web_a", 0, zone="1"), vm("web_b", 1, zone="1"), vm("web_c", 0, zone="1"),
+                             vm("web_d", 0, zone="2", latest=True)])
+    target = vm_group.FlexibleScaleSet(service, "rg", "web", WAIT)
+    assert target.check()["name"] == "web"
+    members = target.members()
+    assert all(m["update_domain"] is None for m in members)
+    planned = target.plan(members)
+    assert [(b["label"], b["instance_ids"]) for b in planned["batches"]] == [
+        ("zone 1, fault domain 0", ["web_a", "web_c"]), ("zone 1, fault domain 1", ["web_b"])]
+    result, error = target.upgrade(["web_a", "web_c"], known_members=members)
+    assert error is None and result["upgraded"] == ["web_a", "web_c"]
+    assert service.calls == [("manualupgrade", ["web_a", "web_c"])]
+
+
+def test_a_uniform_set_is_refused_by_the_flexible_target():
+    target = vm_group.FlexibleScaleSet(FakeVmService([vm("x")], orchestration="Uniform"), "rg", "web", WAIT)
+    with pytest.raises(VmssError, match="uses Uniform orchestration: the Flexible rollout"):
+        target.check()
+
+
+def test_unknown_member_names_are_one_input_error_before_any_call():
+    service = FakeVmService([vm("web_a")])
+    with pytest.raises(InputError, match="members web_z are not in Flexible scale set rg/web"):
+        vm_group.FlexibleScaleSet(service, "rg", "web", WAIT).upgrade(["web_z"])
+    assert service.calls == []
+
+
+def test_vm_group_puts_the_extension_on_outdated_vms_and_judges_health():
+    machines = [vm("app%d" % i, ud=i % 2) for i in range(4)]
+    service = FakeVmService(machines, unhealthy_after={"app2"}, ext=arm(OLD))
+    service.ext["app3"] = dict(arm(NEW), name="app")
+    target = vm_group.VirtualMachineGroup(service, "rg", ["app%d" % i for i in range(4)], NEW, WAIT)
+    members = target.members()
+    assert [m["latest_model_applied"] for m in members] == [False, False, False, True]
+    assert vm_group.previous_extension(members)["settings"] == {"version": "1"}
+    planned = target.plan(members)
+    assert [b["instance_ids"] for b in planned["batches"]] == [["app0", "app2"], ["app1"]]
+    result, error = target.upgrade(["app0", "app2"], known_members=members)
+    assert error is None and result["upgraded"] == ["app0", "app2"]
+    assert target.unhealthy(result["scale_set_instances"]) == ["app2"]
+    assert [c for c in service.calls if c[0] == "put"] == [("put", "app0", {"version": "2"}),
+                                                            ("put", "app2", {"version": "2"})]
+    back, error = target.rollback(["app0", "app2"], vm_group.previous_extension(members))
+    assert error is None and back == ["app0", "app2"]
+    assert service.ext["app0"]["properties"]["settings"] == {"version": "1"}
+
+
+def test_vm_group_call_refused_on_every_vm_is_not_started_and_created_extensions_roll_back_by_removal():
+    service = FakeVmService([vm("app0"), vm("app1")], refuse={"app0", "app1"})
+    target = vm_group.VirtualMachineGroup(service, "rg", ["app0", "app1"], NEW, WAIT)
+    result, error = target.upgrade(["app0", "app1"])
+    assert isinstance(error, VmssNotStarted) and result["upgrade_call"] == "not_started"
+    assert [i["outcome"] for i in result["instances"]] == ["skipped", "skipped"]
+    service.refuse = set()
+    assert vm_group.previous_extension(target.members()) is None
+    target.upgrade(["app0"])
+    back, error = target.rollback(["app0"], None)
+    assert back == ["app0"] and "app0" not in service.ext and ("delete", "app0") in service.calls
+
+
+def test_extension_input_is_checked_and_protected_settings_are_never_compared():
+    with pytest.raises(InputError, match="extension app: missing type_handler_version"):
+        vm_group.check_extension({"name": "app", "publisher": "p", "type": "t"})
+    with pytest.raises(InputError, match=r"unknown option\(s\) colour"):
+        vm_group.check_extension(dict(NEW, colour="red"))
+    secret = dict(NEW, protected_settings={"token": "s3cret"})
+    assert vm_group.extension_is_current(arm(NEW), secret)
+    assert not vm_group.extension_is_current(arm(OLD), NEW)
+    failed = arm(NEW)
+    failed["properties"]["provisioningState"] = "Failed"
+    assert not vm_group.extension_is_current(failed, NEW)
