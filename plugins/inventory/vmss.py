@@ -25,7 +25,7 @@ description:
   - Reads one instance list (with instance views, all pages) and one network interface list per scale set, plus
     one scale set list per resource group (or one for the whole subscription); never one call per instance.
   - Works beside static hosts and other inventory sources in an inventory directory.
-  - Scale sets in Flexible orchestration mode are included too: each member VM is a host named by the VM's name, in
+  - Scale sets in Flexible orchestration mode are included too. Each member VM is a host named by the VM's name, in
     the groups C(vmss_<name>), C(vmss_<name>_fd_<n>) (its platform fault domain; Flexible sets have no update
     domains) and C(zone_<z>). Members are read with the C(virtualMachineScaleSet/id) filter and each one's instance
     view.

@@ -16,7 +16,7 @@ description:
     settings) and every instance with its update domain, zone, latest-model, provisioning and App Health state
     and private IP.
   - Also returns a compact text heatmap, one row per update domain and one cell per instance.
-  - A scale set in Flexible orchestration is described as Azure places it: its members are virtual machines, named
+  - A scale set in Flexible orchestration is described as Azure places it. Its members are virtual machines, named
     rather than numbered (C(instance_id) is the VM name), read one by one (per-VM instance views), grouped by
     (zone and) fault domain in RV(fault_domains) and the heatmap (C(FD0 ...)); RV(update_domains) is empty, since
     Flexible sets have none.
