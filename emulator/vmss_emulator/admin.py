@@ -11,7 +11,9 @@ from aiohttp import web
 from . import lifecycle, scenario
 from .arm import json_response
 from .exceptions import admin_error
-from .state import Principal
+from .state import Principal, instance_order
+from .vms import lifecycle as vm_lifecycle
+from .vms.models import is_flexible
 
 
 class RequestCounters:
@@ -117,6 +119,7 @@ async def reset_world(app: web.Application) -> None:
     world.resource_groups.clear()
     world.principals[:] = [p for p in world.principals if p is app["default_principal"]]
     world.settings = type(world.settings)()
+    await vm_lifecycle.reset(app)
     await app["fleet"].reset()
     await app["faults"].reset()
     app["counters"].reset()
@@ -152,12 +155,12 @@ async def fleet_view(request: web.Request, groups: dict[str, str]) -> web.Respon
         return _error(404, f"scale set '{groups['rg']}/{groups['name']}' not found")
     fleet = request.app["fleet"]
     rows = []
-    for inst in sorted(ss.instances.values(), key=lambda i: int(i.instance_id)):
+    for inst in sorted(ss.instances.values(), key=instance_order):
         row = {"instance_id": inst.instance_id, "ip": inst.private_ip, "app_port": (ss.app or {}).get("port"),
                "running": inst.running, "power_state": inst.power_state,
                "provisioning_state": inst.provisioning_state, "health": fleet.health_state(ss, inst),
                "image_version": inst.image_version(), "latest_model_applied": ss.latest_model_applied(inst),
-               "update_domain": inst.update_domain, "fault_domain": inst.fault_domain, "zone": inst.zone,
+               "update_domain": None if is_flexible(ss) else inst.update_domain, "fault_domain": inst.fault_domain, "zone": inst.zone,
                "protected": inst.protected, "extension_order": list(inst.extension_order)}
         row.update(fleet.describe_instance(ss, inst))
         rows.append(row)

@@ -38,7 +38,7 @@ KINDS = REQUEST_KINDS + UPGRADE_KINDS + ("token_lifetime",)
 
 # Instance operations (lifecycle.run_action) the upgrade kinds apply to unless match.operation names another
 # ("create" for new instances, "restart").
-UPGRADE_OPERATIONS = ("manualupgrade", "rolling", "reimage", "reimageall_latest")
+UPGRADE_OPERATIONS = ("manualupgrade", "rolling", "reimage", "reimageall_latest", "vm_update", "vm_extension")
 # Operations that put software on the instance, after which unhealthy_after_upgrade decides again.
 REPLACING_OPERATIONS = UPGRADE_OPERATIONS + ("create",)
 

@@ -8,7 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from .model import provisioning_order
-from .state import Instance, ScaleSet
+from .vms import models as vm_models
+from .state import Instance, ScaleSet, instance_order
 
 UPDATE_DOMAINS = 5
 RESTARTS = ("restart",)                       # keep the applied model
@@ -28,7 +29,12 @@ def new_instance(app: web.Application, ss: ScaleSet, running: bool) -> Instance:
     index = ss.next_instance_id
     ss.next_instance_id += 1
     ud, fd, zone = placement(ss, index)
-    inst = Instance(instance_id=str(index), update_domain=ud, fault_domain=fd, zone=zone, applied_model=ss.profile,
+    name = str(index)
+    if vm_models.is_flexible(ss):   # a Flexible member is a VM named <set>_<suffix>, placed by fault domain and zone
+        name = vm_models.new_member_name(ss)
+        fd, zone = vm_models.flexible_placement(ss, index)
+        ud = fd   # no update domains in Flexible: rolling batches go by fault domain
+    inst = Instance(instance_id=name, update_domain=ud, fault_domain=fd, zone=zone, applied_model=ss.profile,
                     provisioning_state="Succeeded" if running else "Creating",
                     power_state="running" if running else "starting")
     inst.private_ip = app["fleet"].allocate_ip(ss, inst)
@@ -140,7 +146,7 @@ async def remove_instances(app: web.Application, ss: ScaleSet, instances: list[I
 def scale_in_victims(ss: ScaleSet, count: int) -> list[Instance]:
     """The highest instance ids first, sparing instances protected from scale-in."""
     candidates = sorted((i for i in ss.instances.values() if not (i.protect_from_scale_in or i.protected)),
-                        key=lambda i: int(i.instance_id), reverse=True)
+                        key=instance_order, reverse=True)
     return candidates[:count]
 
 

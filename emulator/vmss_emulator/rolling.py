@@ -13,7 +13,7 @@ from . import lifecycle
 from .arm import now_iso
 from .model import ROLLING_DEFAULTS, parse_duration
 from .operations import Operation, OperationFailed
-from .state import Instance, ScaleSet
+from .state import Instance, ScaleSet, instance_order
 
 HISTORY_LENGTH = 10
 OPERATION_NAMES = {"os": "VirtualMachineScaleSetRollingUpgrades_StartOSUpgrade",
@@ -147,7 +147,7 @@ def _next_batch(app: web.Application, ss: ScaleSet, candidates: list[Instance], 
     def key(i: Instance) -> tuple:
         first = 0 if policy.get("prioritizeUnhealthyInstances") and unhealthy(app, ss, i) else 1
         zone = "" if cross_zone else (i.zone or "")
-        return (first, zone, i.update_domain, int(i.instance_id))
+        return (first, zone, i.update_domain, instance_order(i))
 
     ordered = sorted(candidates, key=key)
     head = ordered[0]

@@ -13,12 +13,14 @@ from .exceptions import ArmError
 from .model import check_resource, fill_defaults, network_ids, split_secrets, validate_extension_order, \
     validate_health_signal
 from .state import Principal, ResourceGroup, ScaleSet
+from .vms import scenario as vm_scenario
 from .wire import check_members
 
 SCALE_SET_KEYS = {"name", "resource_group", "subscription", "location", "capacity", "sku", "zones", "upgrade_policy",
                   "image", "extensions", "upgrade_seconds", "protected_instances", "app", "load_balancer", "tags",
-                  "fail_upgrade_instances", "os_profile", "properties"}
-TOP_KEYS = {"config", "principals", "resource_groups", "scale_sets"}
+                  "fail_upgrade_instances", "os_profile", "properties", "orchestration_mode",
+                  "platform_fault_domain_count"}
+TOP_KEYS = {"config", "principals", "resource_groups", "scale_sets", "virtual_machines"}
 DEFAULT_LOCATION = "westeurope"
 
 
@@ -64,6 +66,9 @@ async def load(app: web.Application, data: dict[str, Any]) -> dict[str, Any]:
         groups.append(ResourceGroup(str(rg.get("subscription") or default_sub), rg["name"],
                                     str(rg.get("location") or DEFAULT_LOCATION), dict(rg.get("tags") or {})))
     planned = [_scale_set(app, spec, i, groups) for i, spec in enumerate(data.get("scale_sets") or [])]
+    set_names = {(s.subscription.lower(), s.resource_group.lower(), s.name.lower()) for s, _c, _p in planned}
+    set_names.update(world.scale_sets)
+    planned_vms = vm_scenario.plan(app, data.get("virtual_machines"), groups, set_names, ScenarioError)
     # everything checked: apply
     world.settings = settings
     world.principals.extend(principals)
@@ -83,7 +88,9 @@ async def load(app: web.Application, data: dict[str, Any]) -> dict[str, Any]:
                              etag=ss.etag)
         await lifecycle.start_scale_set(app, ss)
         added.append(ss.key)
-    return {"scale_sets": added, "resource_groups": [g.name for g in groups], "principals": len(principals)}
+    added_vms = await vm_scenario.apply(app, planned_vms)
+    return {"scale_sets": added, "virtual_machines": added_vms, "resource_groups": [g.name for g in groups],
+            "principals": len(principals)}
 
 
 def _principal(spec: Any, index: int) -> Principal:
@@ -125,6 +132,15 @@ def _scale_set(app: web.Application, spec: Any, index: int, groups: list[Resourc
     _require(isinstance(capacity, int) and not isinstance(capacity, bool) and 0 <= capacity <= 1000,
              f"{where}.capacity must be an integer from 0 to 1000")
     props = copy.deepcopy(spec.get("properties") or {})
+    mode = spec.get("orchestration_mode")
+    _require(mode in (None, "Uniform", "Flexible"), f"{where}.orchestration_mode must be Uniform or Flexible")
+    if mode is not None:
+        props["orchestrationMode"] = mode
+    fd_count = spec.get("platform_fault_domain_count", 1 if mode == "Flexible" else None)
+    _require(fd_count is None or (isinstance(fd_count, int) and not isinstance(fd_count, bool) and 1 <= fd_count <= 5),
+             f"{where}.platform_fault_domain_count must be an integer from 1 to 5")
+    if fd_count is not None:
+        props["platformFaultDomainCount"] = fd_count
     props["upgradePolicy"] = _upgrade_policy(spec.get("upgrade_policy"), where) if "upgrade_policy" in spec \
         else props.get("upgradePolicy", {"mode": "Manual"})
     profile = props.setdefault("virtualMachineProfile", {})

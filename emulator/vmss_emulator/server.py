@@ -14,6 +14,7 @@ from aiohttp import web
 from . import admin, auth, urls
 from .arm import json_response
 from .compute.models import ComputeBackend
+from .vms.models import VmBackend
 from .exceptions import ArmError
 from .events import EventLog
 from .hooks import NullFaults, NullFleet
@@ -49,6 +50,7 @@ def create_app(base_url: str, principal: Principal, subscription: str, fleet=Non
     app["base_url"] = base_url.rstrip("/")
     app["world"] = world
     app["compute"] = ComputeBackend(world)
+    app["vms"] = VmBackend(world)
     app["events"] = events
     app["counters"] = admin.RequestCounters()
     app["operations"] = Operations(app)

@@ -109,6 +109,11 @@ class Instance:
         return None
 
 
+def instance_order(inst: Instance) -> tuple[int, str]:
+    """Sort key: Uniform ids in numeric order, then named instances (Flexible members, VMs) by name."""
+    return (int(inst.instance_id), "") if inst.instance_id.isdigit() else (1 << 62, inst.instance_id)
+
+
 @dataclass(eq=False)
 class ScaleSet:
     subscription: str

@@ -161,3 +161,11 @@ def operation_id(route: Route, groups: dict[str, str]) -> str:
         return ("VirtualMachineScaleSetRollingUpgrades_StartOSUpgrade" if groups["kind"].lower() == "osrollingupgrade"
                 else "VirtualMachineScaleSetRollingUpgrades_StartExtensionUpgrade")
     return route.operation_id
+
+
+# ---- plain VMs, their extensions and NICs, Flexible scale sets (vms/): the Flexible-aware rows go first
+from .vms import routes as _vm_routes  # noqa: E402  (vms imports compute, as this module does)
+
+_VM_FIRST, _VM_OTHER = _vm_routes.rows(_route, exact, SUB, RG, VMSS)
+ROUTES[:0] = _VM_FIRST
+ROUTES.extend(_VM_OTHER)

@@ -98,7 +98,8 @@ class FleetRoutes:
 
     def _balancer(self, request: web.Request, groups: dict[str, str]) -> tuple[ScaleSet, LoadBalancer]:
         rg, name = groups["rg"], groups["name"]
-        ss = request.app["world"].find_scale_set(rg, name)
+        # a scale set, or a load-balancer group of plain VMs (vms/)
+        ss = request.app["world"].find_scale_set(rg, name) or request.app["vms"].find_group(rg, name)
         balancer = self._fleet.balancer(ss) if ss is not None else None
         if ss is None or balancer is None:
             reason = self._fleet.balancer_error(ss) if ss is not None else None

@@ -1,0 +1,55 @@
+"""The admin fleet view of VMs: GET /_emulator/virtual_machines/{rg}[/{name}] (plain VMs and Flexible members)."""
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ..arm import json_response
+from ..exceptions import admin_error
+from ..render import vmss_id
+from .models import MemberRef, VirtualMachine
+
+
+def fleet_row(app: web.Application, ref: VirtualMachine | MemberRef) -> dict[str, Any]:
+    """The same fields as a scale-set instance in the scale-set fleet view, for one VM."""
+    fleet = app["fleet"]
+    if isinstance(ref, VirtualMachine):
+        group, inst = ref.group, ref.instance
+        row: dict[str, Any] = {"name": ref.name, "kind": "vm", "scale_set": None, "scale_set_id": None,
+                               "availability_set": ref.availability_set, "load_balancer": group.key,
+                               "latest_model_applied": ref.latest_model_applied(),
+                               "update_domain": inst.update_domain if ref.availability_set else None,
+                               "fault_domain": inst.fault_domain if ref.availability_set else None}
+    else:
+        group, inst = ref.ss, ref.inst
+        row = {"name": ref.name, "kind": "flexible_member", "scale_set": ref.ss.key, "scale_set_id": vmss_id(ref.ss),
+               "availability_set": None, "load_balancer": ref.ss.key,
+               "latest_model_applied": ref.ss.latest_model_applied(inst), "update_domain": None,
+               "fault_domain": inst.fault_domain}
+    row.update({"instance_id": inst.instance_id, "ip": inst.private_ip, "app_port": (group.app or {}).get("port"),
+                "running": inst.running, "power_state": inst.power_state,
+                "provisioning_state": inst.provisioning_state, "health": fleet.health_state(group, inst),
+                "image_version": inst.image_version(), "zone": inst.zone, "protected": False,
+                "extension_order": list(inst.extension_order)})
+    row.update(fleet.describe_instance(group, inst))
+    return row
+
+
+async def vm_fleet_view(request: web.Request, groups: dict[str, str]) -> web.Response:
+    backend = request.app["vms"]
+    rows = []
+    for sub in {s for (s, _r, _n) in backend.vms} | {s for (s, _r, _n) in request.app["world"].scale_sets}:
+        rows.extend(fleet_row(request.app, ref) for ref in backend.list(sub) if _rg_of(ref) == groups["rg"].lower())
+    return json_response({"resource_group": groups["rg"], "virtual_machines": rows})
+
+
+async def vm_fleet_row(request: web.Request, groups: dict[str, str]) -> web.Response:
+    ref = request.app["vms"].find_by_admin_name(groups["rg"], groups["name"])
+    if ref is None:
+        return admin_error(404, f"virtual machine '{groups['rg']}/{groups['name']}' not found")
+    return json_response(fleet_row(request.app, ref))
+
+
+def _rg_of(ref: VirtualMachine | MemberRef) -> str:
+    return (ref.resource_group if isinstance(ref, VirtualMachine) else ref.ss.resource_group).lower()

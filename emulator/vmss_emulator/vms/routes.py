@@ -1,0 +1,55 @@
+"""Route rows of VMs, their extensions and NICs, and the Flexible-aware scale-set rows (ahead of Uniform's)."""
+from __future__ import annotations
+
+from ..compute import responses as compute
+from . import admin, responses as vm
+
+_VMS = "Microsoft.Compute/virtualMachines"
+
+
+def rows(route, exact, SUB: str, RG: str, VMSS: str) -> tuple[list, list]:
+    """(rows that must come before the Uniform scale-set rows, the other rows); `route`/`exact` build urls.Route."""
+    vms = RG + r"/providers/microsoft\.compute/virtualmachines"
+    one = vms + "/(?P<vm>[^/]+)"
+    nics = RG + r"/providers/microsoft\.network/networkinterfaces"
+    first = [route("GET", VMSS + "/virtualmachines", vm.uniform_only(compute.vms_list, "VirtualMachineScaleSetVMs_List"),
+                   "VirtualMachineScaleSetVMs_List", "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read"),
+             route("GET", VMSS + "/virtualmachines/(?P<vm>[^/]+)",
+                   vm.uniform_only(compute.vm_get, "VirtualMachineScaleSetVMs_Get"),
+                   "VirtualMachineScaleSetVMs_Get", "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read"),
+             route("GET", VMSS + "/virtualmachines/(?P<vm>[^/]+)/instanceview",
+                   vm.uniform_only(compute.vm_instance_view, "VirtualMachineScaleSetVMs_GetInstanceView"),
+                   "VirtualMachineScaleSetVMs_GetInstanceView",
+                   "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/instanceView/read")]
+    for action, operation_id in compute.SS_ACTIONS.items():
+        first.append(route("POST", VMSS + "/" + action, vm.flexible_action(action), operation_id,
+                           "Microsoft.Compute/virtualMachineScaleSets/action"))
+    other = [
+        route("GET", SUB + r"/providers/microsoft\.compute/virtualmachines", vm.vm_list_all, "VirtualMachines_ListAll",
+              f"{_VMS}/read"),
+        route("GET", vms, vm.vm_list, "VirtualMachines_List", f"{_VMS}/read"),
+        route("GET", one, vm.vm_get, "VirtualMachines_Get", f"{_VMS}/read"),
+        route("PUT", one, vm.vm_put, "VirtualMachines_CreateOrUpdate", f"{_VMS}/write"),
+        route("PATCH", one, vm.vm_patch, "VirtualMachines_Update", f"{_VMS}/write"),
+        route("DELETE", one, vm.vm_delete, "VirtualMachines_Delete", f"{_VMS}/delete"),
+        route("GET", one + "/instanceview", vm.vm_instance_view, "VirtualMachines_InstanceView",
+              f"{_VMS}/instanceView/read"),
+        route("GET", one + "/extensions", vm.ext_list, "VirtualMachineExtensions_List", f"{_VMS}/extensions/read"),
+        route("GET", one + "/extensions/(?P<ext>[^/]+)", vm.ext_get, "VirtualMachineExtensions_Get",
+              f"{_VMS}/extensions/read"),
+        route("PUT", one + "/extensions/(?P<ext>[^/]+)", vm.ext_put, "VirtualMachineExtensions_CreateOrUpdate",
+              f"{_VMS}/extensions/write"),
+        route("PATCH", one + "/extensions/(?P<ext>[^/]+)", vm.ext_patch, "VirtualMachineExtensions_Update",
+              f"{_VMS}/extensions/write"),
+        route("DELETE", one + "/extensions/(?P<ext>[^/]+)", vm.ext_delete, "VirtualMachineExtensions_Delete",
+              f"{_VMS}/extensions/delete"),
+        route("GET", nics, vm.nic_list, "NetworkInterfaces_List", "Microsoft.Network/networkInterfaces/read"),
+        route("GET", nics + "/(?P<nic>[^/]+)", vm.nic_get, "NetworkInterfaces_Get",
+              "Microsoft.Network/networkInterfaces/read"),
+        exact("GET", "/_emulator/virtual_machines/{rg}", admin.vm_fleet_view),
+        exact("GET", "/_emulator/virtual_machines/{rg}/{name}", admin.vm_fleet_row),
+    ]
+    for action, operation_id in vm.VM_ACTIONS.items():
+        other.append(route("POST", one + "/" + action, vm.vm_action_for(action), operation_id, f"{_VMS}/{action}/action"))
+    return first, other
+
