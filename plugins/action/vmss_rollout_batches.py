@@ -22,9 +22,11 @@ from ansible.utils.display import Display
 
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
 from ansible_collections.vmss.rollout.plugins.module_utils.module import vmss_argument_spec
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss import instances as inst_lib, probes, upgrade
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import batches, instances as inst_lib, probes, \
+    upgrade, vm_group
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.rollout_options import ARGUMENT_SPEC, option_errors
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.targets import UniformScaleSet
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.vms import VmService
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import Deadline
 from ansible_collections.vmss.rollout.plugins.plugin_utils import rollout
 from ansible_collections.vmss.rollout.plugins.plugin_utils.azure import scale_set_service
@@ -102,10 +104,70 @@ def bad_option(args):
     """One sentence per option that cannot work (the rollout's one option check), or None."""
     # ``batch`` here is the number of the one batch to run, not the role's batch size
     errors = option_errors(dict((key, value) for key, value in args.items() if key != "batch"))
-    if args["batch"] is not None and not 1 <= args["batch"] <= len(args["plan"]):
+    errors.extend(target_option_errors(args))
+    if args["batch"] is not None and args["plan"] is None:
+        errors.append("batch needs plan (the batches to pick it from).")
+    elif args["batch"] is not None and not 1 <= args["batch"] <= len(args["plan"]):
         errors.append("batch must be between 1 and %d (the batches of plan), got %d." % (
             len(args["plan"]), args["batch"]))
     return " ".join(errors) or None
+
+
+def target_option_errors(args):
+    """The kind options that cannot work together (issue 14's targets), one sentence each."""
+    errors = []
+    given = dict((key, args.get(key)) for key in ("kind", "virtual_machines", "extension", "rollback",
+                                                    "rollback_extension"))
+    group = given["kind"] == "virtual_machines"
+    if group and not given["virtual_machines"]:
+        errors.append("kind virtual_machines needs virtual_machines (the names of the VMs in resource_group).")
+    if group and not given["extension"]:
+        errors.append("kind virtual_machines needs extension (the extension to roll onto the VMs).")
+    if not group:
+        errors.extend("%s applies to kind virtual_machines only." % key
+                      for key in ("virtual_machines", "extension", "rollback_extension") if given[key])
+        if given["rollback"]:
+            errors.append("rollback applies to kind virtual_machines only (the rolling_upgrade role rolls back scale "
+                          "sets).")
+    if given["extension"]:
+        try:
+            vm_group.check_extension(given["extension"])
+        except upgrade.InputError as err:
+            errors.append(str(err))
+    if "instances" in args and (args.get("plan") is None) != (args["instances"] is None):
+        errors.append("plan and instances go together: give both, or neither (the action then reads and plans).")
+    return errors
+
+
+def make_target(args, service):
+    """The rollout target for ``kind`` (auto: from the instances or the scale set's orchestrationMode)."""
+    wait = dict((key, args[key]) for key in ("wait_timeout", "poll_interval", "health_timeout"))
+    vm_service = VmService(service.client, service.subscription_id)
+    kind = vm_group.resolve_kind(args["kind"], args["instances"],
+                                 lambda: vm_service.get_scale_set(args["resource_group"], args["name"]))
+    if kind == "virtual_machines":
+        return vm_group.VirtualMachineGroup(vm_service, args["resource_group"], args["virtual_machines"],
+                                            args["extension"], wait, args["batch_by"])
+    if kind == "flexible":
+        target = vm_group.FlexibleScaleSet(vm_service, args["resource_group"], args["name"], wait)
+        target.check()
+        return target
+    return UniformScaleSet(service, args["resource_group"], args["name"], wait)
+
+
+def roll_back_group(target, members, args, state, say):
+    """A VM group's rollback after a breach: the previous extension back on every VM the rollout touched."""
+    touched = list(dict.fromkeys(state["upgraded"] + [f["instance_id"] for f in state["failed"]]))
+    previous = vm_group.previous_extension(members, args["rollback_extension"])
+    say("Rolling back: %s on VM(s) %s." % (
+        "extension %s as before the rollout" % args["extension"]["name"] if previous
+        else "removing extension %s, which the rollout created" % args["extension"]["name"],
+        ", ".join(touched) or "(none)"))
+    back, error = target.rollback(touched, previous, display.warning)
+    missing = [key for key in touched if key not in back]
+    note = ("Rolled back: VM(s) %s are back on the previous extension." % ", ".join(back) if back else "") + (
+        " VM(s) %s did not go back%s." % (", ".join(missing), ": %s" % error if error else "") if missing else "")
+    return back, note.strip()
 
 
 class ActionModule(ActionBase):
@@ -137,18 +199,28 @@ class ActionModule(ActionBase):
         say = rollout.prefixed_say(display.display, options["scale_set"])
         try:
             service = scale_set_service(args, self._environment(), args["poll_interval"], args["wait_timeout"])
-            target = UniformScaleSet(service, args["resource_group"], args["name"], dict(
-                (key, args[key]) for key in ("wait_timeout", "poll_interval", "health_timeout")))
+            target = make_target(args, service)
             steps = AzureSteps(target, args, check_mode, controller_watch(os.getppid()), say)
             only = args["batch"] - 1 if args["batch"] is not None else None
+            plan, instances = args["plan"], args["instances"]
+            if plan is None:
+                # no caller's plan: read the members and plan them (a Flexible set or a VM group, usually)
+                instances = target.members()
+                planned = target.plan(instances, args["batch_size"])
+                plan = planned["batches"]
+                result["planned"] = dict(planned, lines=batches.describe(planned, options["scale_set"]))
+                for line in result["planned"]["lines"]:
+                    say(line)
             # the caller's read is the latest view for a whole run or its first batch; a later single batch reads
-            current = args["instances"] if only in (None, 0) else None
-            latest = rollout.run_batches(steps, options, args["plan"], args["instances"], current, state,
-                                         display.display, only=only)
-        except (rollout.TwoZonesError, ControllerGone) as err:
+            current = instances if only in (None, 0) else None
+            latest = rollout.run_batches(steps, options, plan, instances, current, state, display.display, only=only)
+            if state["breach"] and args["rollback"] and not check_mode:
+                result["rolled_back"], result["rollback_note"] = roll_back_group(target, instances, args, state, say)
+        except (rollout.TwoZonesError, ControllerGone, batches.BatchError, upgrade.InputError) as err:
             raise AnsibleActionFail(str(err))
         except VmssError as err:
             result.update(failed=True, msg=err.msg, tally=state, **err.as_result())
             return result
-        result.update(changed=bool(state["upgraded"]) and not check_mode, tally=state, final=inst_lib.fleet_view(latest) if latest else {})
+        result.update(changed=bool(state["upgraded"]) and not check_mode, tally=state, kind=target.kind,
+                      final=inst_lib.fleet_view(latest) if latest else {})
         return result

@@ -31,17 +31,67 @@ description:
     batch in flight finishes on Azure's side, as an upgrade call cannot be taken back.
 options:
   plan:
-    description: Batches from the C(vmss.rollout.plan_batches) filter, in order.
+    description:
+      - Batches from the C(vmss.rollout.plan_batches) filter, in order.
+      - Omitted (with O(instances)), the action reads the members and plans them itself with O(batch_size) and
+        O(batch_by), and returns the plan as RV(planned).
     type: list
     elements: dict
-    required: true
   instances:
     description:
       - Instance summaries from M(vmss.rollout.vmss_info) with their private IPs; the drain and HTTP check URLs
-        are filled from them.
+        are filled from them. Given with O(plan).
     type: list
     elements: dict
-    required: true
+  kind:
+    description:
+      - What is rolled. C(uniform) a Uniform scale set (instances by id, batches by update domain, C(manualupgrade)
+        by ids); C(flexible) a Flexible scale set (members are VMs, by name, batches by fault domain and zone,
+        C(manualupgrade) by names); C(virtual_machines) the plain VMs O(virtual_machines) of O(resource_group),
+        rolled onto O(extension) VM by VM (O(name) then only names the group in messages).
+      - C(auto) takes it from O(instances) (members of a Flexible set say so) or else from the scale set's
+        C(orchestrationMode). A Flexible set is never rolled as Uniform; C(uniform) given for one fails.
+    type: str
+    default: auto
+    choices: [auto, uniform, flexible, virtual_machines]
+  virtual_machines:
+    description: The names of the VMs of O(resource_group) to roll, with O(kind=virtual_machines).
+    type: list
+    elements: str
+  extension:
+    description:
+      - The extension to roll onto O(virtual_machines) (O(kind=virtual_machines)) - C(name), C(publisher), C(type),
+        C(type_handler_version), and optionally C(settings), C(protected_settings), C(auto_upgrade_minor_version),
+        C(enable_automatic_upgrade), C(force_update_tag), C(suppress_failures).
+      - A VM whose extension already has these options (and succeeded) is current and left out.
+        C(protected_settings) are write-only and never compared; change C(force_update_tag) to send them again.
+    type: dict
+  batch_size:
+    description:
+      - The batch form when the action plans (O(plan) omitted) - one batch per domain (C(update_domain),
+        C(fault_domain) or C(zone)), a number of members, a percentage such as C(20%), or a ramp such as
+        C([1, "fault_domain"]).
+    type: raw
+    default: update_domain
+  batch_by:
+    description:
+      - What a domain is for a group of plain VMs when the action plans - the availability set's C(update_domain),
+        the C(fault_domain), the C(zone), or C(none) (counts run on through a zone). Flexible sets always go by fault
+        domain, Uniform sets by update domain; no batch ever spans two zones.
+    type: str
+    default: update_domain
+    choices: [update_domain, fault_domain, zone, none]
+  rollback:
+    description:
+      - With O(kind=virtual_machines), after a breach put the previous extension back on every VM the rollout
+        upgraded or failed (or remove the extension when the rollout created it), and wait for their health.
+    type: bool
+    default: false
+  rollback_extension:
+    description:
+      - The extension the rollback puts back (same form as O(extension)); by default the one the VMs still off
+        O(extension) carry when the run starts (without protected settings, which cannot be read back).
+    type: dict
   batch:
     description:
       - Run only this batch (1 for the first of O(plan)) and return, so that the caller can run its own checks
@@ -164,6 +214,23 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+kind:
+  description: The target rolled - C(uniform_scale_set), C(flexible_scale_set) or C(virtual_machine_group).
+  returned: success
+  type: str
+planned:
+  description: The plan the action made when O(plan) was omitted - batches, excluded, held_back and lines of text.
+  returned: when O(plan) is omitted
+  type: dict
+rolled_back:
+  description: The VMs put back on the previous extension after a breach (O(rollback)).
+  returned: when a rollback ran
+  type: list
+  elements: str
+rollback_note:
+  description: What the rollback did, in one sentence.
+  returned: when a rollback ran
+  type: str
 tally:
   description: Where the rollout stands; pass it back as O(tally) to go on with the next O(batch).
   returned: always

@@ -14,8 +14,9 @@ import json
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import batches, probes
 
 ARGUMENT_SPEC = {
-    "plan": {"type": "list", "elements": "dict", "required": True},
-    "instances": {"type": "list", "elements": "dict", "required": True},
+    # both omitted: the action reads the members and plans them itself (batch_size, batch_by)
+    "plan": {"type": "list", "elements": "dict"},
+    "instances": {"type": "list", "elements": "dict"},
     "batch": {"type": "int"},
     "tally": {"type": "dict"},
     "max_unhealthy_percent": {"type": "float", "default": 20},
@@ -36,6 +37,18 @@ ARGUMENT_SPEC = {
     "option_prefix": {"type": "str", "default": "rolling_upgrade_"},
 }
 
+# What is rolled (issue 14): a Uniform set, a Flexible set, or a group of plain VMs; kept apart from the options above.
+TARGET_KINDS = ("auto", "uniform", "flexible", "virtual_machines")
+TARGET_ARGUMENT_SPEC = {
+    "kind": {"type": "str", "default": "auto", "choices": list(TARGET_KINDS)},
+    "virtual_machines": {"type": "list", "elements": "str"},
+    "extension": {"type": "dict"},
+    "batch_size": {"type": "raw", "default": "update_domain"},
+    "batch_by": {"type": "str", "default": "update_domain", "choices": list(batches.PLACEMENT_KEYS)},
+    "rollback": {"type": "bool", "default": False},
+    "rollback_extension": {"type": "dict"},
+}
+ARGUMENT_SPEC.update(TARGET_ARGUMENT_SPEC)
 
 # The URL each URL option is shown with in its message.
 URL_EXAMPLES = {"http_url": "http://{private_ip}:8080/health", "drain_url": "http://{private_ip}:8080/drain"}

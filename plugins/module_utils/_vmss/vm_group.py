@@ -117,6 +117,18 @@ def run_named_upgrade(read, call, keys, wait, check_mode=False, warn=None, befor
                 scale_set_instances=inst_lib.sort_instances(after)), error
 
 
+def with_addresses(service, known, pairs):
+    """The summaries of ``pairs`` [(vm, summary)] with ``private_ip`` filled (the drain and HTTP check URLs use it);
+    each VM's NIC is read once and kept in ``known`` (upgrades and extension changes keep a VM's address)."""
+    result = []
+    for vm, summary in pairs:
+        if summary["instance_id"] not in known:
+            known[summary["instance_id"]] = service.private_ip(vm)
+        summary["private_ip"] = known[summary["instance_id"]]
+        result.append(summary)
+    return result
+
+
 class FlexibleScaleSet:
     """A Flexible scale set: members are VMs (by name), batches by fault domain and zone, manualupgrade by names.
 
@@ -129,6 +141,7 @@ class FlexibleScaleSet:
         self.resource_group = resource_group
         self.name = name
         self.wait = wait
+        self._addresses = {}
 
     def check(self):
         """The scale set, refused unless it is Flexible (never rolled as if it were Uniform)."""
@@ -136,8 +149,9 @@ class FlexibleScaleSet:
         return vms.require_orchestration(scale_set, vms.FLEXIBLE, "the Flexible rollout (kind: flexible)")
 
     def members(self):
-        return [vms.summarize_vm(vm, view, flexible=True)
-                for vm, view in self.service.list_members_with_views(self.resource_group, self.name)]
+        return with_addresses(self.service, self._addresses, [
+            (vm, vms.summarize_vm(vm, view, flexible=True))
+            for vm, view in self.service.list_members_with_views(self.resource_group, self.name)])
 
     @staticmethod
     def plan(members, batch="fault_domain", include_current=False):
@@ -220,6 +234,7 @@ class VirtualMachineGroup:
         self.extension = extension
         self.wait = wait
         self.batch_by = batch_by
+        self._addresses = {}
 
     def _summary(self, vm, view):
         summary = vms.summarize_vm(vm, view)
@@ -233,8 +248,9 @@ class VirtualMachineGroup:
         return summary
 
     def members(self):
-        return [self._summary(vm, view) for vm, view in self.service.list_vms_with_views(self.resource_group,
-                                                                                          self.names)]
+        return with_addresses(self.service, self._addresses, [
+            (vm, self._summary(vm, view)) for vm, view in self.service.list_vms_with_views(self.resource_group,
+                                                                                            self.names)])
 
     def plan(self, members, batch="update_domain", include_current=False):
         return batches.plan_by_placement(members, batch, self.batch_by, include_current)
@@ -314,3 +330,30 @@ def previous_extension(members, rollback_extension=None):
         if not member.get("latest_model_applied"):
             return copy.deepcopy(member.get("extension"))
     return None
+
+
+# --- which target: the vmss_rollout_batches action's kind option --------------------------------------------------
+
+def resolve_kind(kind, instances, read_scale_set):
+    """"uniform", "flexible" or "virtual_machines" for ``kind`` (vmss_rollout_batches' option).
+
+    ``auto`` takes the kind from the caller's instance summaries when there are some (a Flexible member says so:
+    no request), else from the scale set's orchestrationMode (``read_scale_set()``). A Flexible set is never
+    rolled as Uniform: ``uniform`` given for Flexible members (or a Flexible set) raises VmssError."""
+    flexible_members = bool(instances) and any(i.get("kind") == "flexible_member" for i in instances)
+    if kind == "virtual_machines":
+        return kind
+    if kind == "flexible":
+        return kind
+    if instances and not flexible_members:
+        return "uniform"
+    if flexible_members:
+        if kind == "uniform":
+            raise VmssError("kind uniform was given, but the instances are members of a Flexible scale set: use kind "
+                            "flexible (or auto).", code=vms.WRONG_ORCHESTRATION)
+        return "flexible"
+    scale_set = read_scale_set()
+    if kind == "uniform":
+        vms.require_orchestration(scale_set, vms.UNIFORM, "kind uniform")
+        return kind
+    return "flexible" if vms.orchestration_mode(scale_set) == vms.FLEXIBLE else "uniform"

@@ -206,6 +206,34 @@ class VmService:
         """Wait for a poller of begin_put_extension / begin_delete_extension at most ``timeout`` seconds."""
         return _plain(self._wait(action, poller, timeout))
 
+    # --- network ----------------------------------------------------------------------------------
+
+    def private_ip(self, vm):
+        """The primary private IPv4 of a VM (plain or Flexible member) from its primary NIC (Microsoft.Network, read
+        through the compute client's pipeline), or None when it has no NIC with an address."""
+        refs = ((vm.get("properties") or {}).get("networkProfile") or {}).get("networkInterfaces") or []
+        refs = sorted(refs, key=lambda ref: not (ref.get("properties") or {}).get("primary", len(refs) == 1))
+        if not refs or not refs[0].get("id"):
+            return None
+        nic = self._get_wire(refs[0]["id"], NIC_API_VERSION, "read the network interface of virtual machine %s"
+                             % vm.get("name"))
+        configs = sorted((nic.get("properties") or {}).get("ipConfigurations") or [],
+                         key=lambda c: not (c.get("properties") or {}).get("primary", False))
+        for config in configs:
+            address = (config.get("properties") or {}).get("privateIPAddress")
+            if address:
+                return address
+        return None
+
+    def _get_wire(self, resource_id, api_version, action):
+        from azure.core.rest import HttpRequest
+        try:
+            response = self.client.send_request(HttpRequest("GET", "%s?api-version=%s" % (resource_id, api_version)))
+            response.raise_for_status()
+            return response.json()
+        except (AzureError, ValueError) as exc:
+            raise from_azure_error(exc, action)
+
     def _exists(self, getter, resource_group, name):
         try:
             getter(resource_group, name)

@@ -61,3 +61,16 @@ def test_an_unknown_placeholder_field_is_refused_naming_the_option_and_the_field
     assert problem.startswith('drain_url names unknown instance field(s) privat_ip in "http://{privat_ip}:8080/drain";')
     assert "private_ip" in problem.split(";")[1]
     assert action.bad_option(dict(args, drain_url="http://{private_ip}/drain")) is None
+
+
+def test_kind_options_that_cannot_work_together_are_named_before_any_call():
+    args = {"kind": "virtual_machines", "virtual_machines": None, "extension": {"name": "app", "publisher": "p"},
+            "rollback": True, "rollback_extension": None, "plan": None, "instances": None}
+    errors = action.target_option_errors(args)
+    assert errors == ["kind virtual_machines needs virtual_machines (the names of the VMs in resource_group).",
+                      "extension app: missing type, type_handler_version."]
+    errors = action.target_option_errors(dict(args, kind="auto", virtual_machines=["a"], extension=None,
+                                              plan=[{"instance_ids": ["0"]}]))
+    assert errors == ["virtual_machines applies to kind virtual_machines only.",
+                      "rollback applies to kind virtual_machines only (the rolling_upgrade role rolls back scale sets).",
+                      "plan and instances go together: give both, or neither (the action then reads and plans)."]

@@ -45,6 +45,10 @@ class FakeVmService:
     def get_vm(self, rg, name):
         return self.vms[name]
 
+    def private_ip(self, vm_):
+        self.calls.append(("nic", vm_["name"]))
+        return "127.0.0.%d" % (sorted(self.vms).index(vm_["name"]) + 1)
+
     def _after_change(self, name):
         if name in self.unhealthy_after:
             self.vms[name]["_view"]["vmHealth"]["status"]["code"] = "HealthState/unhealthy"
@@ -86,6 +90,10 @@ def test_flexible_members_plan_by_fault_domain_and_upgrade_by_name_in_one_call()
     assert target.check()["name"] == "web"
     members = target.members()
     assert all(m["update_domain"] is None for m in members)
+    assert [m["private_ip"] for m in members] == ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]
+    target.members()
+    assert len([c for c in service.calls if c[0] == "nic"]) == 4  # each NIC read once
+    service.calls = []
     planned = target.plan(members)
     assert [(b["label"], b["instance_ids"]) for b in planned["batches"]] == [
         ("zone 1, fault domain 0", ["web_a", "web_c"]), ("zone 1, fault domain 1", ["web_b"])]
@@ -104,7 +112,7 @@ def test_unknown_member_names_are_one_input_error_before_any_call():
     service = FakeVmService([vm("web_a")])
     with pytest.raises(InputError, match="members web_z are not in Flexible scale set rg/web"):
         vm_group.FlexibleScaleSet(service, "rg", "web", WAIT).upgrade(["web_z"])
-    assert service.calls == []
+    assert [c for c in service.calls if c[0] != "nic"] == []
 
 
 def test_vm_group_puts_the_extension_on_outdated_vms_and_judges_health():
@@ -151,3 +159,19 @@ def test_extension_input_is_checked_and_protected_settings_are_never_compared():
     failed = arm(NEW)
     failed["properties"]["provisioningState"] = "Failed"
     assert not vm_group.extension_is_current(failed, NEW)
+
+
+def test_kind_auto_comes_from_the_instances_or_the_scale_set_and_flexible_is_never_rolled_as_uniform():
+    def unread():
+        raise AssertionError("no read needed")
+
+    flexible = {"name": "web", "properties": {"orchestrationMode": "Flexible"}}
+    assert vm_group.resolve_kind("auto", [{"instance_id": "0"}], unread) == "uniform"
+    assert vm_group.resolve_kind("auto", [{"instance_id": "web_a", "kind": "flexible_member"}], unread) == "flexible"
+    assert vm_group.resolve_kind("auto", None, lambda: flexible) == "flexible"
+    assert vm_group.resolve_kind("auto", None, lambda: {"name": "web", "properties": {}}) == "uniform"
+    assert vm_group.resolve_kind("virtual_machines", None, unread) == "virtual_machines"
+    with pytest.raises(VmssError, match="kind uniform was given, but the instances are members of a Flexible"):
+        vm_group.resolve_kind("uniform", [{"instance_id": "web_a", "kind": "flexible_member"}], unread)
+    with pytest.raises(VmssError, match="Scale set web uses Flexible orchestration: kind uniform works on Uniform"):
+        vm_group.resolve_kind("uniform", None, lambda: flexible)
