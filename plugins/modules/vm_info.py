@@ -55,7 +55,7 @@ vm:
     zone: {description: Availability zone; null when not zonal., type: str, returned: always}
     update_domain: {description: Platform update domain (availability sets); null for a Flexible member or without one., type: int, returned: always}
     fault_domain: {description: Platform fault domain; null when Azure reports none., type: int, returned: always}
-    latest_model_applied: {description: "For a Flexible member, whether it runs its set's latest model; null for a standalone VM.", type: bool, returned: always}
+    latest_model_applied: {description: "For a Flexible member, whether it runs its set's latest model; else null.", type: bool, returned: always}
     provisioning_state: {description: Provisioning state., type: str, returned: always}
     power_state: {description: "Power state: running, stopped, deallocated, and so on.", type: str, returned: always}
     health_state: {description: "App Health state (healthy, unhealthy, unknown, initializing), null without App Health.", type: str, returned: always}

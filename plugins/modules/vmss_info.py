@@ -63,7 +63,7 @@ vmss:
     capacity: {description: Number of instances in the model., type: int, returned: always}
     zones: {description: Availability zones., type: list, elements: str, returned: always}
     orchestration_mode: {description: "V(Uniform) or V(Flexible).", type: str, returned: always}
-    platform_fault_domain_count: {description: Fault domain count of a Flexible set (1 spreads as widely as possible); null when not set., type: int, returned: always}
+    platform_fault_domain_count: {description: Fault domain count of a Flexible set (1 spreads widely); null if unset., type: int, returned: always}
     upgrade_policy: {description: Mode and rolling upgrade policy (snake_case)., type: dict, returned: always}
     image: {description: Image of the model., type: dict, returned: always}
     extensions: {description: Extensions in provisioning order (no protected settings)., type: list, elements: dict, returned: always}

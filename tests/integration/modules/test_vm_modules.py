@@ -37,8 +37,8 @@ def by_operation(entry, operation):
     return entry["requests"]["by_operation"].get(operation, 0)
 
 
-def test_vm_extension_modules_idempotent_check_diff_secrets_and_the_scale_set_hint(fresh_emulator, run_playbook,
-                                                                                     tmp_path):
+def test_vm_extension_modules_idempotent_check_diff_secrets_and_the_scale_set_hint(
+        fresh_emulator, run_playbook, tmp_path):
     fresh_emulator.load_scenario(vm_scenario())
     loaded = max([e["seq"] for e in fresh_emulator.events()] or [0])
     changed_app = dict(APP, settings={"commandToExecute": "./install.sh 2"})
