@@ -276,6 +276,9 @@ def flexible_problem(params):
     if params["update_domains"]:
         return ("update_domains: scale set %s/%s uses Flexible orchestration, which has no update domains; select "
                 "members by name with instance_ids." % (params["resource_group"], params["name"]))
+    if params["instance_ids"] is not None and not params["instance_ids"]:
+        return "instance_ids must be a non-empty list of member names of Flexible scale set %s/%s." % (
+            params["resource_group"], params["name"])
     if params["strategy"] == "platform":
         return ("strategy=platform is for Uniform scale sets; %s/%s uses Flexible orchestration: use "
                 "strategy=manual (members by name)." % (params["resource_group"], params["name"]))
@@ -302,7 +305,8 @@ def main():
     module = VmssModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=[("instance_ids", "update_domains")])
     upgrade_after = Deadline(module.params["upgrade_delay"] or 0)
     try:
-        upgrade.validate(module.params)
+        # the Azure-free checks; instance_ids are judged once the orchestration mode says ids or names
+        upgrade.validate(dict(module.params, instance_ids=None))
         vm_service = module.vm_service()
         scale_set = vm_service.get_scale_set(module.params["resource_group"], module.params["name"])
         if vms.orchestration_mode(scale_set) == vms.FLEXIBLE:
@@ -311,6 +315,7 @@ def main():
                 module.fail(problem)
             result, error = run_flexible(module, vm_service, lambda: time.sleep(upgrade_after.remaining()))
         else:
+            upgrade.validate(module.params)
             result, error = run(module, module.service(), lambda: time.sleep(upgrade_after.remaining()))
     except upgrade.InputError as err:
         module.fail(str(err))

@@ -101,7 +101,7 @@ def test_static_hosts_plain_vms_uniform_and_flexible_in_one_inventory(fresh_emul
     # plain VMs: the availability set's update and fault domains
     for name in ("db-1", "db-2"):
         row, host = fleet[name], hostvars[name]
-        assert host["platform_update_domain"] == row["update_domain"] is not None
+        assert row["update_domain"] is not None and host["platform_update_domain"] == row["update_domain"]
         assert host["platform_fault_domain"] == row["fault_domain"]
         assert host["ansible_host"] == row["ip"] and host["latest_model_applied"] is None
         assert host["tags"] == {"role": "db"} and host["health_state"] == "healthy"
@@ -112,4 +112,5 @@ def test_static_hosts_plain_vms_uniform_and_flexible_in_one_inventory(fresh_emul
     # the resource group's NICs are read once for the members and the VMs together
     requests = fresh_emulator.requests()["by_operation"]
     assert requests.get("NetworkInterfaces_List") == 1, requests
-    assert requests.get("VirtualMachines_List") == 2, requests   # the Flexible set's members, the group's VMs
+    assert requests.get("VirtualMachines_List") == 1, requests     # the Flexible set's members (filter)
+    assert requests.get("VirtualMachines_ListAll") == 1, requests  # vm_names without vm_resource_groups

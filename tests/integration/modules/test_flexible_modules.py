@@ -72,7 +72,7 @@ def test_info_and_instance_upgrade_on_a_flexible_set(fresh_emulator, run_playboo
     assert all(" FD" in line for line in info["heatmap"][:-1]), info["heatmap"]
 
     assert r[1]["changed"] is True, r[1].get("msg")
-    assert r[2]["changed"] is True and writes(out[2]) == 0 and r[2]["upgraded"] == first
+    assert r[2]["changed"] is True and writes(out[2]) == 0 and r[2]["upgraded"] == first, r[2]
     assert r[3].get("failed") and "update_domains" in r[3]["msg"] and "Flexible" in r[3]["msg"]
     assert r[4].get("failed") and "strategy=platform" in r[4]["msg"]
     assert writes(out[3]) == writes(out[4]) == 0
