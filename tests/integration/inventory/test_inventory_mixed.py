@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import textwrap
+from pathlib import Path
+
+# the plugin test sits next to this file; found whatever pytest's import mode
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from test_inventory_plugin import group_hosts as hosts_of, plain  # noqa: E402
 
 RG = "rg-estate"
 IMAGE = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "1.0.0"}
@@ -30,20 +37,6 @@ SCENARIO = {
          "load_balancer_group": "jump"},
     ],
 }
-
-
-def plain(value):
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    return value
-
-
-def hosts_of(inventory, group):
-    return sorted(inventory.get(group, {}).get("hosts", []))
 
 
 def test_static_hosts_plain_vms_uniform_and_flexible_in_one_inventory(fresh_emulator, ansible_env, tmp_path):
