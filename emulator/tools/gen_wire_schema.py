@@ -18,7 +18,9 @@ from azure.mgmt.compute._utils.model_base import Model
 ROOTS = ["VirtualMachineScaleSet", "VirtualMachineScaleSetUpdate", "VirtualMachineScaleSetExtension",
          "VirtualMachineScaleSetExtensionUpdate", "VirtualMachineScaleSetVM", "VirtualMachineScaleSetVMInstanceIDs",
          "VirtualMachineScaleSetVMInstanceRequiredIDs", "VirtualMachineScaleSetReimageParameters",
-         "VirtualMachineScaleSetVMReimageParameters"]
+         "VirtualMachineScaleSetVMReimageParameters",
+         # plain VMs and their extensions (vms/)
+         "VirtualMachine", "VirtualMachineUpdate", "VirtualMachineExtensionUpdate"]
 OUT = Path(__file__).resolve().parents[1] / "vmss_emulator" / "wire_schema.json"
 
 

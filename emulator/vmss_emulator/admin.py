@@ -160,7 +160,8 @@ async def fleet_view(request: web.Request, groups: dict[str, str]) -> web.Respon
                "running": inst.running, "power_state": inst.power_state,
                "provisioning_state": inst.provisioning_state, "health": fleet.health_state(ss, inst),
                "image_version": inst.image_version(), "latest_model_applied": ss.latest_model_applied(inst),
-               "update_domain": None if is_flexible(ss) else inst.update_domain, "fault_domain": inst.fault_domain, "zone": inst.zone,
+               "update_domain": None if is_flexible(ss) else inst.update_domain,   # Flexible: none
+               "fault_domain": inst.fault_domain, "zone": inst.zone,
                "protected": inst.protected, "extension_order": list(inst.extension_order)}
         row.update(fleet.describe_instance(ss, inst))
         rows.append(row)

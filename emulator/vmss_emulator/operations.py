@@ -149,4 +149,5 @@ def retry_headers(seconds: float) -> dict[str, str]:
 def _where(scale_set: Any | None) -> dict[str, str]:
     if scale_set is None:
         return {}
-    return {"resource_group": scale_set.resource_group, "vmss": scale_set.name}
+    fields = getattr(scale_set, "event_fields", None)   # a plain VM names itself as "vm" (vms/models.py)
+    return fields() if fields is not None else {"resource_group": scale_set.resource_group, "vmss": scale_set.name}

@@ -52,7 +52,13 @@ def _provisioning_status(inst: Instance) -> dict[str, Any]:
             "time": now_iso(inst.started_at)}
 
 
-def instance_view(app: web.Application, ss: ScaleSet, inst: Instance) -> dict[str, Any]:
+UNIFORM_DOMAINS = ("platformUpdateDomain", "platformFaultDomain")
+
+
+def instance_view(app: web.Application, ss: ScaleSet, inst: Instance, computer_name: str | None = None,
+                  domains: tuple[str, ...] = UNIFORM_DOMAINS) -> dict[str, Any]:
+    """An instance's view; a VM (vms/) passes its computer name and the domains it reports (none, or only the
+    fault domain of a Flexible member)."""
     prefix = (inst.applied_model.get("osProfile") or {}).get("computerNamePrefix", "vmss")
     ext_status = "ProvisioningState/succeeded" if inst.running else "ProvisioningState/transitioning"
     failed_ext = inst.extension_order[-1] if inst.provisioning_state == "Failed" and inst.extension_order else None
@@ -65,9 +71,11 @@ def instance_view(app: web.Application, ss: ScaleSet, inst: Instance) -> dict[st
                       "message": (inst.error or {}).get("message", "")}
         extensions.append({"name": ext["name"], "type": f"{props.get('publisher')}.{props.get('type')}",
                            "typeHandlerVersion": props.get("typeHandlerVersion"), "statuses": [status]})
-    view: dict[str, Any] = {
-        "platformUpdateDomain": inst.update_domain, "platformFaultDomain": inst.fault_domain,
-        "computerName": f"{prefix}{int(inst.instance_id):06d}", "osName": "ubuntu", "osVersion": "24.04",
+    view: dict[str, Any] = {key: inst.update_domain if key == "platformUpdateDomain" else inst.fault_domain
+                            for key in domains}
+    view.update({
+        "computerName": computer_name or f"{prefix}{int(inst.instance_id):06d}", "osName": "ubuntu",
+        "osVersion": "24.04",
         "vmAgent": {"vmAgentVersion": "2.13.1.1", "statuses": [
             {"code": "ProvisioningState/succeeded", "level": "Info",
              "displayStatus": "Ready" if inst.running else "Not Ready",
@@ -77,7 +85,7 @@ def instance_view(app: web.Application, ss: ScaleSet, inst: Instance) -> dict[st
         "statuses": [_provisioning_status(inst),
                      {"code": f"PowerState/{inst.power_state}", "level": "Info",
                       "displayStatus": POWER_DISPLAY.get(inst.power_state, inst.power_state)}],
-    }
+    })
     health = app["fleet"].health_state(ss, inst)
     if health:
         view["vmHealth"] = {"status": {"code": f"HealthState/{health}",

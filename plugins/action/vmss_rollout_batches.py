@@ -116,8 +116,8 @@ def bad_option(args):
 def target_option_errors(args):
     """The kind options that cannot work together (issue 14's targets), one sentence each."""
     errors = []
-    given = dict((key, args.get(key)) for key in ("kind", "virtual_machines", "extension", "rollback",
-                                                    "rollback_extension"))
+    keys = ("kind", "virtual_machines", "extension", "rollback", "rollback_extension")
+    given = dict((key, args.get(key)) for key in keys)
     group = given["kind"] == "virtual_machines"
     if group and not given["virtual_machines"]:
         errors.append("kind virtual_machines needs virtual_machines (the names of the VMs in resource_group).")

@@ -1,6 +1,7 @@
 """The admin fleet view of VMs: GET /_emulator/virtual_machines/{rg}[/{name}] (plain VMs and Flexible members)."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
@@ -53,3 +54,26 @@ async def vm_fleet_row(request: web.Request, groups: dict[str, str]) -> web.Resp
 
 def _rg_of(ref: VirtualMachine | MemberRef) -> str:
     return (ref.resource_group if isinstance(ref, VirtualMachine) else ref.ss.resource_group).lower()
+
+
+async def vm_config(request: web.Request, groups: dict[str, str]) -> web.Response:
+    """POST /_emulator/virtual_machines/{rg}/{name}/config {"upgrade_seconds"?: N | null, "fail_upgrade"?: bool}."""
+    vm = request.app["vms"].find_by_admin_name(groups["rg"], groups["name"])
+    if not isinstance(vm, VirtualMachine):
+        return admin_error(404, f"plain virtual machine '{groups['rg']}/{groups['name']}' not found"
+                                " (a Flexible member is configured through its scale set)")
+    try:
+        body = json.loads(await request.read() or b"{}")
+    except ValueError:
+        return admin_error(400, "the body must be a JSON object")
+    if not isinstance(body, dict) or set(body) - {"upgrade_seconds", "fail_upgrade"}:
+        return admin_error(400, "allowed keys: upgrade_seconds (non-negative number or null), fail_upgrade (bool)")
+    seconds = body.get("upgrade_seconds", vm.upgrade_seconds)
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0):
+        return admin_error(400, "upgrade_seconds must be a non-negative number or null")
+    if not isinstance(body.get("fail_upgrade", False), bool):
+        return admin_error(400, "fail_upgrade must be true or false")
+    vm.upgrade_seconds = seconds
+    vm.fail_upgrade = body.get("fail_upgrade", vm.fail_upgrade)
+    return json_response({"virtual_machine": vm.key, "upgrade_seconds": request.app["vms"].upgrade_seconds(vm),
+                          "fail_upgrade": vm.fail_upgrade})

@@ -76,10 +76,8 @@ async def run_vm_action(app: web.Application, vm: VirtualMachine, operation: str
     return {"instance_id": vm.name, **error} if error else None
 
 
-async def start_vm(app: web.Application, vm: VirtualMachine, group_created: bool) -> None:
+async def start_vm(app: web.Application, vm: VirtualMachine) -> None:
     """A VM loaded from a scenario: running already."""
-    if group_created:
-        await app["fleet"].scale_set_created(vm.group)
     _record_extensions(app, vm)
     vm.instance.started_at = time.time()
     await app["fleet"].instance_started(vm.group, vm.instance)

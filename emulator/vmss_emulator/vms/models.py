@@ -11,8 +11,8 @@ it is served as a `Microsoft.Compute/virtualMachines` resource from the set's mo
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
-import secrets as random_secrets
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -58,6 +58,10 @@ class VirtualMachine:
     def key(self) -> str:
         return f"{self.resource_group}/{self.name}"
 
+    def event_fields(self) -> dict[str, str]:
+        """How events name this VM (LRO events included: operations.py asks)."""
+        return {"resource_group": self.resource_group, "vm": self.name}
+
     def latest_model_applied(self) -> bool:
         return self.instance.applied_model is self.profile
 
@@ -89,11 +93,19 @@ class MemberRef:
         return self.inst.instance_id
 
 
-def new_member_name(ss: ScaleSet) -> str:
-    while True:
-        name = f"{ss.name}_{random_secrets.token_hex(4)}"
-        if name not in ss.instances:
-            return name
+def member_name(resource_group: str, set_name: str, index: int) -> str:
+    """`{set}_{8 hex}` as Azure names Flexible members; the suffix is the start of sha256("{rg}/{set}/{index}")
+    (resource group and set lower-cased), so a scenario or a test can name a member before it exists."""
+    digest = hashlib.sha256(f"{resource_group.lower()}/{set_name.lower()}/{index}".encode()).hexdigest()
+    return f"{set_name}_{digest[:8]}"
+
+
+def new_member_name(ss: ScaleSet, index: int) -> str:
+    name = member_name(ss.resource_group, ss.name, index)
+    while name in ss.instances:   # practically never: another index's hash collided
+        index += 1_000_000
+        name = member_name(ss.resource_group, ss.name, index)
+    return name
 
 
 def flexible_placement(ss: ScaleSet, index: int) -> tuple[int, str | None]:
@@ -133,6 +145,7 @@ class VmBackend:
         self.groups: dict[tuple[str, str, str], ScaleSet] = {}
         # availability sets seen (by sub, rg, name): how many VMs were ever placed there
         self.availability_sets: dict[tuple[str, str, str], int] = {}
+        self.availability_set_names: dict[tuple[str, str, str], tuple[str, str]] = {}   # -> (rg, name) as given
 
     # ---- lookups -------------------------------------------------------------------------------------------
     def check_resource_group(self, sub: str, rg: str) -> None:
@@ -206,6 +219,7 @@ class VmBackend:
         """(update domain, fault domain, zone) of a new plain VM."""
         if availability_set:
             key = (sub.lower(), rg.lower(), availability_set.lower())
+            self.availability_set_names.setdefault(key, (rg, availability_set))
             index = self.availability_sets.get(key, 0)
             self.availability_sets[key] = index + 1
             return index % AVSET_UPDATE_DOMAINS, index % AVSET_FAULT_DOMAINS, None
@@ -233,7 +247,19 @@ class VmBackend:
         self.vms.clear()
         self.groups.clear()
         self.availability_sets.clear()
+        self.availability_set_names.clear()
         return groups
+
+    def availability_set_list(self, sub: str, rg: str) -> list[tuple[str, str, list[VirtualMachine]]]:
+        """(resource group, name, its VMs) of the availability sets of a resource group (which must exist)."""
+        self.check_resource_group(sub, rg)
+        out = []
+        for (s, r, n), (rg_name, name) in sorted(self.availability_set_names.items()):
+            if s == sub.lower() and r == rg.lower():
+                members = [vm for vm in self.vms.values() if vm.subscription.lower() == s
+                           and vm.resource_group.lower() == r and (vm.availability_set or "").lower() == n]
+                out.append((rg_name, name, members))
+        return out
 
     def upgrade_seconds(self, vm: VirtualMachine) -> float:
         return vm.upgrade_seconds if vm.upgrade_seconds is not None else self.world.settings.upgrade_seconds

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 from typing import Any
 
 from aiohttp import web
 
 from ..arm import now_iso
-from ..render import HEALTH_DISPLAY, POWER_DISPLAY, _provisioning_status, vmss_id
-from ..state import Instance, ScaleSet
-from .models import MemberRef, VirtualMachine
+from ..render import UNIFORM_DOMAINS, instance_view, vmss_id
+from ..state import Instance
+from .models import AVSET_FAULT_DOMAINS, AVSET_UPDATE_DOMAINS, MemberRef, VirtualMachine
 
 VM_TYPE = "Microsoft.Compute/virtualMachines"
 EXT_TYPE = "Microsoft.Compute/virtualMachines/extensions"
@@ -44,9 +45,31 @@ def nic_names(ref: VirtualMachine | MemberRef) -> list[str]:
     return [f"{ref.name}-{c.get('name', 'nic')}" for c in configs] or [f"{ref.name}-nic"]
 
 
-def render_extension(ext: dict[str, Any], owner_id: str, location: str) -> dict[str, Any]:
+def extension_state(inst: Instance | None, ext: dict[str, Any]) -> str:
+    """The extension resource's provisioningState on the machine: Creating/Updating while its change runs, Failed when
+    the change failed (the machine still runs what it had), else Succeeded."""
+    if inst is None:
+        return "Succeeded"
+    applied = next((e for e in inst.extensions() if e["name"].lower() == ext["name"].lower()), None)
+    if applied == ext:
+        return "Updating" if inst.busy else "Succeeded"
+    if inst.busy:
+        return "Creating" if applied is None else "Updating"
+    return "Failed" if inst.provisioning_state == "Failed" else "Succeeded"
+
+
+def render_extension(ext: dict[str, Any], owner_id: str, location: str, inst: Instance | None = None,
+                     expand: bool = False) -> dict[str, Any]:
+    state = extension_state(inst, ext)
+    props = {**copy.deepcopy(ext.get("properties") or {}), "provisioningState": state}
+    if expand:
+        level = "Error" if state == "Failed" else "Info"
+        props["instanceView"] = {"name": ext["name"], "type": f"{props.get('publisher')}.{props.get('type')}",
+                                 "typeHandlerVersion": props.get("typeHandlerVersion"),
+                                 "statuses": [{"code": f"ProvisioningState/{state.lower()}", "level": level,
+                                               "displayStatus": f"Provisioning {state.lower()}"}]}
     return {"id": f"{owner_id}/extensions/{ext['name']}", "name": ext["name"], "type": EXT_TYPE, "location": location,
-            "properties": {**copy.deepcopy(ext.get("properties") or {}), "provisioningState": "Succeeded"}}
+            "properties": props}
 
 
 def _image(storage: dict[str, Any]) -> dict[str, Any]:
@@ -54,47 +77,6 @@ def _image(storage: dict[str, Any]) -> dict[str, Any]:
     if "id" not in image:
         image["exactVersion"] = image.get("version") if image.get("version") not in (None, "latest") else "1.0.0"
     return image
-
-
-def instance_view(app: web.Application, group: ScaleSet, inst: Instance, computer_name: str,
-                  domains: bool, fault_domain_only: bool = False) -> dict[str, Any]:
-    """A VM's instance view. `domains`: in an availability set (update and fault domain); `fault_domain_only`: a
-    Flexible member (fault domain, no update domain)."""
-    running = inst.running
-    failed_ext = inst.extension_order[-1] if inst.provisioning_state == "Failed" and inst.extension_order else None
-    extensions = []
-    for ext in inst.extensions():
-        props = ext.get("properties") or {}
-        status = {"code": "ProvisioningState/succeeded" if running else "ProvisioningState/transitioning",
-                  "level": "Info", "displayStatus": "Provisioning succeeded" if running else "Transitioning"}
-        if ext["name"] == failed_ext:
-            status = {"code": "ProvisioningState/failed/1", "level": "Error", "displayStatus": "Provisioning failed",
-                      "message": (inst.error or {}).get("message", "")}
-        extensions.append({"name": ext["name"], "type": f"{props.get('publisher')}.{props.get('type')}",
-                           "typeHandlerVersion": props.get("typeHandlerVersion"), "statuses": [status]})
-    view: dict[str, Any] = {}
-    if domains:
-        view["platformUpdateDomain"] = inst.update_domain
-        view["platformFaultDomain"] = inst.fault_domain
-    elif fault_domain_only:
-        view["platformFaultDomain"] = inst.fault_domain
-    view.update({
-        "computerName": computer_name, "osName": "ubuntu", "osVersion": "24.04",
-        "vmAgent": {"vmAgentVersion": "2.13.1.1", "statuses": [
-            {"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Ready" if running else "Not Ready",
-             "message": "Guest Agent is running" if running else "VM Agent is unresponsive.",
-             "time": now_iso(inst.started_at)}]},
-        "extensions": extensions,
-        "statuses": [_provisioning_status(inst),
-                     {"code": f"PowerState/{inst.power_state}", "level": "Info",
-                      "displayStatus": POWER_DISPLAY.get(inst.power_state, inst.power_state)}],
-    })
-    health = app["fleet"].health_state(group, inst)
-    if health:
-        view["vmHealth"] = {"status": {"code": f"HealthState/{health}",
-                                       "level": "Info" if health == "healthy" else "Warning",
-                                       "displayStatus": HEALTH_DISPLAY.get(health, health), "time": now_iso()}}
-    return view
 
 
 def computer_name(ref: VirtualMachine | MemberRef) -> str:
@@ -106,8 +88,9 @@ def computer_name(ref: VirtualMachine | MemberRef) -> str:
 
 def ref_instance_view(app: web.Application, ref: VirtualMachine | MemberRef) -> dict[str, Any]:
     if isinstance(ref, VirtualMachine):
-        return instance_view(app, ref.group, ref.instance, computer_name(ref), domains=ref.availability_set is not None)
-    return instance_view(app, ref.ss, ref.inst, computer_name(ref), domains=False, fault_domain_only=True)
+        return instance_view(app, ref.group, ref.instance, computer_name(ref),
+                             UNIFORM_DOMAINS if ref.availability_set is not None else ())
+    return instance_view(app, ref.ss, ref.inst, computer_name(ref), ("platformFaultDomain",))
 
 
 def render_plain(app: web.Application, vm: VirtualMachine, expand: bool) -> dict[str, Any]:
@@ -122,7 +105,7 @@ def render_plain(app: web.Application, vm: VirtualMachine, expand: bool) -> dict
         props["instanceView"] = ref_instance_view(app, vm)
     out: dict[str, Any] = {"name": vm.name, "id": rid, "type": VM_TYPE, "location": vm.location,
                            "tags": copy.deepcopy(vm.tags), "etag": f'"{vm.etag}"', "properties": props,
-                           "resources": [render_extension(e, rid, vm.location) for e in vm.extensions]}
+                           "resources": [render_extension(e, rid, vm.location, vm.instance) for e in vm.extensions]}
     if vm.zones:
         out["zones"] = list(vm.zones)
     return out
@@ -173,8 +156,8 @@ def render_nic(ref: VirtualMachine | MemberRef, name: str, primary: bool) -> dic
     sub, rg, location = ((ref.subscription, ref.resource_group, ref.location) if isinstance(ref, VirtualMachine)
                          else (ref.ss.subscription, ref.ss.resource_group, ref.ss.location))
     rid = nic_id(sub, rg, name)
-    digest = abs(hash((sub, rg, name))) & 0xFFFFFFFFFFFF
-    mac = "-".join(f"{(digest >> s) & 0xFF:02X}" for s in range(40, -8, -8))
+    digest = hashlib.sha256(rid.lower().encode()).digest()   # the same MAC on every run
+    mac = "-".join(f"{b:02X}" for b in (0x00, 0x0D, 0x3A, *digest[:3]))
     return {"name": name, "id": rid, "type": "Microsoft.Network/networkInterfaces", "location": location,
             "properties": {"provisioningState": "Succeeded", "primary": primary, "macAddress": mac,
                            "virtualMachine": {"id": ref_id(ref)},
@@ -182,3 +165,12 @@ def render_nic(ref: VirtualMachine | MemberRef, name: str, primary: bool) -> dic
                                                  "properties": {"privateIPAddress": inst.private_ip,
                                                                 "privateIPAllocationMethod": "Dynamic",
                                                                 "privateIPAddressVersion": "IPv4", "primary": True}}]}}
+
+
+def render_availability_set(sub: str, rg: str, name: str, location: str, members: list[VirtualMachine]) -> dict:
+    return {"id": f"{rg_prefix(sub, rg)}/providers/Microsoft.Compute/availabilitySets/{name}", "name": name,
+            "type": "Microsoft.Compute/availabilitySets", "location": location, "tags": {}, "sku": {"name": "Aligned"},
+            "properties": {"platformUpdateDomainCount": AVSET_UPDATE_DOMAINS,
+                           "platformFaultDomainCount": AVSET_FAULT_DOMAINS,
+                           "virtualMachines": [{"id": vm_id(vm.subscription, vm.resource_group, vm.name)}
+                                               for vm in sorted(members, key=lambda v: v.name.lower())]}}

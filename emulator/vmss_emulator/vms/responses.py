@@ -17,9 +17,10 @@ from ..model import SECRET_OS_KEYS, check_extension, deep_merge, fill_extension_
 from ..operations import Operation, OperationFailed
 from ..render import vmss_id
 from . import lifecycle
-from .models import MemberRef, VirtualMachine, VmBackend, availability_set_name, ensure_vm_writable, is_flexible, \
-    new_instance, runtime_profile, DEFAULT_GROUP
-from .render import nic_id, nic_names, ref_id, ref_instance_view, render_extension, render_nic, render_ref
+from .models import DEFAULT_GROUP, MemberRef, VirtualMachine, VmBackend, availability_set_name, ensure_vm_writable, \
+    is_flexible, new_instance, runtime_profile
+from .render import nic_id, nic_names, ref_id, ref_instance_view, render_availability_set, render_extension, \
+    render_nic, render_ref
 
 VM_ACTIONS = {"restart": "VirtualMachines_Restart", "start": "VirtualMachines_Start",
               "poweroff": "VirtualMachines_PowerOff", "deallocate": "VirtualMachines_Deallocate",
@@ -33,7 +34,8 @@ def vms(request: web.Request) -> VmBackend:
 
 
 def _expand(request: web.Request) -> bool:
-    return "instanceview" in request.query.get("$expand", "").lower()
+    return ("instanceview" in request.query.get("$expand", "").lower()
+            or request.query.get("statusOnly", "").lower() == "true")
 
 
 def _start(request: web.Request, vm: VirtualMachine, kind: str, work) -> Operation:
@@ -52,10 +54,6 @@ def _ensure_plain(ref: VirtualMachine | MemberRef, what: str) -> VirtualMachine:
                        f"scale set '{ref.ss.name}', is not supported by the emulator: change the scale set's model "
                        "and upgrade the member (manualupgrade with its name).")
     return ref
-
-
-async def _succeed(op: Operation) -> None:
-    return None
 
 
 def _raise_error(error: dict[str, Any] | None) -> None:
@@ -106,11 +104,7 @@ async def vm_instance_view(request: web.Request, m: dict[str, str]) -> web.Respo
 
 def _check_vm_body(body: Any, creating: bool, patch: bool) -> dict[str, Any]:
     expect_type(body, dict, "parameters", "a JSON object", null_ok=False)
-    allowed = {"location", "tags", "zones", "properties", "id", "name", "type", "etag", "resources", "identity",
-               "plan", "extendedLocation", "managedBy", "systemData"}
-    for key in body:
-        if key not in allowed:
-            raise wire.unknown_member(key, "VirtualMachineUpdate" if patch else "VirtualMachine", key)
+    wire.check_members(body, "VirtualMachineUpdate" if patch else "VirtualMachine")
     if creating:
         location = expect_type(body.get("location"), str, "location", "a string")
         if not location:
@@ -221,7 +215,7 @@ async def create_vm(app: web.Application, sub: str, rg: str, name: str, location
                     extensions: list[dict[str, Any]], zones: list[str], tags: dict[str, Any], running: bool,
                     group_name: str | None = None, app_options: dict[str, Any] | None = None,
                     lb_options: dict[str, Any] | None = None, secrets: dict[str, Any] | None = None) -> VirtualMachine:
-    """A new plain VM in its fleet group (its app is started by the caller's create work, or at once if running)."""
+    """A new plain VM in its fleet group; its app starts with the caller's create work (or start_vm, if running)."""
     backend: VmBackend = app["vms"]
     props = _clean_properties(props, name, sub, rg)
     avset = availability_set_name(props)
@@ -235,9 +229,8 @@ async def create_vm(app: web.Application, sub: str, rg: str, name: str, location
                         protected_settings=dict(secrets or {}))
     inst.private_ip = app["fleet"].allocate_ip(group, inst)
     backend.add(vm)
-    if created and not running:
+    if created:   # the group's load balancer (hooks order: allocate_ip, scale_set_created, instance_started)
         await app["fleet"].scale_set_created(group)
-    vm.group_created = created  # type: ignore[attr-defined]  # the scenario loader starts the group's fleet
     return vm
 
 
@@ -266,12 +259,6 @@ async def _member_run(request: web.Request, ref: MemberRef, action: str, kind: s
     op = request.app["operations"].start(kind, ss.subscription, ss.location, ss,
                                          lambda op: compute._run_on(request.app, ss, [inst], action), lock=False)
     return request.app["operations"].accepted(request, op)
-
-
-def vm_action_for(action: str):
-    async def handle(request: web.Request, m: dict[str, str]) -> web.StreamResponse:
-        return await vm_action(request, {**m, "action": action})
-    return handle
 
 
 async def vm_action(request: web.Request, m: dict[str, str]) -> web.StreamResponse:
@@ -315,6 +302,10 @@ def _ref_extensions(ref: VirtualMachine | MemberRef) -> list[dict[str, Any]]:
     return ref.extensions if isinstance(ref, VirtualMachine) else ref.inst.extensions()
 
 
+def _instance(ref: VirtualMachine | MemberRef):
+    return ref.instance if isinstance(ref, VirtualMachine) else ref.inst
+
+
 def _location(ref: VirtualMachine | MemberRef) -> str:
     return ref.location if isinstance(ref, VirtualMachine) else ref.ss.location
 
@@ -322,7 +313,9 @@ def _location(ref: VirtualMachine | MemberRef) -> str:
 async def ext_list(request: web.Request, m: dict[str, str]) -> web.Response:
     ref = vms(request).find(m["sub"], m["rg"], m["vm"], child=True)
     rid = ref_id(ref)
-    return json_response({"value": [render_extension(e, rid, _location(ref)) for e in _ref_extensions(ref)]})
+    inst, expand = _instance(ref), _expand(request)
+    return json_response({"value": [render_extension(e, rid, _location(ref), inst, expand)
+                                    for e in _ref_extensions(ref)]})
 
 
 async def ext_get(request: web.Request, m: dict[str, str]) -> web.Response:
@@ -330,14 +323,13 @@ async def ext_get(request: web.Request, m: dict[str, str]) -> web.Response:
     ext = next((e for e in _ref_extensions(ref) if e["name"].lower() == m["ext"].lower()), None)
     if ext is None:
         raise _extension_missing(m["vm"], m["rg"], m["ext"])
-    return json_response(render_extension(ext, ref_id(ref), _location(ref)))
+    return json_response(render_extension(ext, ref_id(ref), _location(ref), _instance(ref), _expand(request)))
 
 
 async def ext_put(request: web.Request, m: dict[str, str], patch: bool = False) -> web.Response:
     ref = vms(request).find(m["sub"], m["rg"], m["vm"], child=True)
     body = await read_json(request)
-    if not patch:
-        wire.check_members(body, "VirtualMachineExtension")
+    wire.check_members(body, "VirtualMachineExtension" + ("Update" if patch else ""))
     check_extension(body, "extensionParameters", name_required=False, patch=patch)
     vm = _ensure_plain(ref, "Update Virtual Machine Extension")
     ensure_vm_writable(vm)
@@ -378,7 +370,8 @@ async def ext_put(request: web.Request, m: dict[str, str], patch: bool = False) 
 
     op = _start(request, vm, operation, apply)
     rid = ref_id(vm)
-    return compute.lro_created(request, op, render_extension(new_ext, rid, vm.location), 200 if existing else 201)
+    return compute.lro_created(request, op, render_extension(new_ext, rid, vm.location, vm.instance),
+                               200 if existing else 201)
 
 
 async def ext_patch(request: web.Request, m: dict[str, str]) -> web.Response:
@@ -491,3 +484,28 @@ def member_targets(ss, body: Any) -> list:
                           f"(for a Flexible scale set: the name of one of its VMs).", target="instanceIds")
         chosen.append(inst)
     return chosen
+
+
+# ---------------------------------------------------------------- availability sets (read-only, made by their VMs)
+
+
+def _availability_sets(request: web.Request, m: dict[str, str]) -> list[dict[str, Any]]:
+    location = request.app["world"].resource_group(m["sub"], m["rg"])
+    out = []
+    for rg, name, members in vms(request).availability_set_list(m["sub"], m["rg"]):
+        where = members[0].location if members else (location.location if location else "westeurope")
+        out.append(render_availability_set(m["sub"], rg, name, where, members))
+    return out
+
+
+async def avset_list(request: web.Request, m: dict[str, str]) -> web.Response:
+    return json_response(page(request, request.app["base_url"], _availability_sets(request, m),
+                              request.app["world"].settings.page_size))
+
+
+async def avset_get(request: web.Request, m: dict[str, str]) -> web.Response:
+    for item in _availability_sets(request, m):
+        if item["name"].lower() == m["avset"].lower():
+            return json_response(item)
+    raise ArmError(404, "ResourceNotFound", f"The Resource 'Microsoft.Compute/availabilitySets/{m['avset']}' under "
+                   f"resource group '{m['rg']}' was not found.")

@@ -21,6 +21,16 @@ def rows(route, exact, SUB: str, RG: str, VMSS: str) -> tuple[list, list]:
                    vm.uniform_only(compute.vm_instance_view, "VirtualMachineScaleSetVMs_GetInstanceView"),
                    "VirtualMachineScaleSetVMs_GetInstanceView",
                    "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/instanceView/read")]
+    member = VMSS + "/virtualmachines/(?P<vm>[^/]+)"
+    write = "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/"
+    first += [route("PUT", member, vm.uniform_only(compute.vm_put, "VirtualMachineScaleSetVMs_Update"),
+                    "VirtualMachineScaleSetVMs_Update", write + "write"),
+              route("DELETE", member, vm.uniform_only(compute.vm_delete, "VirtualMachineScaleSetVMs_Delete"),
+                    "VirtualMachineScaleSetVMs_Delete", write + "delete")]
+    for action, operation_id in compute.VM_ACTIONS.items():
+        first.append(route("POST", member + "/" + action, vm.uniform_only(_with_action(compute.vm_action, action),
+                                                                          operation_id),
+                           operation_id, write + "action"))
     for action, operation_id in compute.SS_ACTIONS.items():
         first.append(route("POST", VMSS + "/" + action, vm.flexible_action(action), operation_id,
                            "Microsoft.Compute/virtualMachineScaleSets/action"))
@@ -43,13 +53,24 @@ def rows(route, exact, SUB: str, RG: str, VMSS: str) -> tuple[list, list]:
               f"{_VMS}/extensions/write"),
         route("DELETE", one + "/extensions/(?P<ext>[^/]+)", vm.ext_delete, "VirtualMachineExtensions_Delete",
               f"{_VMS}/extensions/delete"),
+        route("GET", RG + r"/providers/microsoft\.compute/availabilitysets", vm.avset_list, "AvailabilitySets_List",
+              "Microsoft.Compute/availabilitySets/read"),
+        route("GET", RG + r"/providers/microsoft\.compute/availabilitysets/(?P<avset>[^/]+)", vm.avset_get,
+              "AvailabilitySets_Get", "Microsoft.Compute/availabilitySets/read"),
         route("GET", nics, vm.nic_list, "NetworkInterfaces_List", "Microsoft.Network/networkInterfaces/read"),
         route("GET", nics + "/(?P<nic>[^/]+)", vm.nic_get, "NetworkInterfaces_Get",
               "Microsoft.Network/networkInterfaces/read"),
         exact("GET", "/_emulator/virtual_machines/{rg}", admin.vm_fleet_view),
         exact("GET", "/_emulator/virtual_machines/{rg}/{name}", admin.vm_fleet_row),
+        exact("POST", "/_emulator/virtual_machines/{rg}/{name}/config", admin.vm_config),
     ]
     for action, operation_id in vm.VM_ACTIONS.items():
-        other.append(route("POST", one + "/" + action, vm.vm_action_for(action), operation_id, f"{_VMS}/{action}/action"))
+        other.append(route("POST", one + "/" + action, _with_action(vm.vm_action, action), operation_id, f"{_VMS}/{action}/action"))
     return first, other
 
+
+def _with_action(handler, action: str):
+    """A handler of a `(?P<action>...)` row, served from a row of its own (so the row names its operationId)."""
+    async def handle(request, m):
+        return await handler(request, {**m, "action": action})
+    return handle

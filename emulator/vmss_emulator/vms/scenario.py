@@ -140,6 +140,6 @@ async def apply(app: web.Application, planned: list[PlannedVm]) -> list[str]:
         vm.upgrade_seconds, vm.fail_upgrade = p.upgrade_seconds, p.fail_upgrade
         app["events"].append("model_write", resource_group=vm.resource_group, vm=vm.name, operation="scenario",
                              etag=vm.etag)
-        await lifecycle.start_vm(app, vm, vm.group_created)  # type: ignore[attr-defined]
+        await lifecycle.start_vm(app, vm)
         added.append(vm.key)
     return added

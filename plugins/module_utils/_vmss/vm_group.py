@@ -17,6 +17,7 @@ __metaclass__ = type
 
 import copy
 
+from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import private_ips_by_instance
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError, VmssNotStarted, VmssTimeout
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import batches, extensions, health, \
     instances as inst_lib, vms
@@ -117,14 +118,16 @@ def run_named_upgrade(read, call, keys, wait, check_mode=False, warn=None, befor
                 scale_set_instances=inst_lib.sort_instances(after)), error
 
 
-def with_addresses(service, known, pairs):
-    """The summaries of ``pairs`` [(vm, summary)] with ``private_ip`` filled (the drain and HTTP check URLs use it);
-    each VM's NIC is read once and kept in ``known`` (upgrades and extension changes keep a VM's address)."""
+def with_addresses(service, resource_group, known, pairs):
+    """The summaries of ``pairs`` [(vm, summary)] with ``private_ip`` filled (the drain and HTTP check URLs use it)
+    from the resource group's NICs, listed once (one paged GET) and kept in ``known``: upgrades and extension changes
+    keep a VM's address, and the members are read at every health poll."""
+    if any(summary["instance_id"] not in known for _vm, summary in pairs):
+        known.update(private_ips_by_instance(service.list_nics(resource_group)))
+        known.update((summary["instance_id"], None) for _vm, summary in pairs if summary["instance_id"] not in known)
     result = []
-    for vm, summary in pairs:
-        if summary["instance_id"] not in known:
-            known[summary["instance_id"]] = service.private_ip(vm)
-        summary["private_ip"] = known[summary["instance_id"]]
+    for _vm, summary in pairs:
+        summary["private_ip"] = known.get(summary["instance_id"])
         result.append(summary)
     return result
 
@@ -149,7 +152,7 @@ class FlexibleScaleSet:
         return vms.require_orchestration(scale_set, vms.FLEXIBLE, "the Flexible rollout (kind: flexible)")
 
     def members(self):
-        return with_addresses(self.service, self._addresses, [
+        return with_addresses(self.service, self.resource_group, self._addresses, [
             (vm, vms.summarize_vm(vm, view, flexible=True))
             for vm, view in self.service.list_members_with_views(self.resource_group, self.name)])
 
@@ -241,16 +244,18 @@ class VirtualMachineGroup:
         ext = self.service.get_extension(self.resource_group, vm["name"], self.extension["name"])
         summary["extension"] = extensions.public_view(dict(ext, name=self.extension["name"])) if ext else None
         summary["location"] = vm.get("location")
-        summary["latest_model_applied"] = extension_is_current(ext, self.extension)
+        # a VM whose last extension operation failed is not on the extension, whatever its model says: a re-run
+        # must try it again
+        summary["latest_model_applied"] = extension_is_current(ext, self.extension) and not health.is_failed(summary)
         ext_state = ((ext or {}).get("properties") or {}).get("provisioningState") or ""
         if ext_state.lower() in ("failed", "updating", "creating") and not health.is_updating(summary):
             summary["provisioning_state"] = ext_state
         return summary
 
     def members(self):
-        return with_addresses(self.service, self._addresses, [
-            (vm, self._summary(vm, view)) for vm, view in self.service.list_vms_with_views(self.resource_group,
-                                                                                            self.names)])
+        pairs = self.service.list_vms_with_views(self.resource_group, self.names)
+        return with_addresses(self.service, self.resource_group, self._addresses,
+                              [(vm, self._summary(vm, view)) for vm, view in pairs])
 
     def plan(self, members, batch="update_domain", include_current=False):
         return batches.plan_by_placement(members, batch, self.batch_by, include_current)

@@ -72,15 +72,11 @@ class VmService:
 
     def get_vm(self, resource_group, name):
         """The VM (model only), or VmssError; a 404 whose name is a scale set says so (code NotAVirtualMachine)."""
-        action = "read virtual machine %s/%s" % (resource_group, name)
-        try:
-            return _plain(self._call(action, self.client.virtual_machines.get, resource_group, name))
-        except VmssError as err:
-            if _not_found(err) and self._exists(self.client.virtual_machine_scale_sets.get, resource_group, name):
-                raise VmssError("%s/%s is a virtual machine scale set, not a virtual machine: give it as a scale set "
-                                "(kind uniform or flexible), or name a VM." % (resource_group, name),
-                                code=NOT_A_VIRTUAL_MACHINE, request_id=err.request_id, status=err.status)
-            raise
+        return self._get_or_explain(
+            "read virtual machine %s/%s" % (resource_group, name), self.client.virtual_machines.get,
+            self.client.virtual_machine_scale_sets.get, resource_group, name, NOT_A_VIRTUAL_MACHINE,
+            "%s/%s is a virtual machine scale set, not a virtual machine: give it as a scale set (kind uniform or "
+            "flexible), or name a VM." % (resource_group, name))
 
     def instance_view(self, resource_group, name):
         """The VM's instance view: statuses (ProvisioningState/..., PowerState/...), platformFaultDomain,
@@ -113,15 +109,11 @@ class VmService:
 
     def get_scale_set(self, resource_group, name):
         """The scale set, or VmssError; a 404 whose name is a VM says so (code NotAScaleSet)."""
-        action = "read scale set %s/%s" % (resource_group, name)
-        try:
-            return _plain(self._call(action, self.client.virtual_machine_scale_sets.get, resource_group, name))
-        except VmssError as err:
-            if _not_found(err) and self._exists(self.client.virtual_machines.get, resource_group, name):
-                raise VmssError("%s/%s is a virtual machine, not a scale set: give it as a virtual machine "
-                                "(kind virtual_machines), or name a scale set." % (resource_group, name),
-                                code=NOT_A_SCALE_SET, request_id=err.request_id, status=err.status)
-            raise
+        return self._get_or_explain(
+            "read scale set %s/%s" % (resource_group, name), self.client.virtual_machine_scale_sets.get,
+            self.client.virtual_machines.get, resource_group, name, NOT_A_SCALE_SET,
+            "%s/%s is a virtual machine, not a scale set: give it as a virtual machine (kind virtual_machines), or "
+            "name a scale set." % (resource_group, name))
 
     def list_scale_set_members(self, resource_group, scale_set):
         """The member VMs of a Flexible scale set (models only, all pages), by the virtualMachineScaleSet/id filter."""
@@ -206,33 +198,15 @@ class VmService:
         """Wait for a poller of begin_put_extension / begin_delete_extension at most ``timeout`` seconds."""
         return _plain(self._wait(action, poller, timeout))
 
-    # --- network ----------------------------------------------------------------------------------
-
-    def private_ip(self, vm):
-        """The primary private IPv4 of a VM (plain or Flexible member) from its primary NIC (Microsoft.Network, read
-        through the compute client's pipeline), or None when it has no NIC with an address."""
-        refs = ((vm.get("properties") or {}).get("networkProfile") or {}).get("networkInterfaces") or []
-        refs = sorted(refs, key=lambda ref: not (ref.get("properties") or {}).get("primary", len(refs) == 1))
-        if not refs or not refs[0].get("id"):
-            return None
-        nic = self._get_wire(refs[0]["id"], NIC_API_VERSION, "read the network interface of virtual machine %s"
-                             % vm.get("name"))
-        configs = sorted((nic.get("properties") or {}).get("ipConfigurations") or [],
-                         key=lambda c: not (c.get("properties") or {}).get("primary", False))
-        for config in configs:
-            address = (config.get("properties") or {}).get("privateIPAddress")
-            if address:
-                return address
-        return None
-
-    def _get_wire(self, resource_id, api_version, action):
-        from azure.core.rest import HttpRequest
+    def _get_or_explain(self, action, getter, other_getter, resource_group, name, code, hint):
+        """GET one resource; on a 404 where the name is the OTHER kind of resource (a VM for a scale set, a set for a
+        VM), raise ``hint`` with ``code`` instead of a bare ResourceNotFound."""
         try:
-            response = self.client.send_request(HttpRequest("GET", "%s?api-version=%s" % (resource_id, api_version)))
-            response.raise_for_status()
-            return response.json()
-        except (AzureError, ValueError) as exc:
-            raise from_azure_error(exc, action)
+            return _plain(self._call(action, getter, resource_group, name))
+        except VmssError as err:
+            if _not_found(err) and self._exists(other_getter, resource_group, name):
+                raise VmssError(hint, code=code, request_id=err.request_id, status=err.status)
+            raise
 
     def _exists(self, getter, resource_group, name):
         try:

@@ -3,10 +3,14 @@ change, write-only secrets, the admin fleet view, events."""
 from __future__ import annotations
 
 import json
+import ssl
+import urllib.request
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from vm_helpers import RG, ext_body, vm_row, wait_for
+from emu_sdk import ARM_SCOPE, credential_for
+from reliability_helpers import wait_for
+from vm_helpers import RG, ext_body, vm_row
 
 
 def test_vms_are_listed_and_read_with_instance_views(emu, compute):
@@ -34,6 +38,10 @@ def test_vms_are_listed_and_read_with_instance_views(emu, compute):
     assert jump.vm_health is None                                                    # no App Health extension
     assert compute.virtual_machines.get(RG, "jump").zones == ["1"]
 
+    avset = compute.availability_sets.get(RG, "db")
+    assert (avset.properties.platform_fault_domain_count, avset.properties.platform_update_domain_count) == (2, 5)
+    assert [v.id.rsplit("/", 1)[-1] for v in avset.properties.virtual_machines] == ["db-1", "db-2", "db-3"]
+    assert [a.name for a in compute.availability_sets.list(RG)] == ["db"]
     with pytest.raises(ResourceNotFoundError) as missing:
         compute.virtual_machines.get(RG, "nope")
     assert missing.value.error.code == "ResourceNotFound"
@@ -43,16 +51,11 @@ def test_vms_are_listed_and_read_with_instance_views(emu, compute):
 
 
 def test_standalone_nics_carry_the_vm_loopback_ip(emu):
-    import urllib.request
-
-    from emu_sdk import credential_for
-    from azure.mgmt.compute import ComputeManagementClient  # noqa: F401  (the token scope is ARM's)
-    token = credential_for(emu).get_token("https://management.azure.com/.default").token
+    token = credential_for(emu).get_token(ARM_SCOPE).token
     sub = emu.env["AZURE_SUBSCRIPTION_ID"]
     url = (f"{emu.url}/subscriptions/{sub}/resourceGroups/{RG}/providers/Microsoft.Network/networkInterfaces/db-1-nic"
            "?api-version=2024-05-01")
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    import ssl
     context = ssl.create_default_context(cafile=str(emu.ca_path))
     with urllib.request.urlopen(request, context=context) as answer:
         nic = json.load(answer)
@@ -81,7 +84,7 @@ def test_extension_change_is_one_lro_that_reprovisions_the_vm_and_keeps_secrets_
     assert [(e["operation"], e["result"]) for e in ends] == [("vm_extension", "succeeded")]
     assert not [e for e in emu.events(type="instance_upgrade_end") if e.get("vm") in ("db-2", "db-3")]
     lros = [e for e in emu.events(type="lro_end") if e["operation"] == "VirtualMachineExtensions_CreateOrUpdate"]
-    assert [e["status"] for e in lros] == ["Succeeded"]
+    assert [(e["status"], e["vm"]) for e in lros] == [("Succeeded", "db-1")]
     writes = [e for e in emu.events(type="model_write") if e.get("vm") == "db-1"]
     assert [e["operation"] for e in writes] == ["VirtualMachineExtensions_CreateOrUpdate"]
 
@@ -145,6 +148,10 @@ def test_vm_create_update_and_delete(emu, compute):
     assert vm_row(emu, "db-4")["image_version"] == "2.0.0"
     assert [e["operation"] for e in emu.events(type="instance_upgrade_start") if e.get("vm") == "db-4"] == \
         ["create", "vm_update"]
+    with pytest.raises(HttpResponseError) as unknown:     # strict bodies, as for scale sets
+        compute.virtual_machines.begin_update(RG, "db-4", {"properties": {"hardwareProfile": {"vmSise": "x"}}})
+    assert unknown.value.error.code == "InvalidRequestFormat"
+    assert "Could not find member 'vmSise'" in str(unknown.value)
     with pytest.raises(HttpResponseError) as stale:
         compute.virtual_machines.begin_update(RG, "db-4", {"tags": {}}, headers={"If-Match": etag})
     assert stale.value.status_code == 412

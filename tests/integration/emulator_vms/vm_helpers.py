@@ -1,7 +1,6 @@
-"""Helpers for the VM / Flexible tests: the mixed scenario with fast timings, and small waits."""
+"""Helpers for the VM / Flexible tests: the mixed scenario with fast timings, and an extension body."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import yaml
@@ -20,16 +19,6 @@ def mixed_scenario(**config):
 
 def vm_row(emu, name, rg=RG):
     return emu.admin("GET", f"/_emulator/virtual_machines/{rg}/{name}")
-
-
-def wait_for(predicate, timeout=10.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def ext_body(name_version="2.1", settings=None, protected=None, **props):

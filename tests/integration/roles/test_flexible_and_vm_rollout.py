@@ -13,7 +13,7 @@ from collections import Counter
 
 import yaml
 
-from rollout_testlib import FAST, HEALTH_EXTENSION, RG, image
+from rollout_testlib import FAST, HEALTH_EXTENSION, RG, image, read_json, role_play
 
 NEW_IMAGE = image("2.0.0")
 VM_HEALTH = dict(HEALTH_EXTENSION, properties=dict(HEALTH_EXTENSION["properties"], enableAutomaticUpgrade=False))
@@ -101,20 +101,25 @@ def test_flexible_set_rolls_by_fault_domain_and_zone_stops_on_a_failed_member_an
     emulator.load_scenario(estate(flexible_capacity=4))
     placement = dict((m["instance_id"], (m["zone"], m["fault_domain"])) for m in members(emulator))
     assert len(set(placement.values())) == 4
-    change = yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [{
-        "name": "New image in the model", "vmss.rollout.vmss_model_image": {
-            "resource_group": RG, "name": "api", "image": NEW_IMAGE, "poll_interval": 1}}]}])
-    assert run_playbook(change).rc == 0
     order = sorted(placement, key=lambda name: placement[name])
     broken = order[1]  # the second batch: zone 1, fault domain 1
     emulator.set_faults([{"kind": "upgrade_fails", "instance_ids": [broken]}])
     emulator.clear_events()
-
-    # uniform asked for a Flexible set: refused before any write
+    # one run: the new image into the model, then kind uniform asked for the Flexible set, refused before a write
+    setup = yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "New image in the model", "vmss.rollout.vmss_model_image": {
+            "resource_group": RG, "name": "api", "image": NEW_IMAGE, "poll_interval": 1}},
+        {"name": "Roll as if Uniform", "vmss.rollout.vmss_rollout_batches": {
+            "resource_group": RG, "name": "api", "kind": "uniform"}, "register": "refused", "ignore_errors": True},
+        {"name": "Count the writes", "ansible.builtin.copy": {"content": "{{ refused | to_json }}",
+                                                              "dest": "refused.json"}}]}])
     emulator.reset_requests()
-    refused = run_playbook(engine_play(name="api", kind="uniform"))
-    assert refused.rc != 0 and "uses Flexible orchestration: kind uniform works on Uniform" in refused.output
-    assert emulator.requests()["writes"] == 0
+
+    assert run_playbook(setup).rc == 0
+    refused = json.loads((tmp_path / "refused.json").read_text())
+    assert refused["failed"] and "uses Flexible orchestration: kind uniform works on Uniform" in refused["msg"]
+    model_writes = [e for e in emulator.events() if e["type"] == "model_write"]
+    assert len(model_writes) == 1 and not upgrade_timeline(emulator)  # the image change only
 
     first = run_playbook(engine_play(name="api", batch_size="fault_domain", max_unhealthy_upgraded_percent=40))
 
@@ -166,8 +171,8 @@ def test_vm_group_extension_rollout_breaches_on_unhealthy_vms_and_rolls_back(fre
     assert rows["db-1"]["health"] == "healthy"
 
 
-def test_vm_group_killed_mid_rollout_resumes_without_touching_a_vm_twice(fresh_emulator, run_playbook,
-                                                                          ansible_env, tmp_path):
+def test_vm_group_killed_mid_rollout_resumes_without_touching_a_vm_twice(
+        fresh_emulator, run_playbook, ansible_env, tmp_path):
     emulator = fresh_emulator
     emulator.load_scenario(estate(vms=4))
     emulator.clear_events()
@@ -198,3 +203,28 @@ def test_vm_group_killed_mid_rollout_resumes_without_touching_a_vm_twice(fresh_e
     assert "Skipped: db-1" in run.output
     # batches by the availability set's update domain: never two VMs changing at once
     assert all(len(batch) == 1 for batch in in_flight(upgrade_timeline(emulator, "vm_extension")))
+
+
+def test_image_rollout_on_a_flexible_set_goes_by_fault_domain_and_rolls_back_by_member_name(
+        fresh_emulator, run_playbook, tmp_path):
+    """The rolling_upgrade role (through image_rollout) on a Flexible set: vmss_info describes the members, the plan
+    goes by fault domain and zone, the engine detects the kind, and the rollback after an unhealthy batch puts the
+    old image back on the member it upgraded (manualupgrade by name)."""
+    emulator = fresh_emulator
+    emulator.load_scenario(estate(flexible_capacity=4))
+    placement = dict((m["instance_id"], (m["zone"], m["fault_domain"])) for m in members(emulator))
+    first_member = sorted(placement, key=lambda name: placement[name])[0]
+    emulator.set_faults([{"kind": "unhealthy_after_upgrade", "image_version": "2.0.0"}])
+    emulator.clear_events()
+    result_file = tmp_path / "result.json"
+
+    run = run_playbook(yaml.safe_dump(role_play(
+        "image_rollout", result_file, resource_group=RG, name="api", image=NEW_IMAGE, rollback=True,
+        max_unhealthy_upgraded_percent=0, engine={"http_retries": 1})))
+
+    assert run.rc != 0
+    assert "Batch 1/4: zone 1, fault domain 0" in run.output
+    assert read_json(result_file)["status"] == "rolled_back", run.output
+    # the first member twice (the new image, then back), no other member touched; every member on 1.0.0
+    assert starts(upgrade_timeline(emulator)) == Counter({first_member: 2})
+    assert {m["image_version"] for m in members(emulator)} == {"1.0.0"}

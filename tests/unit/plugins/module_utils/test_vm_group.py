@@ -45,9 +45,13 @@ class FakeVmService:
     def get_vm(self, rg, name):
         return self.vms[name]
 
-    def private_ip(self, vm_):
-        self.calls.append(("nic", vm_["name"]))
-        return "127.0.0.%d" % (sorted(self.vms).index(vm_["name"]) + 1)
+    def list_nics(self, rg):
+        self.calls.append(("nic",))
+        return [{"id": "/nics/%s-nic" % name, "properties": {
+            "virtualMachine": {"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/"
+                                     + name},
+            "ipConfigurations": [{"properties": {"privateIPAddress": "127.0.0.%d" % (index + 1)}}]}}
+            for index, name in enumerate(sorted(self.vms))]
 
     def _after_change(self, name):
         if name in self.unhealthy_after:
@@ -92,7 +96,7 @@ def test_flexible_members_plan_by_fault_domain_and_upgrade_by_name_in_one_call()
     assert all(m["update_domain"] is None for m in members)
     assert [m["private_ip"] for m in members] == ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]
     target.members()
-    assert len([c for c in service.calls if c[0] == "nic"]) == 4  # each NIC read once
+    assert len([c for c in service.calls if c[0] == "nic"]) == 1  # the NICs listed once, not at every read
     service.calls = []
     planned = target.plan(members)
     assert [(b["label"], b["instance_ids"]) for b in planned["batches"]] == [
@@ -128,8 +132,8 @@ def test_vm_group_puts_the_extension_on_outdated_vms_and_judges_health():
     result, error = target.upgrade(["app0", "app2"], known_members=members)
     assert error is None and result["upgraded"] == ["app0", "app2"]
     assert target.unhealthy(result["scale_set_instances"]) == ["app2"]
-    assert [c for c in service.calls if c[0] == "put"] == [("put", "app0", {"version": "2"}),
-                                                            ("put", "app2", {"version": "2"})]
+    puts = [c for c in service.calls if c[0] == "put"]
+    assert puts == [("put", "app0", {"version": "2"}), ("put", "app2", {"version": "2"})]
     back, error = target.rollback(["app0", "app2"], vm_group.previous_extension(members))
     assert error is None and back == ["app0", "app2"]
     assert service.ext["app0"]["properties"]["settings"] == {"version": "1"}
@@ -175,3 +179,13 @@ def test_kind_auto_comes_from_the_instances_or_the_scale_set_and_flexible_is_nev
         vm_group.resolve_kind("uniform", [{"instance_id": "web_a", "kind": "flexible_member"}], unread)
     with pytest.raises(VmssError, match="Scale set web uses Flexible orchestration: kind uniform works on Uniform"):
         vm_group.resolve_kind("uniform", None, lambda: flexible)
+
+
+def test_vm_group_summaries_and_results_never_carry_protected_settings():
+    secret = dict(NEW, protected_settings={"token": "s3cret-token"})
+    service = FakeVmService([vm("app0"), vm("app1")], ext=arm(OLD))
+    target = vm_group.VirtualMachineGroup(service, "rg", ["app0", "app1"], secret, WAIT)
+    result, error = target.upgrade(["app0"])
+    assert error is None and result["upgraded"] == ["app0"]
+    assert service.ext["app0"]["properties"]["protectedSettings"] == {"token": "s3cret-token"}  # sent to Azure
+    assert "s3cret-token" not in repr(result) and "s3cret-token" not in repr(target.members())
