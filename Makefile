@@ -1,5 +1,6 @@
 # Two entry points for a fresh machine with only python3 and make:
 #   make demo   the demo rollout on the emulator
+#   make demo-mixed   the mixed estate (plain VMs, Uniform and Flexible scale sets) on the emulator
 #   make test   every test (unit, integration, reliability, sanity, lint, build, ansible-runner, molecule)
 PYTHON ?= python3
 VENV   := .venv
@@ -9,10 +10,13 @@ COLLECTIONS := $(CURDIR)/.tmp/collections
 COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/vmss/rollout
 PYTEST_ARGS ?=
 
-.PHONY: demo test unit sanity venv collection-path clean
+.PHONY: demo demo-mixed test unit sanity venv collection-path clean
 
 demo: venv collection-path
 	$(BIN)/python tools/demo.py
+
+demo-mixed: venv collection-path
+	$(BIN)/python tools/demo_mixed.py
 
 test: venv collection-path
 	ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS) $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS) tests

@@ -25,8 +25,16 @@ description:
   - Reads one instance list (with instance views, all pages) and one network interface list per scale set, plus
     one scale set list per resource group (or one for the whole subscription); never one call per instance.
   - Works beside static hosts and other inventory sources in an inventory directory.
-  - Scale sets in Flexible orchestration mode are skipped with a warning; their instances are ordinary virtual
-    machines without scale-set update domains.
+  - Scale sets in Flexible orchestration mode are included too. Each member VM is a host named by the VM's name, in
+    the groups C(vmss_<name>), C(vmss_<name>_fd_<n>) (its platform fault domain; Flexible sets have no update
+    domains) and C(zone_<z>). Members are read with the C(virtualMachineScaleSet/id) filter and each one's instance
+    view.
+  - When any of O(vm_resource_groups), O(vm_names) or O(vm_tags) is given, plain virtual machines (not members of a
+    scale set) are added too, in the group C(virtual_machines), C(availability_set_<name>) and
+    C(availability_set_<name>_ud_<n>) when in an availability set, and C(zone_<z>) when zonal.
+  - Every host has the variable C(kind) (V(uniform_instance), V(flexible_member) or V(virtual_machine)), C(zone),
+    C(platform_fault_domain), C(platform_update_domain) (null where the kind has none), C(health_state) and
+    C(latest_model_applied) (null for a plain VM, which has no scale-set model).
   - The inventory file name must end with C(vmss.yml) or C(vmss.yaml).
 extends_documentation_fragment:
   - constructed
@@ -64,6 +72,22 @@ options:
     type: list
     elements: str
     default: []
+  vm_resource_groups:
+    description:
+      - Add the plain virtual machines of these resource groups. With only O(vm_names) or O(vm_tags), VMs of the
+        whole subscription are considered.
+    type: list
+    elements: str
+    default: []
+  vm_names:
+    description: Add the plain virtual machines with these names or shell-style patterns (C(db-*)).
+    type: list
+    elements: str
+    default: []
+  vm_tags:
+    description: Add only plain virtual machines carrying all these tags. A value of V(null) (C(~)) matches any value.
+    type: dict
+    default: {}
   hostnames:
     description:
       - How hosts are named. V(instance_name) uses the instance's name, for example C(web_3), which is unique
@@ -88,6 +112,15 @@ resource_groups:
 names:
   - web
 # Credentials come from the AZURE_* environment (as AWX's Azure credential sets it) unless given here.
+
+---
+# inventory/estate.vmss.yml - the scale sets (Uniform and Flexible) and the plain VMs of one resource group
+plugin: vmss.rollout.vmss
+resource_groups: [rg-demo]
+vm_resource_groups: [rg-demo]
+keyed_groups:
+  - key: kind
+    prefix: kind
 
 ---
 # inventory/prod.vmss.yml - tagged scale sets, with extra groups
@@ -126,7 +159,9 @@ from ansible_collections.vmss.rollout.plugins.module_utils.azure_auth import ENV
 from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import private_ips_by_instance
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.instances import instance_id_key, summarize
-from ansible_collections.vmss.rollout.plugins.plugin_utils.azure import scale_set_service
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.images import image_to_user
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.vms import FLEXIBLE, orchestration_mode, summarize_vm
+from ansible_collections.vmss.rollout.plugins.plugin_utils.azure import azure_services
 
 INVALID_GROUP_CHARS = re.compile(r"[^A-Za-z0-9_]")
 
@@ -160,6 +195,8 @@ def config_problem(config, allowed):
             unknown[0], " (did you mean %r?)" % close[0] if close else "", ", ".join(sorted(allowed)))
     for option, what in (("resource_groups", "resource group names"),
                          ("names", "scale set names or shell-style patterns such as web-*"),
+                         ("vm_resource_groups", "resource group names"),
+                         ("vm_names", "virtual machine names or shell-style patterns such as db-*"),
                          ("exclude", "scale set names or resource_group/name, or shell-style patterns")):
         values = config.get(option)
         if values is None:
@@ -170,12 +207,13 @@ def config_problem(config, allowed):
             if not isinstance(value, str):
                 return "%s must be a list of %s (strings); %r is %s: quote it if it is a name." % (
                     option, what, value, _kind_of(value))
-    tags = config.get("tags")
-    if isinstance(tags, dict):
-        for key, value in tags.items():
-            if not isinstance(key, str) or isinstance(value, (dict, list)):
-                return ("tags must map tag names (strings) to a value or null (any value); %r: %r is not allowed."
-                        % (key, value))
+    for option in ("tags", "vm_tags"):
+        tags = config.get(option)
+        if isinstance(tags, dict):
+            for key, value in tags.items():
+                if not isinstance(key, str) or isinstance(value, (dict, list)):
+                    return ("%s must map tag names (strings) to a value or null (any value); %r: %r is not allowed."
+                            % (option, key, value))
     return None
 
 
@@ -201,7 +239,7 @@ def scale_set_excluded(scale_set, exclude):
 
 
 def duplicate_host(names_and_ids):
-    """The first host name given to instances of two different scale sets, else None (pure)."""
+    """The first host name given to hosts of two different sources (scale sets, VMs), else None (pure)."""
     seen = {}
     for host, vmss_id in names_and_ids:
         if seen.setdefault(host, vmss_id) != vmss_id:
@@ -210,8 +248,7 @@ def duplicate_host(names_and_ids):
 
 
 def is_flexible(scale_set):
-    mode = (scale_set.get("properties") or {}).get("orchestrationMode") or "Uniform"
-    return mode.lower() == "flexible"
+    return orchestration_mode(scale_set) == FLEXIBLE
 
 
 def resource_group_of(resource_id):
@@ -228,6 +265,7 @@ def host_records(scale_set, vms, nics):
         summary = summarize(vm, ips)
         records.append({
             "name": summary["name"],
+            "kind": "uniform_instance",
             "instance_id": summary["instance_id"],
             "vmss_name": scale_set["name"],
             "vmss_id": scale_set["id"],
@@ -246,6 +284,42 @@ def host_records(scale_set, vms, nics):
             "tags": dict(scale_set.get("tags") or {}, **(summary.get("tags") or {})),
         })
     return sorted(records, key=lambda r: instance_id_key(r["instance_id"]))
+
+
+def vm_record(vm, view, ips, scale_set=None):
+    """The host variables of one VM, a Flexible member (``scale_set`` given) or a plain VM (pure)."""
+    summary = summarize_vm(vm, view, flexible=scale_set is not None)
+    props = vm.get("properties") or {}
+    tags = dict((scale_set or {}).get("tags") or {}, **(summary.get("tags") or {}))
+    return {
+        "name": summary["name"],
+        "kind": summary["kind"],
+        "instance_id": summary["name"],
+        "vm_id": vm.get("id"),
+        "vmss_name": scale_set["name"] if scale_set else None,
+        "vmss_id": scale_set["id"] if scale_set else None,
+        "availability_set": summary.get("availability_set"),
+        "resource_group": resource_group_of(vm["id"]),
+        "location": vm.get("location"),
+        "zone": summary.get("zone"),
+        "platform_update_domain": summary.get("update_domain"),
+        "platform_fault_domain": summary.get("fault_domain"),
+        "latest_model_applied": summary.get("latest_model_applied"),
+        "provisioning_state": summary.get("provisioning_state"),
+        "power_state": summary.get("power_state"),
+        "health_state": summary.get("health_state"),
+        "protected": False,
+        "private_ip": ips.get(summary["name"]),
+        "image": image_to_user((props.get("storageProfile") or {}).get("imageReference")),
+        "tags": tags,
+    }
+
+
+def vm_selected(vm, names, tags):
+    """A plain VM (not a scale set member) matching the name patterns (any; none means all) and every wanted tag."""
+    if ((vm.get("properties") or {}).get("virtualMachineScaleSet") or {}).get("id"):
+        return False
+    return scale_set_selected(vm, names, tags)
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -284,7 +358,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _cache_key(self, path):
         """The path's key plus a digest of what decides the records, so another selection never hits it."""
         auth = self._auth_options()
-        decisive = {key: self.get_option(key) for key in ("resource_groups", "names", "tags", "exclude")}
+        decisive = {key: self.get_option(key) for key in ("resource_groups", "names", "tags", "exclude",
+                                                          "vm_resource_groups", "vm_names", "vm_tags")}
         decisive.update({key: auth.get(key) for key in ("subscription_id", "cloud_environment")})
         digest = hashlib.sha256(json.dumps(decisive, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return "%s_%s" % (self.get_cache_key(path), digest)
@@ -299,24 +374,50 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         return {option: self.get_option(option) for option in ENV_VARS}
 
     def _fetch_records(self):
-        """Plain host records for every selected scale set; the only place this plugin talks to Azure."""
-        service = scale_set_service(self._auth_options())
+        """Plain host records for every selected scale set and VM; the only place this plugin talks to Azure."""
+        service, vm_service = azure_services(self._auth_options())
         names = self.get_option("names") or []
         tags = self.get_option("tags") or {}
         exclude = self.get_option("exclude") or []
         records = []
+        nics = {}  # resource group -> its NICs, read once (Flexible members and plain VMs have standalone NICs)
+
+        def ips_of(resource_group):
+            if resource_group not in nics:
+                nics[resource_group] = private_ips_by_instance(vm_service.list_nics(resource_group))
+            return nics[resource_group]
+
         for scale_set in self._scale_sets(service):
             if not scale_set_selected(scale_set, names, tags) or scale_set_excluded(scale_set, exclude):
                 continue
-            if is_flexible(scale_set):
-                self.display.warning("vmss.rollout.vmss: skipping scale set %s, which uses Flexible orchestration."
-                                     % scale_set["id"])
-                continue
             resource_group = resource_group_of(scale_set["id"])
+            if is_flexible(scale_set):
+                records.extend(vm_record(vm, view, ips_of(resource_group), scale_set)
+                               for vm, view in vm_service.list_members_with_views(resource_group, scale_set["name"]))
+                continue
             vms = service.list_instances(resource_group, scale_set["name"])
-            nics = service.list_nics(resource_group, scale_set["name"])
-            records.extend(host_records(scale_set, vms, nics))
+            nic_list = service.list_nics(resource_group, scale_set["name"])
+            records.extend(host_records(scale_set, vms, nic_list))
+        if self._wants_vms():
+            records.extend(self._vm_records(vm_service, ips_of))
         return records
+
+    def _wants_vms(self):
+        return any(self.get_option(key) for key in ("vm_resource_groups", "vm_names", "vm_tags"))
+
+    def _vm_records(self, vm_service, ips_of):
+        names = self.get_option("vm_names") or []
+        tags = self.get_option("vm_tags") or {}
+        resource_groups = self.get_option("vm_resource_groups") or [None]
+        records = []
+        for resource_group in resource_groups:
+            for vm in vm_service.list_vms(resource_group):
+                if not vm_selected(vm, names, tags):
+                    continue
+                vm_rg = resource_group_of(vm["id"])
+                view = vm_service.instance_view(vm_rg, vm["name"])
+                records.append(vm_record(vm, view, ips_of(vm_rg)))
+        return sorted(records, key=lambda r: (r["resource_group"], r["name"]))
 
     def _scale_sets(self, service):
         resource_groups = self.get_option("resource_groups") or []
@@ -337,25 +438,45 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             return group_name("vmss", record["resource_group"], record["vmss_name"])
         return group_name("vmss", record["vmss_name"])
 
+    def _groups(self, record):
+        """The groups of one host, its main group first."""
+        if record["kind"] == "virtual_machine":
+            groups = ["virtual_machines"]
+            if record.get("availability_set"):
+                avset = group_name("availability_set", record["availability_set"].rsplit("/", 1)[-1])
+                groups.append(avset)
+                if record["platform_update_domain"] is not None:
+                    groups.append(group_name(avset, "ud", record["platform_update_domain"]))
+        elif record["kind"] == "flexible_member":
+            scale_set_group = self._scale_set_group(record)
+            groups = [scale_set_group, group_name(scale_set_group, "fd", record["platform_fault_domain"])]
+        else:
+            scale_set_group = self._scale_set_group(record)
+            groups = [scale_set_group, group_name(scale_set_group, "ud", record["platform_update_domain"])]
+        if record["zone"]:
+            groups.append(group_name("zone", record["zone"]))
+        return groups
+
+    @staticmethod
+    def _source_id(record):
+        return record.get("vmss_id") or record.get("vm_id")
+
     def _populate(self, records):
         # Every check before the first host is added: an error leaves no half inventory behind.
-        names = [(self._host_name(record), record["vmss_id"]) for record in records]
-        names.extend((host.name, host.vars.get("vmss_id")) for host in self.inventory.hosts.values()
-                     if host.vars.get("vmss_id"))
+        names = [(self._host_name(record), self._source_id(record)) for record in records]
+        names.extend((host.name, host.vars.get("vmss_id") or host.vars.get("vm_id"))
+                     for host in self.inventory.hosts.values() if host.vars.get("vmss_id") or host.vars.get("vm_id"))
         host = duplicate_host(names)
         if host:
             raise AnsibleParserError(
-                "vmss.rollout.vmss: two instances are both named %r (scale sets in different resource groups);"
+                "vmss.rollout.vmss: two instances are both named %r (scale sets or VMs in different resource groups);"
                 " set hostnames: resource_group_instance_name." % host)
         strict = self.get_option("strict")
         for record in records:
             host = self._host_name(record)
             hostvars = {key: value for key, value in record.items() if key != "name"}
             hostvars["ansible_host"] = record["private_ip"]
-            scale_set_group = self._scale_set_group(record)
-            groups = [scale_set_group, group_name(scale_set_group, "ud", record["platform_update_domain"])]
-            if record["zone"]:
-                groups.append(group_name("zone", record["zone"]))
+            groups = self._groups(record)
             for group in groups:
                 self.inventory.add_group(group)
             self.inventory.add_host(host, group=groups[0])

@@ -24,7 +24,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.vmss.rollout.plugins.module_utils.azure_auth import AUTH_ARGSPEC, resolve_auth
 from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import compute_client
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import CONFLICT_RETRIES, VmssService
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import CONFLICT_RETRIES, VmssService, \
+    is_not_found
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.vms import NOT_A_SCALE_SET, VmService
 
 WAIT_ARGSPEC = {
     "wait_timeout": {"type": "int", "default": 1800},
@@ -40,6 +42,12 @@ SCALE_SET_ARGSPEC = {
     "resource_group": {"type": "str", "required": True},
     # vmss_name: azure.azcollection's name for it, so its playbooks port over
     "name": {"type": "str", "required": True, "aliases": ["vmss_name"]},
+}
+
+# The plain virtual machine of the vm_* modules (doc fragment vmss.rollout.virtual_machine).
+VM_ARGSPEC = {
+    "resource_group": {"type": "str", "required": True},
+    "name": {"type": "str", "required": True, "aliases": ["vm_name"]},
 }
 
 
@@ -68,7 +76,9 @@ def vmss_argument_spec(argument_spec=None, scale_set=True):
 class VmssModule:
     """What the modules need from AnsibleModule, plus the lazily built Azure client."""
 
-    def __init__(self, argument_spec=None, scale_set=True, supports_check_mode=True, **kwargs):
+    def __init__(self, argument_spec=None, scale_set=True, supports_check_mode=True, vm_module="vm_info", **kwargs):
+        # the sibling module for plain VMs, named when a scale-set module is pointed at one
+        self.vm_module = vm_module if scale_set else None
         self.ansible = AnsibleModule(argument_spec=vmss_argument_spec(argument_spec, scale_set),
                                      supports_check_mode=supports_check_mode, **kwargs)
         problem = wait_options_problem(self.ansible.params)
@@ -114,6 +124,10 @@ class VmssModule:
         """A VmssService over client(): the one assembly of auth, client and service on the module side."""
         return VmssService(self.client(), self.auth().subscription_id)
 
+    def vm_service(self):
+        """A VmService over client(), for plain VMs and Flexible members."""
+        return VmService(self.client(), self.auth().subscription_id)
+
     def fail(self, msg, **result):
         """Fail with one sentence naming the option at fault; nothing has been written to Azure."""
         self.ansible.fail_json(msg=msg, **result)
@@ -122,9 +136,24 @@ class VmssModule:
         """Fail with a VmssError's sentence and its ARM code / request id; no traceback for the user."""
         if not isinstance(err, VmssError):
             raise err
+        err = self._explain_not_found(err)
         extra = dict(err.as_result())
         extra.update(result)
         self.ansible.fail_json(msg=err.msg, **extra)
+
+    def _explain_not_found(self, err):
+        """A scale set's ResourceNotFound becomes NotAScaleSet when the name is a virtual machine's (one extra GET,
+        only on that failure): users point vmss_* modules at VMs, and "not found" sends them looking for typos."""
+        if getattr(self, "vm_module", None) is None or self._client is None or not is_not_found(err):
+            return err
+        rg, name = self.params["resource_group"], self.params["name"]
+        try:
+            self.vm_service().get_vm(rg, name)
+        except VmssError:
+            return err
+        return VmssError("%s/%s is a virtual machine, not a scale set; use vmss.rollout.%s for virtual machines."
+                         % (rg, name, self.vm_module), code=NOT_A_SCALE_SET, request_id=err.request_id,
+                         status=err.status)
 
     def warn(self, text):
         self.ansible.warn(text)

@@ -205,7 +205,7 @@ def run_extension_upgrade(service, rg, name, wait, result):
 
 
 def main():
-    module = VmssModule(argument_spec=ARGUMENT_SPEC)
+    module = VmssModule(argument_spec=ARGUMENT_SPEC, vm_module="vm_auto_ext_upgrade")
     try:
         result = run(module, ExtensionService(module.service(), module.wait_timeout, module.poll_interval))
     except ext_graph.ExtensionGraphError as err:

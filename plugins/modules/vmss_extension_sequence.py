@@ -296,7 +296,7 @@ def run(module, service):
 
 
 def main():
-    module = VmssModule(argument_spec=ARGUMENT_SPEC)
+    module = VmssModule(argument_spec=ARGUMENT_SPEC, vm_module="vm_extension")
     try:
         params = module.params
         ext_graph.check_user_extensions(params["extensions"], params["state"], params["exclusive"])

@@ -16,6 +16,10 @@ description:
     settings) and every instance with its update domain, zone, latest-model, provisioning and App Health state
     and private IP.
   - Also returns a compact text heatmap, one row per update domain and one cell per instance.
+  - A scale set in Flexible orchestration is described as Azure places it. Its members are virtual machines, named
+    rather than numbered (C(instance_id) is the VM name), read one by one (per-VM instance views), grouped by
+    (zone and) fault domain in RV(fault_domains) and the heatmap (C(FD0 ...)); RV(update_domains) is empty, since
+    Flexible sets have none.
 options:
   private_ips:
     description: Read the scale set's network interfaces to return each instance's private IP (one extra GET).
@@ -58,6 +62,8 @@ vmss:
     etag: {description: Current etag., type: str, returned: always}
     capacity: {description: Number of instances in the model., type: int, returned: always}
     zones: {description: Availability zones., type: list, elements: str, returned: always}
+    orchestration_mode: {description: "V(Uniform) or V(Flexible).", type: str, returned: always}
+    platform_fault_domain_count: {description: Fault domain count of a Flexible set (1 spreads widely); null if unset., type: int, returned: always}
     upgrade_policy: {description: Mode and rolling upgrade policy (snake_case)., type: dict, returned: always}
     image: {description: Image of the model., type: dict, returned: always}
     extensions: {description: Extensions in provisioning order (no protected settings)., type: list, elements: dict, returned: always}
@@ -77,8 +83,14 @@ instances:
        provisioning_state: Succeeded, power_state: running, health_state: healthy, private_ip: 10.0.0.4,
        image: {publisher: Canonical, offer: ubuntu-24_04-lts, sku: server, version: "1.0.0"}, protected: false,
        tags: {env: demo}, app_phase: null, app_skip_upgrade: false}
+fault_domains:
+  description: For a Flexible scale set, its members grouped by (zone and) fault domain (ids are VM names).
+  returned: when the scale set uses Flexible orchestration
+  type: list
+  elements: dict
+  sample: [{fault_domain: 0, zone: "1", instance_ids: [web_1a2b3c4d]}]
 update_domains:
-  description: Instances grouped by (zone and) update domain.
+  description: Instances grouped by (zone and) update domain; empty for a Flexible scale set.
   returned: always
   type: list
   elements: dict
@@ -94,7 +106,7 @@ heatmap:
 from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import private_ips_by_instance
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
 from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss import images, instances as inst_lib
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import images, instances as inst_lib, vms
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.extensions import (
     ExtensionGraphError, provisioning_order, public_view)
 
@@ -116,6 +128,8 @@ def model_brief(vmss):
         "etag": vmss.get("etag"),
         "capacity": (vmss.get("sku") or {}).get("capacity"),
         "zones": vmss.get("zones") or [],
+        "orchestration_mode": vms.orchestration_mode(vmss),
+        "platform_fault_domain_count": props.get("platformFaultDomainCount"),
         "upgrade_policy": images.upgrade_policy_to_user(images.upgrade_policy_of(vmss)),
         "image": images.image_to_user(images.image_from_model(vmss)),
         "extensions": [public_view(by_name[n]) for n in order],
@@ -123,10 +137,32 @@ def model_brief(vmss):
     }
 
 
-def run(module, service):
+def flexible_members(module, vm_service, rg, name):
+    """Summaries of a Flexible set's members (keyed by VM name), private IPs from the resource group's NICs."""
+    ips = {}
+    if module.params["private_ips"]:
+        try:
+            ips = private_ips_by_instance(vm_service.list_nics(rg))
+        except VmssError as err:
+            module.warn("Private IPs unavailable: %s" % err)
+    summaries = []
+    for vm, view in vm_service.list_members_with_views(rg, name):
+        summary = vms.summarize_vm(vm, view, flexible=True)
+        summary["private_ip"] = ips.get(summary["name"])
+        summary["image"] = images.image_to_user(((vm.get("properties") or {}).get("storageProfile") or {})
+                                                .get("imageReference"))
+        summaries.append(summary)
+    return summaries
+
+
+def run(module, service, vm_service=None):
     rg, name = module.params["resource_group"], module.params["name"]
     vmss = service.get(rg, name)
-    vms = service.list_instances(rg, name)
+    if vms.orchestration_mode(vmss) == vms.FLEXIBLE:
+        result = {"changed": False, "vmss": model_brief(vmss)}
+        result.update(inst_lib.flexible_fleet_view(flexible_members(module, vm_service, rg, name)))
+        return result
+    vm_list = service.list_instances(rg, name)
     ips = {}
     if module.params["private_ips"]:
         try:
@@ -134,14 +170,14 @@ def run(module, service):
         except VmssError as err:  # the model is still worth returning without addresses
             module.warn("Private IPs unavailable: %s" % err)
     result = {"changed": False, "vmss": model_brief(vmss)}
-    result.update(inst_lib.fleet_view([inst_lib.summarize(vm, ips) for vm in vms]))
+    result.update(inst_lib.fleet_view([inst_lib.summarize(vm, ips) for vm in vm_list]))
     return result
 
 
 def main():
     module = VmssModule(argument_spec=ARGUMENT_SPEC)
     try:
-        result = run(module, module.service())
+        result = run(module, module.service(), module.vm_service())
     except VmssError as err:
         module.fail_from_error(err)
     module.exit_json(**result)

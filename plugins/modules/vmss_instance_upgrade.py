@@ -17,6 +17,10 @@ description:
   - Instances already on the latest model, and instances protected from scale-set actions, are skipped and
     reported with the reason, never silently.
   - Instances still updating from an earlier, interrupted run are waited for (bounded) instead of being upgraded again.
+  - On a scale set in Flexible orchestration the members are virtual machines. O(instance_ids) takes their NAMES
+    (as C(az vmss update-instances) does for Flexible), the one C(manualupgrade) call carries those names, and
+    instances are read from each VM. Flexible sets have no update domains, so O(update_domains) and
+    O(strategy=platform) are refused for them before anything is written.
   - With O(strategy=platform) it starts Azure's own rolling upgrade (OS image or extensions) and follows
     C(rollingUpgrades/latest) to a terminal state.
 options:
@@ -231,6 +235,10 @@ waited_for:
   returned: always
   type: list
   elements: str
+orchestration_mode:
+  description: V(Flexible) when the scale set uses Flexible orchestration (then C(instance_id) values are VM names).
+  returned: for a Flexible scale set
+  type: str
 rolling_upgrade:
   description: With O(strategy=platform), the last status of Azure's rolling upgrade and the progress seen.
   returned: when strategy is platform
@@ -254,7 +262,8 @@ import time
 
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
 from ansible_collections.vmss.rollout.plugins.module_utils.module import VmssModule
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss import upgrade
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import upgrade, vms
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.vm_group import FlexibleScaleSet
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import Deadline
 
 ARGUMENT_SPEC = {
@@ -274,12 +283,52 @@ def run(module, service, before_upgrade_call=lambda: None):
                        before_upgrade_call=before_upgrade_call)
 
 
+def flexible_problem(params):
+    """One sentence naming an option a Flexible set cannot take, else None (pure)."""
+    if params["update_domains"]:
+        return ("update_domains: scale set %s/%s uses Flexible orchestration, which has no update domains; select "
+                "members by name with instance_ids." % (params["resource_group"], params["name"]))
+    if params["instance_ids"] is not None and not params["instance_ids"]:
+        return "instance_ids must be a non-empty list of member names of Flexible scale set %s/%s." % (
+            params["resource_group"], params["name"])
+    if params["strategy"] == "platform":
+        return ("strategy=platform is for Uniform scale sets; %s/%s uses Flexible orchestration: use "
+                "strategy=manual (members by name)." % (params["resource_group"], params["name"]))
+    return None
+
+
+def run_flexible(module, vm_service, before_upgrade_call):
+    """ONE manualupgrade by member names through the Flexible rollout target, in this module's return shape."""
+    params = module.params
+    wait = {"wait_timeout": params["wait_timeout"], "poll_interval": params["poll_interval"],
+            "health_timeout": params["health_timeout"]}
+    target = FlexibleScaleSet(vm_service, params["resource_group"], params["name"], wait)
+    members = target.members()
+    keys = params["instance_ids"]
+    if keys is None:
+        keys = [m["instance_id"] for m in members if not m.get("latest_model_applied")]
+    result, error = target.upgrade(keys, check_mode=module.check_mode, warn=module.warn,
+                                   before_upgrade_call=before_upgrade_call, known_members=members)
+    result["orchestration_mode"] = vms.FLEXIBLE
+    return result, error
+
+
 def main():
     module = VmssModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=[("instance_ids", "update_domains")])
     upgrade_after = Deadline(module.params["upgrade_delay"] or 0)
     try:
-        upgrade.validate(module.params)
-        result, error = run(module, module.service(), lambda: time.sleep(upgrade_after.remaining()))
+        # the Azure-free checks; instance_ids are judged once the orchestration mode says ids or names
+        upgrade.validate(dict(module.params, instance_ids=None))
+        vm_service = module.vm_service()
+        scale_set = vm_service.get_scale_set(module.params["resource_group"], module.params["name"])
+        if vms.orchestration_mode(scale_set) == vms.FLEXIBLE:
+            problem = flexible_problem(module.params)
+            if problem:
+                module.fail(problem)
+            result, error = run_flexible(module, vm_service, lambda: time.sleep(upgrade_after.remaining()))
+        else:
+            upgrade.validate(module.params)
+            result, error = run(module, module.service(), lambda: time.sleep(upgrade_after.remaining()))
     except upgrade.InputError as err:
         module.fail(str(err))
     except VmssError as err:

@@ -11,6 +11,7 @@ __metaclass__ = type
 from ansible_collections.vmss.rollout.plugins.module_utils.azure_auth import resolve_auth
 from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import compute_client
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import VmssService
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.vms import VmService
 
 
 def scale_set_service(options, environ=None, poll_interval=None, timeout=None):
@@ -20,3 +21,11 @@ def scale_set_service(options, environ=None, poll_interval=None, timeout=None):
     auth = resolve_auth(options, environ=environ)
     client = compute_client(auth, poll_interval=poll_interval, timeout=timeout)
     return VmssService(client, auth.subscription_id)
+
+
+def azure_services(options, environ=None, poll_interval=None, timeout=None):
+    """(VmssService, VmService) over one signed-in client, as scale_set_service builds it: the inventory reads scale
+    sets, Flexible members and plain VMs."""
+    auth = resolve_auth(options, environ=environ)
+    client = compute_client(auth, poll_interval=poll_interval, timeout=timeout)
+    return VmssService(client, auth.subscription_id), VmService(client, auth.subscription_id)

@@ -67,7 +67,15 @@ def demo(compute):
 def test_readme_examples_run_as_written(fresh_emulator, run_playbook, tmp_path):
     emulator = fresh_emulator
     web = scale_set("web", capacity=1, rg="rg-demo", extensions=[HEALTH_EXTENSION, APP_CONFIG])
-    emulator.load_scenario(scenario(web, scale_set("api", capacity=1, rg="rg-demo")))
+    estate = scenario(web, scale_set("api", capacity=1, rg="rg-demo"),
+                      # the plain VM and the Flexible set of the "Plain VMs and Flexible scale sets" examples
+                      scale_set("jobs", capacity=2, rg="rg-demo", orchestration_mode="Flexible",
+                                platform_fault_domain_count=2))
+    estate["virtual_machines"] = [{"name": "db-1", "resource_group": "rg-demo", "availability_set": "db",
+                                   "image": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server",
+                                             "version": "1.0.0"},
+                                   "extensions": [HEALTH_EXTENSION], "app": {"port": 8080}}]
+    emulator.load_scenario(estate)
     compute = compute_for(emulator)
 
     readme = examples(REPO / "README.md", tmp_path)
@@ -81,6 +89,12 @@ def test_readme_examples_run_as_written(fresh_emulator, run_playbook, tmp_path):
     assert extensions["app-config"].settings == {"fileUris": ["https://example.com/app-2.0.sh"]}
     assert extensions["app-config"].force_update_tag == "2.0"
     assert extensions["app-config"].provision_after_extensions == ["health"]
+    # the plain VM and the Flexible set examples changed them for real
+    db = {e.name: e for e in compute.virtual_machine_extensions.list("rg-demo", "db-1").value}
+    assert db["health"].enable_automatic_upgrade is True
+    assert db["app"].settings == {"fileUris": ["https://example.com/db-agent-2.0.sh"]}
+    jobs = compute.virtual_machine_scale_sets.get("rg-demo", "jobs")
+    assert [e.enable_automatic_upgrade for e in jobs.virtual_machine_profile.extension_profile.extensions] == [True]
 
     roles = [play for path in sorted(REPO.glob("roles/*/README.md")) for play in examples(path, tmp_path)]
     assert len(roles) >= 4, roles

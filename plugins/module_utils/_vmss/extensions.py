@@ -511,3 +511,29 @@ def automatic_upgrade_states(arm_extensions, names):
     views = [by_name[n.lower()] for n in names if n.lower() in by_name]
     return [{"name": v["name"], "enable_automatic_upgrade": bool(v["enable_automatic_upgrade"]),
              "auto_upgrade_minor_version": v["auto_upgrade_minor_version"]} for v in views]
+
+
+# ---------------------------------------------------------------- plain VMs
+
+def vm_extension_writes(plan_result):
+    """The per-extension writes of a plan for a plain VM (pure), in plan order.
+
+    A VM's extensions are separate resources: ``("create", name, arm_extension)`` is a PUT of the whole extension,
+    ``("update", name, properties)`` a PATCH of only the properties that differ (protectedSettings when they are
+    sent), ``("remove", name, None)`` a DELETE.
+    """
+    by_name = dict((e["name"].lower(), e) for e in plan_result["extensions"])
+    writes = []
+    for change in plan_result["changes"]:
+        name = change["name"]
+        if change["action"] == "remove":
+            writes.append(("remove", name, None))
+            continue
+        ext = by_name[name.lower()]
+        props = dict((k, v) for k, v in _props(ext).items() if k not in READ_ONLY_PROPERTIES)
+        if change["action"] == "create":
+            writes.append(("create", name, {"name": ext["name"], "properties": copy.deepcopy(props)}))
+        else:
+            writes.append(("update", name, dict((ARM_KEY[f], copy.deepcopy(props.get(ARM_KEY[f])))
+                                                for f in change["fields"])))
+    return writes

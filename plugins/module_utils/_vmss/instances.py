@@ -115,6 +115,31 @@ def group_by_update_domain(summaries):
     return groups
 
 
+def sort_members(summaries):
+    """Zone, then fault domain, then name: a Flexible set's members in the order a rollout by fault domain walks."""
+    return sorted(summaries, key=lambda s: (s.get("zone") or "", s.get("fault_domain") if s.get("fault_domain")
+                                            is not None else 1 << 30, instance_id_key(s["instance_id"])))
+
+
+def group_by_fault_domain(summaries):
+    """[{fault_domain, zone, instance_ids}] in zone then fault-domain order (Flexible sets: ids are VM names)."""
+    groups = []
+    for summary in sort_members(summaries):
+        key = (summary.get("zone"), summary.get("fault_domain"))
+        if not groups or (groups[-1]["zone"], groups[-1]["fault_domain"]) != key:
+            groups.append({"fault_domain": key[1], "zone": key[0], "instance_ids": []})
+        groups[-1]["instance_ids"].append(summary["instance_id"])
+    return groups
+
+
+def flexible_fleet_view(summaries):
+    """vmss_info's view of a Flexible set's members: grouped by (zone and) fault domain, never by update domain,
+    which Flexible sets do not have (``update_domains`` is empty so a caller expecting it finds nothing to walk)."""
+    ordered = sort_members(summaries)
+    return {"instances": ordered, "update_domains": [], "fault_domains": group_by_fault_domain(ordered),
+            "heatmap": heatmap(ordered, by_fault_domain=True)}
+
+
 def cell(summary):
     """One heatmap character for an instance (the most urgent fact wins)."""
     if summary.get("protected"):
@@ -134,14 +159,18 @@ def cell(summary):
     return "#"
 
 
-def heatmap(summaries):
-    """Text lines, one per update domain (per zone), one cell per instance, e.g. ``UD0 [#][#][.]``, then the legend."""
+def heatmap(summaries, by_fault_domain=False):
+    """Text lines, one per update domain (per zone), one cell per instance, e.g. ``UD0 [#][#][.]``, then the legend.
+
+    ``by_fault_domain``: one line per fault domain instead (``FD0 ...``), for Flexible sets, which have no update
+    domains."""
     by_id = dict((s["instance_id"], s) for s in summaries)
-    groups = group_by_update_domain(summaries)
+    groups = group_by_fault_domain(summaries) if by_fault_domain else group_by_update_domain(summaries)
+    domain_key, prefix = ("fault_domain", "FD") if by_fault_domain else ("update_domain", "UD")
     zonal = any(g["zone"] for g in groups)
     labels = []
     for group in groups:
-        ud = "UD%s" % (group["update_domain"] if group["update_domain"] is not None else "?")
+        ud = "%s%s" % (prefix, group[domain_key] if group[domain_key] is not None else "?")
         labels.append("zone %s %s" % (group["zone"] or "-", ud) if zonal else ud)
     width = max([len(label) for label in labels] or [0])
     lines = []

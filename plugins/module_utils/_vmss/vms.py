@@ -167,6 +167,14 @@ class VmService:
                             vm_name, extension, body)
         return _plain(self._wait(action, poller, timeout))
 
+    def patch_extension(self, resource_group, vm_name, extension, properties, timeout):
+        """PATCH only ``properties`` of the extension (a concurrent edit of its other properties survives: Azure's VM
+        extension has no etag to guard a PUT with) and wait for its LRO; returns the extension as written."""
+        action = "update extension %s of virtual machine %s/%s" % (extension, resource_group, vm_name)
+        poller = self._call(action, self.client.virtual_machine_extensions.begin_update, resource_group, vm_name,
+                            extension, {"properties": properties})
+        return _plain(self._wait(action, poller, timeout))
+
     def begin_put_extension(self, resource_group, vm_name, extension, body):
         """Start the PUT of an extension; returns the poller (VmssNotStarted when Azure refused to start it)."""
         action = "write extension %s of virtual machine %s/%s" % (extension, resource_group, vm_name)
