@@ -150,6 +150,8 @@ def plain(value):
     if isinstance(value, list):
         return [plain(item) for item in value]
     return value
+
+
 def kill_playbook_when(ansible_env, playbook: Path, cwd: Path, reached, what: str, timeout: float = 120.0) -> None:
     """Start ansible-playbook on `playbook` and kill its whole process group (as an operator's Ctrl-C / a killed
     job would) once `reached()` is true; fails if the run ends first or `what` never happens in time."""
