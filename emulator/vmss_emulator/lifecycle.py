@@ -9,7 +9,7 @@ from aiohttp import web
 
 from .model import provisioning_order
 from .state import Instance, ScaleSet, instance_order
-from .vms import models as vm_models
+from .vms import flexible
 
 UPDATE_DOMAINS = 5
 RESTARTS = ("restart",)                       # keep the applied model
@@ -30,9 +30,9 @@ def new_instance(app: web.Application, ss: ScaleSet, running: bool) -> Instance:
     ss.next_instance_id += 1
     ud, fd, zone = placement(ss, index)
     name = str(index)
-    if vm_models.is_flexible(ss):   # a Flexible member is a VM named <set>_<suffix>, placed by fault domain and zone
-        name = vm_models.new_member_name(ss, index)
-        fd, zone = vm_models.flexible_placement(ss, index)
+    if flexible.is_flexible(ss):   # a Flexible member is a VM named <set>_<suffix>, placed by fault domain and zone
+        name = flexible.new_member_name(ss, index)
+        fd, zone = flexible.flexible_placement(ss, index)
         ud = fd   # no update domains in Flexible: rolling batches go by fault domain
     inst = Instance(instance_id=name, update_domain=ud, fault_domain=fd, zone=zone, applied_model=ss.profile,
                     provisioning_state="Succeeded" if running else "Creating",

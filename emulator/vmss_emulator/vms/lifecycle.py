@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from ..model import provisioning_order
-from .models import VirtualMachine
+
+if TYPE_CHECKING:   # models.py (VmBackend) runs this module's work: no import back at runtime
+    from .models import VirtualMachine
 
 # fault operation names of plain VMs (match.operation of upgrade_fails / upgrade_hangs / unhealthy_after_upgrade)
 VM_OPERATIONS = ("create", "vm_update", "vm_extension", "reimage", "restart")
