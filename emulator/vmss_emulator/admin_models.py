@@ -11,7 +11,7 @@ from . import custom_metrics, lifecycle, scenario
 from .exceptions import AdminError
 from .state import World, instance_order
 from .vms import lifecycle as vm_lifecycle
-from .vms.models import is_flexible
+from .vms.flexible import is_flexible
 
 
 class RequestCounters:

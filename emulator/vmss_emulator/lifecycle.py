@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
 from .model import provisioning_order
 from .state import Instance, ScaleSet, instance_order
-from .vms import models as vm_models
+from .vms import flexible
 
 UPDATE_DOMAINS = 5
 RESTARTS = ("restart",)                       # keep the applied model
@@ -39,9 +39,9 @@ def new_instance(app: web.Application, ss: ScaleSet, running: bool) -> Instance:
     ss.next_instance_id += 1
     ud, fd, zone = placement(ss, index)
     name = str(index)
-    if vm_models.is_flexible(ss):   # a Flexible member is a VM named <set>_<suffix>, placed by fault domain and zone
-        name = vm_models.new_member_name(ss, index)
-        fd, zone = vm_models.flexible_placement(ss, index)
+    if flexible.is_flexible(ss):   # a Flexible member is a VM named <set>_<suffix>, placed by fault domain and zone
+        name = flexible.new_member_name(ss, index)
+        fd, zone = flexible.flexible_placement(ss, index)
         ud = fd   # no update domains in Flexible: rolling batches go by fault domain
     inst = Instance(instance_id=name, update_domain=ud, fault_domain=fd, zone=zone, applied_model=ss.profile,
                     provisioning_state="Succeeded" if running else "Creating",
@@ -51,19 +51,23 @@ def new_instance(app: web.Application, ss: ScaleSet, running: bool) -> Instance:
     return inst
 
 
-def record_extension_order(app: web.Application, ss: ScaleSet, inst: Instance) -> None:
+def owner_fields(ss: ScaleSet) -> dict[str, str]:
+    """How events name a scale-set instance's owner (a plain VM's: `VirtualMachine.event_fields`)."""
+    return {"resource_group": ss.resource_group, "vmss": ss.name}
+
+
+def record_extension_order(app: web.Application, inst: Instance, owner: dict[str, str]) -> None:
     inst.extension_order = provisioning_order(inst.extensions())
     events = app["events"]
     for order, name in enumerate(inst.extension_order):
-        events.append("extension_provisioned", resource_group=ss.resource_group, vmss=ss.name,
-                      instance_id=inst.instance_id, extension=name, order=order)
+        events.append("extension_provisioned", **owner, instance_id=inst.instance_id, extension=name, order=order)
 
 
 async def start_scale_set(app: web.Application, ss: ScaleSet) -> None:
     """A scale set loaded from a scenario: its instances are running already."""
     await app["fleet"].scale_set_created(ss)
     for inst in list(ss.instances.values()):
-        record_extension_order(app, ss, inst)
+        record_extension_order(app, inst, owner_fields(ss))
         inst.started_at = time.time()
         await app["fleet"].instance_started(ss, inst)
 
@@ -81,20 +85,8 @@ async def run_action(app: web.Application, ss: ScaleSet, inst: Instance, operati
     hold it there); then it runs the model (the latest for upgrades and creates, its own for restart/reimage;
     its own too when the upgrade failed, with provisioningState Failed).
     """
-    fleet, events, world = app["fleet"], app["events"], app["world"]
-    inst.busy = operation
-    inst.error = None
-    if operation != "create":
-        inst.provisioning_state = "Updating"
-        inst.power_state = "stopping"
-        await fleet.instance_stopped(ss, inst)
-    inst.power_state = "starting"
-    events.append("instance_upgrade_start", resource_group=ss.resource_group, vmss=ss.name,
-                  instance_id=inst.instance_id, operation=operation)
-    result = "succeeded"
-    error: dict[str, Any] | None = None
-    try:
-        await asyncio.sleep(world.upgrade_seconds(ss))
+    async def settle() -> dict[str, Any] | None:
+        await asyncio.sleep(app["world"].upgrade_seconds(ss))
         if inst.instance_id in ss.fail_upgrade_instances and operation != "restart":
             error = {"code": "VMExtensionProvisioningError",
                      "message": f"VM has reported a failure when processing extension on instance "
@@ -104,8 +96,35 @@ async def run_action(app: web.Application, ss: ScaleSet, inst: Instance, operati
         if operation in MODEL_APPLYING and not error:
             # a failed upgrade leaves the instance on its old model, so it still shows as drifted
             inst.applied_model = ss.profile
+        return error
+
+    return await run_operation(app, ss, inst, operation, owner_fields(ss), settle,
+                               present=lambda: inst.instance_id in ss.instances)
+
+
+async def run_operation(app: web.Application, ss: ScaleSet, inst: Instance, operation: str, owner: dict[str, str],
+                        settle: Callable[[], Awaitable[dict[str, Any] | None]],
+                        present: Callable[[], bool]) -> dict[str, Any] | None:
+    """What every instance operation does, a scale-set instance's (run_action) or a plain VM's (vms/lifecycle.py,
+    `ss` its fleet group): the instance busy and stopped (a create: starting), then `settle` waits, judges and
+    applies the model it decides on (returning the error or None), the extension order recorded (not on a
+    restart), and the instance running again unless it is gone (`present`); an event at start and end, naming it
+    with `owner`. Returns its error (with its instance_id), or None."""
+    fleet, events = app["fleet"], app["events"]
+    inst.busy = operation
+    inst.error = None
+    if operation != "create":
+        inst.provisioning_state = "Updating"
+        inst.power_state = "stopping"
+        await fleet.instance_stopped(ss, inst)
+    inst.power_state = "starting"
+    events.append("instance_upgrade_start", **owner, instance_id=inst.instance_id, operation=operation)
+    result = "succeeded"
+    error: dict[str, Any] | None = None
+    try:
+        error = await settle()
         if operation != "restart":
-            record_extension_order(app, ss, inst)
+            record_extension_order(app, inst, owner)
         inst.provisioning_state = "Failed" if error else "Succeeded"
         inst.error = error
         result = "failed" if error else "succeeded"
@@ -114,14 +133,13 @@ async def run_action(app: web.Application, ss: ScaleSet, inst: Instance, operati
         inst.provisioning_state = "Succeeded"
         raise
     finally:
-        if inst.instance_id in ss.instances:
+        if present():
             inst.power_state = "running"
             inst.started_at = time.time()
             inst.busy = None
             await fleet.instance_started(ss, inst)
-        events.append("instance_upgrade_end", resource_group=ss.resource_group, vmss=ss.name,
-                      instance_id=inst.instance_id, operation=operation, result=result,
-                      **({"error_code": error["code"]} if error else {}))
+        events.append("instance_upgrade_end", **owner, instance_id=inst.instance_id, operation=operation,
+                      result=result, **({"error_code": error["code"]} if error else {}))
     return {"instance_id": inst.instance_id, **error} if error else None
 
 

@@ -1,4 +1,5 @@
-"""The admin fleet view of VMs: GET /_emulator/virtual_machines/{rg}[/{name}] (plain VMs and Flexible members)."""
+"""The admin fleet view of VMs: GET /_emulator/virtual_machines/{rg}[/{name}] (plain VMs and Flexible members), and
+a plain VM's timings (POST .../config, set through VmBackend)."""
 from __future__ import annotations
 
 import json
@@ -73,7 +74,6 @@ async def vm_config(request: web.Request, groups: dict[str, str]) -> web.Respons
         return admin_error(400, "upgrade_seconds must be a non-negative number or null")
     if not isinstance(body.get("fail_upgrade", False), bool):
         return admin_error(400, "fail_upgrade must be true or false")
-    vm.upgrade_seconds = seconds
-    vm.fail_upgrade = body.get("fail_upgrade", vm.fail_upgrade)
+    request.app["vms"].set_timing(vm, seconds, body.get("fail_upgrade", vm.fail_upgrade))
     return json_response({"virtual_machine": vm.key, "upgrade_seconds": request.app["vms"].upgrade_seconds(vm),
                           "fail_upgrade": vm.fail_upgrade})

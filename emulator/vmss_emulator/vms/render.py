@@ -10,23 +10,15 @@ from aiohttp import web
 from ..arm import now_iso
 from ..render import UNIFORM_DOMAINS, instance_view, vmss_id
 from ..state import Instance
-from .models import AVSET_FAULT_DOMAINS, AVSET_UPDATE_DOMAINS, MemberRef, VirtualMachine
+from .models import AVSET_FAULT_DOMAINS, AVSET_UPDATE_DOMAINS, MemberRef, VirtualMachine, nic_id, rg_prefix
 
 VM_TYPE = "Microsoft.Compute/virtualMachines"
 EXT_TYPE = "Microsoft.Compute/virtualMachines/extensions"
 NETWORK_API_VERSION = "2020-11-01"
 
 
-def rg_prefix(sub: str, rg: str) -> str:
-    return f"/subscriptions/{sub}/resourceGroups/{rg}"
-
-
 def vm_id(sub: str, rg: str, name: str) -> str:
     return f"{rg_prefix(sub, rg)}/providers/Microsoft.Compute/virtualMachines/{name}"
-
-
-def nic_id(sub: str, rg: str, name: str) -> str:
-    return f"{rg_prefix(sub, rg)}/providers/Microsoft.Network/networkInterfaces/{name}"
 
 
 def ref_id(ref: VirtualMachine | MemberRef) -> str:

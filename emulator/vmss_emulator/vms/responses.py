@@ -1,32 +1,32 @@
 """Microsoft.Compute virtualMachines (+ extensions), Microsoft.Network networkInterfaces of VMs, and what Flexible
-scale sets answer differently from Uniform ones. Rows in `routes.py`."""
+scale sets answer differently from Uniform ones. Rows in `routes.py`.
+
+A handler only parses the request, calls the backend (`models.VmBackend`, app["vms"]; for a Flexible member's
+actions `ComputeBackend`, app["compute"]) and renders what it returns; state changes and the work of long-running
+operations are the backends'.
+"""
 from __future__ import annotations
 
-import copy
 import re
 from typing import Any
 
 from aiohttp import web
 
-from .. import lifecycle as instance_lifecycle, wire
+from .. import wire
 from ..arm import expect_type, invalid, json_response, page, read_json
 from ..compute import responses as compute
 from ..exceptions import ArmError
-from ..model import SECRET_OS_KEYS, check_extension, deep_merge, fill_extension_defaults, property_change_not_allowed, \
-    put_over
-from ..operations import Operation, OperationFailed
+from ..model import check_extension
 from ..render import vmss_id
-from . import lifecycle
-from .models import DEFAULT_GROUP, MemberRef, VirtualMachine, VmBackend, availability_set_name, ensure_vm_writable, \
-    is_flexible, new_instance, runtime_profile
-from .render import nic_id, nic_names, ref_id, ref_instance_view, render_availability_set, render_extension, \
-    render_nic, render_ref
+from .flexible import is_flexible
+from .models import MemberRef, VirtualMachine, VmBackend, ensure_vm_writable, extension_missing, find_extension
+from .render import nic_names, ref_id, ref_instance_view, render_availability_set, render_extension, render_nic, \
+    render_ref
 
 VM_ACTIONS = {"restart": "VirtualMachines_Restart", "start": "VirtualMachines_Start",
               "poweroff": "VirtualMachines_PowerOff", "deallocate": "VirtualMachines_Deallocate",
               "reimage": "VirtualMachines_Reimage", "redeploy": "VirtualMachines_Redeploy"}
 _FILTER = re.compile(r"^'?virtualMachineScaleSet/id'?\s+eq\s+'([^']*)'$", re.I)
-READ_ONLY_PROPS = ("provisioningState", "vmId", "timeCreated", "instanceView", "latestModelApplied")
 
 
 def vms(request: web.Request) -> VmBackend:
@@ -38,28 +38,12 @@ def _expand(request: web.Request) -> bool:
             or request.query.get("statusOnly", "").lower() == "true")
 
 
-def _start(request: web.Request, vm: VirtualMachine, kind: str, work) -> Operation:
-    """An LRO locking this VM (other writes to it -> 409) while `work` runs."""
-    return request.app["operations"].start(kind, vm.subscription, vm.location, vm, work, lock=True)
-
-
-def _record_write(request: web.Request, vm: VirtualMachine, operation: str) -> None:
-    request.app["events"].append("model_write", resource_group=vm.resource_group, vm=vm.name, operation=operation,
-                                 etag=vm.etag)
-
-
 def _ensure_plain(ref: VirtualMachine | MemberRef, what: str) -> VirtualMachine:
     if isinstance(ref, MemberRef):
         raise ArmError(409, "OperationNotAllowed", f"Operation '{what}' on '{ref.name}', a member of the Flexible "
                        f"scale set '{ref.ss.name}', is not supported by the emulator: change the scale set's model "
                        "and upgrade the member (manualupgrade with its name).")
     return ref
-
-
-def _raise_error(error: dict[str, Any] | None) -> None:
-    if error:
-        raise OperationFailed({"code": error.get("code", "VMExtensionProvisioningError"),
-                               "message": error.get("message", "The operation failed.")})
 
 
 # ---------------------------------------------------------------- lists and reads
@@ -128,46 +112,10 @@ def _check_vm_body(body: Any, creating: bool, patch: bool) -> dict[str, Any]:
     return props
 
 
-def _clean_properties(props: dict[str, Any], name: str, sub: str, rg: str) -> dict[str, Any]:
-    """Defaults filled, secrets and read-only members dropped (in a copy)."""
-    props = copy.deepcopy(props)
-    for key in READ_ONLY_PROPS:
-        props.pop(key, None)
-    hardware = props.setdefault("hardwareProfile", {})
-    hardware.setdefault("vmSize", "Standard_D2s_v3")
-    storage = props.setdefault("storageProfile", {})
-    storage.setdefault("imageReference", {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server",
-                                          "version": "latest"})
-    storage["imageReference"].pop("exactVersion", None)
-    os_disk = storage.setdefault("osDisk", {})
-    os_disk.setdefault("createOption", "FromImage")
-    os_disk.setdefault("osType", "Windows" if "windows" in str(storage["imageReference"]).lower() else "Linux")
-    os_disk.setdefault("name", f"{name}_OsDisk_1")
-    storage.setdefault("dataDisks", [])
-    os_profile = props.setdefault("osProfile", {})
-    for key in SECRET_OS_KEYS:
-        os_profile.pop(key, None)
-    os_profile.setdefault("computerName", name)
-    os_profile.setdefault("adminUsername", "azureuser")
-    os_profile.setdefault("secrets", [])
-    os_profile.setdefault("allowExtensionOperations", True)
-    network = props.setdefault("networkProfile", {})
-    if not network.get("networkInterfaces"):
-        # the emulator's leniency: a VM without a NIC gets one (Azure would ask for it first)
-        network["networkInterfaces"] = [{"id": nic_id(sub, rg, f"{name}-nic"), "properties": {"primary": True}}]
-    return props
-
-
-def _check_create_time(old: dict[str, Any], new: dict[str, Any]) -> None:
-    if availability_set_name(old) != availability_set_name(new):
-        raise property_change_not_allowed("availabilitySet")
-
-
 async def vm_put(request: web.Request, m: dict[str, str], patch: bool = False) -> web.Response:
     body = await read_json(request)
     backend = vms(request)
-    backend.check_resource_group(m["sub"], m["rg"])
-    existing = backend.plain(m["sub"], m["rg"], m["vm"]) or backend.member(m["sub"], m["rg"], m["vm"])
+    existing = backend.existing(m["sub"], m["rg"], m["vm"])
     if patch and existing is None:
         raise ArmError(404, "ResourceNotFound", f"The Resource 'Microsoft.Compute/virtualMachines/{m['vm']}' under "
                        f"resource group '{m['rg']}' was not found.")
@@ -176,34 +124,13 @@ async def vm_put(request: web.Request, m: dict[str, str], patch: bool = False) -
         vm = _ensure_plain(existing, "Update Virtual Machine")
         ensure_vm_writable(vm)
         compute.check_preconditions(request, vm)   # etag / If-Match as on scale sets
-        merged = deep_merge(vm.properties, props) if patch else put_over(vm.properties, props)
-        new_props = _clean_properties(merged, vm.name, vm.subscription, vm.resource_group)
-        _check_create_time(vm.properties, new_props)
-        if "zones" in body and body["zones"] is not None and list(body["zones"]) != vm.zones:
-            raise property_change_not_allowed("zones")
-        vm.properties = new_props
-        if body.get("tags") is not None or (not patch and "tags" in body):
-            vm.tags = dict(body.get("tags") or {})
-        vm.etag += 1
-        changed = vm.refresh_profile()
-        operation = "VirtualMachines_Update" if patch else "VirtualMachines_CreateOrUpdate"
-        _record_write(request, vm, operation)
-
-        async def update(op: Operation) -> None:
-            if changed:
-                _raise_error(await lifecycle.run_vm_action(request.app, vm, "vm_update"))
-
-        op = _start(request, vm, operation, update)
+        tags = dict(body.get("tags") or {}) if body.get("tags") is not None or (not patch and "tags" in body) else None
+        zones = list(body["zones"]) if body.get("zones") is not None else None
+        op = backend.update_vm(vm, props, patch, tags, zones)
         return compute.lro_created(request, op, render_ref(request.app, vm, False), 200)
     compute.check_preconditions(request, None)
-    vm = await create_vm(request.app, m["sub"], m["rg"], m["vm"], body["location"], props, [],
-                         list(body.get("zones") or []), dict(body.get("tags") or {}), running=False)
-    _record_write(request, vm, "VirtualMachines_CreateOrUpdate")
-
-    async def create(op: Operation) -> None:
-        _raise_error(await lifecycle.run_vm_action(request.app, vm, "create"))
-
-    op = _start(request, vm, "VirtualMachines_CreateOrUpdate", create)
+    vm, op = await backend.create_vm(m["sub"], m["rg"], m["vm"], body["location"], props,
+                                     list(body.get("zones") or []), dict(body.get("tags") or {}))
     return compute.lro_created(request, op, render_ref(request.app, vm, False), 201)
 
 
@@ -211,50 +138,18 @@ async def vm_patch(request: web.Request, m: dict[str, str]) -> web.Response:
     return await vm_put(request, m, patch=True)
 
 
-async def create_vm(app: web.Application, sub: str, rg: str, name: str, location: str, props: dict[str, Any],
-                    extensions: list[dict[str, Any]], zones: list[str], tags: dict[str, Any], running: bool,
-                    group_name: str | None = None, app_options: dict[str, Any] | None = None,
-                    lb_options: dict[str, Any] | None = None, secrets: dict[str, Any] | None = None) -> VirtualMachine:
-    """A new plain VM in its fleet group; its app starts with the caller's create work (or start_vm, if running)."""
-    backend: VmBackend = app["vms"]
-    props = _clean_properties(props, name, sub, rg)
-    avset = availability_set_name(props)
-    group, created = backend.group_for(sub, rg, location, group_name or avset or DEFAULT_GROUP, app_options,
-                                       lb_options)
-    profile = runtime_profile(props, extensions)
-    inst = new_instance(name, backend.place(sub, rg, avset, zones), profile, running=running)
-    vm = VirtualMachine(subscription=sub, resource_group=app["world"].resource_group(sub, rg).name, name=name,
-                        location=location, properties=props, extensions=extensions, instance=inst, group=group,
-                        zones=zones, tags=tags, profile=profile, availability_set=avset,
-                        protected_settings=dict(secrets or {}))
-    inst.private_ip = app["fleet"].allocate_ip(group, inst)
-    backend.add(vm)
-    if created:   # the group's load balancer (hooks order: allocate_ip, scale_set_created, instance_started)
-        await app["fleet"].scale_set_created(group)
-    return vm
-
-
 async def vm_delete(request: web.Request, m: dict[str, str]) -> web.StreamResponse:
-    backend = vms(request)
-    backend.check_resource_group(m["sub"], m["rg"])
-    ref = backend.plain(m["sub"], m["rg"], m["vm"]) or backend.member(m["sub"], m["rg"], m["vm"])
+    ref = vms(request).existing(m["sub"], m["rg"], m["vm"])
     if ref is None:
         return web.Response(status=204)
     if isinstance(ref, MemberRef):
-        return await _member_run(request, ref, "delete", "VirtualMachines_Delete")
-    ensure_vm_writable(ref)
-    vm = ref
-    vm.deleting = True
-    _record_write(request, vm, "VirtualMachines_Delete")
-    op = request.app["operations"].start("VirtualMachines_Delete", vm.subscription, vm.location, vm,
-                                         lambda op: lifecycle.delete_vm(request.app, vm), lock=False)
-    return request.app["operations"].accepted(request, op)
+        return _member_run(request, ref, "delete", "VirtualMachines_Delete")
+    return compute.accepted(request, vms(request).delete_vm(ref))
 
 
-async def _member_run(request: web.Request, ref: MemberRef, action: str, kind: str) -> web.StreamResponse:
+def _member_run(request: web.Request, ref: MemberRef, action: str, kind: str) -> web.StreamResponse:
     """A Flexible member's single-VM action, run on the set's instance as the Uniform per-instance ones are."""
-    op = request.app["compute"].instance_action(ref.ss, ref.inst, action, kind)
-    return request.app["operations"].accepted(request, op)
+    return compute.accepted(request, request.app["compute"].instance_action(ref.ss, ref.inst, action, kind))
 
 
 async def vm_action(request: web.Request, m: dict[str, str]) -> web.StreamResponse:
@@ -263,35 +158,11 @@ async def vm_action(request: web.Request, m: dict[str, str]) -> web.StreamRespon
     ref = vms(request).find(m["sub"], m["rg"], m["vm"], child=False)
     await read_json(request, required=False)
     if isinstance(ref, MemberRef):
-        return await _member_run(request, ref, action, kind)
-    vm = ref
-    ensure_vm_writable(vm)
-    app = request.app
-
-    async def work(op: Operation) -> None:
-        if action in ("restart", "redeploy"):
-            _raise_error(await lifecycle.run_vm_action(app, vm, "restart"))
-        elif action == "reimage":
-            _raise_error(await lifecycle.run_vm_action(app, vm, "reimage"))
-        elif action in ("poweroff", "deallocate"):
-            await instance_lifecycle.power_off(app, vm.group, vm.instance, deallocate=action == "deallocate")
-        else:
-            await instance_lifecycle.power_on(app, vm.group, vm.instance)
-
-    op = _start(request, vm, kind, work)
-    return request.app["operations"].accepted(request, op)
+        return _member_run(request, ref, action, kind)
+    return compute.accepted(request, vms(request).vm_action(ref, action, kind))
 
 
 # ---------------------------------------------------------------- extensions
-
-
-def _extension(vm: VirtualMachine, name: str) -> dict[str, Any] | None:
-    return next((e for e in vm.extensions if e["name"].lower() == name.lower()), None)
-
-
-def _extension_missing(vm_name: str, rg: str, name: str) -> ArmError:
-    return ArmError(404, "ResourceNotFound", f"The Resource 'Microsoft.Compute/virtualMachines/{vm_name}/extensions/"
-                    f"{name}' under resource group '{rg}' was not found.")
 
 
 def _ref_extensions(ref: VirtualMachine | MemberRef) -> list[dict[str, Any]]:
@@ -318,7 +189,7 @@ async def ext_get(request: web.Request, m: dict[str, str]) -> web.Response:
     ref = vms(request).find(m["sub"], m["rg"], m["vm"], child=True)
     ext = next((e for e in _ref_extensions(ref) if e["name"].lower() == m["ext"].lower()), None)
     if ext is None:
-        raise _extension_missing(m["vm"], m["rg"], m["ext"])
+        raise extension_missing(m["vm"], m["rg"], m["ext"])
     return json_response(render_extension(ext, ref_id(ref), _location(ref), _instance(ref), _expand(request)))
 
 
@@ -329,45 +200,9 @@ async def ext_put(request: web.Request, m: dict[str, str], patch: bool = False) 
     check_extension(body, "extensionParameters", name_required=False, patch=patch)
     vm = _ensure_plain(ref, "Update Virtual Machine Extension")
     ensure_vm_writable(vm)
-    existing = _extension(vm, m["ext"])
-    if patch and existing is None:
-        raise _extension_missing(vm.name, vm.resource_group, m["ext"])
-    name = existing["name"] if existing else m["ext"]
-    given = copy.deepcopy(body.get("properties") or {})
-    if given.get("provisionAfterExtensions"):
-        raise invalid("provisionAfterExtensions is a scale-set feature; a VM's extensions do not take it.",
-                      target="properties.provisionAfterExtensions")
-    secret = {k: given.pop(k) for k in ("protectedSettings", "protectedSettingsFromKeyVault") if k in given}
-    props = deep_merge(existing.get("properties") or {}, given) if patch else given
-    props = fill_extension_defaults(props)
-    if existing is not None:
-        for key in ("publisher", "type"):
-            before = str((existing.get("properties") or {}).get(key) or "").lower()
-            if before != str(props.get(key) or "").lower():
-                raise property_change_not_allowed(key)
-    else:
-        for key in ("publisher", "type", "typeHandlerVersion"):
-            if not props.get(key):
-                raise invalid(f"Required parameter '{key}' is missing (null).", target=f"properties.{key}")
-    new_ext = {"name": name, "properties": props}
-    vm.extensions = [new_ext if e is existing else e for e in vm.extensions]
-    if existing is None:
-        vm.extensions.append(new_ext)
-    if secret:
-        vm.protected_settings[name] = secret
-    vm.etag += 1
-    changed = vm.refresh_profile() or bool(secret)
-    operation = "VirtualMachineExtensions_" + ("Update" if patch else "CreateOrUpdate")
-    _record_write(request, vm, operation)
-
-    async def apply(op: Operation) -> None:
-        if changed:
-            _raise_error(await lifecycle.run_vm_action(request.app, vm, "vm_extension"))
-
-    op = _start(request, vm, operation, apply)
-    rid = ref_id(vm)
-    return compute.lro_created(request, op, render_extension(new_ext, rid, vm.location, vm.instance),
-                               200 if existing else 201)
+    ext, created, op = vms(request).write_extension(vm, m["ext"], body.get("properties") or {}, patch)
+    return compute.lro_created(request, op, render_extension(ext, ref_id(vm), vm.location, vm.instance),
+                               201 if created else 200)
 
 
 async def ext_patch(request: web.Request, m: dict[str, str]) -> web.Response:
@@ -377,22 +212,10 @@ async def ext_patch(request: web.Request, m: dict[str, str]) -> web.Response:
 async def ext_delete(request: web.Request, m: dict[str, str]) -> web.StreamResponse:
     ref = vms(request).find(m["sub"], m["rg"], m["vm"], child=True)
     vm = _ensure_plain(ref, "Delete Virtual Machine Extension")
-    existing = _extension(vm, m["ext"])
+    existing = find_extension(vm, m["ext"])
     if existing is None:
         return web.Response(status=204)
-    ensure_vm_writable(vm)
-    vm.extensions = [e for e in vm.extensions if e is not existing]
-    vm.protected_settings.pop(existing["name"], None)
-    vm.etag += 1
-    changed = vm.refresh_profile()
-    _record_write(request, vm, "VirtualMachineExtensions_Delete")
-
-    async def apply(op: Operation) -> None:
-        if changed:
-            _raise_error(await lifecycle.run_vm_action(request.app, vm, "vm_extension"))
-
-    op = _start(request, vm, "VirtualMachineExtensions_Delete", apply)
-    return request.app["operations"].accepted(request, op)
+    return compute.accepted(request, vms(request).delete_extension(vm, existing))
 
 
 # ---------------------------------------------------------------- network interfaces
@@ -452,7 +275,7 @@ def flexible_action(action: str):
         wire.check_members(body, compute.ACTION_BODIES.get(action, "VirtualMachineScaleSetVMInstanceIDs"))
         targets = member_targets(ss, body)
         op = request.app["compute"].scale_set_action(ss, targets, action, compute.SS_ACTIONS[action])
-        return request.app["operations"].accepted(request, op)
+        return compute.accepted(request, op)
     return handle
 
 

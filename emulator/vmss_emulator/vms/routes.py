@@ -64,8 +64,9 @@ def rows(route, exact, SUB: str, RG: str, VMSS: str) -> tuple[list, list]:
         exact("GET", "/_emulator/virtual_machines/{rg}/{name}", admin.vm_fleet_row),
         exact("POST", "/_emulator/virtual_machines/{rg}/{name}/config", admin.vm_config),
     ]
-    for action, operation_id in vm.VM_ACTIONS.items():
-        other.append(route("POST", one + "/" + action, _with_action(vm.vm_action, action), operation_id, f"{_VMS}/{action}/action"))
+    for action, operation_id in vm.VM_ACTIONS.items():   # a row per action, so the row names its operationId
+        other.append(route("POST", one + f"/(?P<action>{action})", vm.vm_action, operation_id,
+                           f"{_VMS}/{action}/action"))
     return first, other
 
 

@@ -129,15 +129,14 @@ def _plan_one(app, spec, where, groups, set_names, seen, fail) -> PlannedVm:
 
 
 async def apply(app: web.Application, planned: list[PlannedVm]) -> list[str]:
-    from .responses import create_vm
-    world, added = app["world"], []
+    world, backend, added = app["world"], app["vms"], []
     for p in planned:
         if world.resource_group(p.sub, p.rg) is None:
             world.resource_groups[(p.sub.lower(), p.rg.lower())] = ResourceGroup(p.sub, p.rg, p.location)
-        vm = await create_vm(app, p.sub, p.rg, p.name, p.location, p.props, p.extensions, p.zones, p.tags,
-                             running=True, group_name=p.group, app_options=p.app, lb_options=p.load_balancer,
-                             secrets=p.secrets)
-        vm.upgrade_seconds, vm.fail_upgrade = p.upgrade_seconds, p.fail_upgrade
+        vm = await backend.new_vm(p.sub, p.rg, p.name, p.location, p.props, p.extensions, p.zones, p.tags,
+                                  running=True, group_name=p.group, app_options=p.app, lb_options=p.load_balancer,
+                                  secrets=p.secrets)
+        backend.set_timing(vm, p.upgrade_seconds, p.fail_upgrade)
         app["events"].append("model_write", resource_group=vm.resource_group, vm=vm.name, operation="scenario",
                              etag=vm.etag)
         await lifecycle.start_vm(app, vm)

@@ -9,7 +9,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from emu_sdk import HEALTH_EXT, IMAGE
 from vm_helpers import RG, vm_row
-from vmss_emulator.vms.models import member_name
+from vmss_emulator.vms.flexible import member_name
 
 
 def members(compute, ss_id):

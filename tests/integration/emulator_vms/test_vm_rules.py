@@ -6,7 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 from vmss_emulator.testing import EmulatorError
-from vmss_emulator.vms.models import flexible_placement, member_name, scale_set_id_parts
+from vmss_emulator.vms.flexible import flexible_placement, member_name
+from vmss_emulator.vms.models import scale_set_id_parts
 from vmss_emulator.vms.responses import _FILTER
 
 
