@@ -24,10 +24,10 @@ def placement(ss: ScaleSet, index: int) -> tuple[int, int, str | None]:
     if ss.zones:
         counts = {zone: 0 for zone in ss.zones}
         newest = {zone: -1 for zone in ss.zones}
-        for inst in ss.instances.values():
+        for created, inst in enumerate(ss.instances.values()):   # in creation order (Flexible members have names)
             if inst.zone in counts:
                 counts[inst.zone] += 1
-                newest[inst.zone] = max(newest[inst.zone], int(inst.instance_id))
+                newest[inst.zone] = created
         zone = min(ss.zones, key=lambda z: (counts[z], newest[z]))
         slot = counts[zone]
         return slot % UPDATE_DOMAINS, slot % UPDATE_DOMAINS, zone
