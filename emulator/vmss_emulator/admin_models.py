@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 from . import custom_metrics, lifecycle, scenario
 from .exceptions import AdminError
-from .state import World, instance_order
+from .state import Instance, World, instance_order
 from .vms import lifecycle as vm_lifecycle
 from .vms.flexible import is_flexible
 
@@ -129,7 +129,10 @@ class AdminBackend:
                    "custom_metrics": inst.custom_metrics}
             row.update(fleet.describe_instance(ss, inst))
             rows.append(row)
-        return {"scale_set": ss.key, "instances": rows}
+        # the model beside its instances: what a rollout must leave behind (capacity, image, tags) without an SDK read
+        model = {"capacity": ss.capacity, "image_version": Instance("model", 0, 0, None, ss.profile).image_version(),
+                 "tags": dict(ss.tags)}
+        return {"scale_set": ss.key, "model": model, "instances": rows}
 
     def set_custom_metrics(self, rg: str, name: str, instance_id: str, body: Any) -> dict[str, Any]:
         """What one instance's app reports as App Health customMetrics from now on (``{}``: nothing)."""

@@ -238,6 +238,9 @@ class ActionModule(ActionBase):
             # the caller's read is the latest view for a whole run or its first batch; a later single batch reads
             current = instances if only in (None, 0) else None
             latest = rollout.run_batches(steps, options, plan, instances, current, state, display.display, only=only)
+            if isinstance(target, SurgeScaleSet) and latest and not check_mode:
+                # a rollback (the model restored: the old instances are current again) ends the surge rollout too
+                target.release_base(latest)
             if state["breach"] and args["rollback"] and not check_mode:
                 result["rolled_back"], result["rollback_note"] = roll_back_group(target, instances, args, state, say)
         except (rollout.TwoZonesError, ControllerGone, batches.BatchError, upgrade.InputError) as err:

@@ -30,8 +30,9 @@ class TwoZonesError(ValueError):
 
 def new_state():
     """The tally a rollout carries: what the role keeps in its rolling_upgrade__* facts."""
+    # replaced (surge): per batch, {"old": the instances deleted, "new": the instances that replaced them}
     return {"upgraded": [], "failed": [], "skipped": [], "http_failed": [], "batches_done": [], "upgrade_errors": [],
-            "breach": "", "last_batch": None}
+            "breach": "", "last_batch": None, "replaced": []}
 
 
 def batch_label(index, total, batch):
@@ -129,6 +130,9 @@ def tally(state, label, outcome):
     state["upgraded"] = _unique(state["upgraded"] + [i["instance_id"] for i in by_outcome["upgraded"]])
     state["failed"] = _add_reasons(state["failed"], by_outcome["failed"])
     state["skipped"] = _add_reasons(state["skipped"], by_outcome["skipped"])
+    if outcome.get("replaced"):
+        state["replaced"] = state.get("replaced", []) + [{"old": list(outcome["replaced"]),
+                                                          "new": list(outcome.get("added") or [])}]
     if outcome.get("msg") and by_outcome["failed"]:
         state["upgrade_errors"] = state["upgrade_errors"] + [outcome["msg"]]
     if not instances:

@@ -101,7 +101,7 @@ class SurgeScaleSet(UniformScaleSet):
         base = surge.base_capacity(tags, before)
         step = surge.batch_step(before, list(keys), base, self.wait.get("protected") or "report")
         result = {"changed": False, "instances": [], "upgraded": [], "skipped": list(step["reported"]),
-                  "failed_instances": [], "waited_for": [], "upgrade_call": None, "replaced": [],
+                  "failed_instances": [], "waited_for": [], "upgrade_call": None, "replaced": [], "added": [],
                   "scale_set_instances": before}
         if check_mode:
             return result, None
@@ -158,5 +158,17 @@ class SurgeScaleSet(UniformScaleSet):
         ips = private_ips_by_instance(self.service.list_nics(rg, name))
         addressed = [dict(s, private_ip=ips.get(s["instance_id"])) for s in select_by_ids(final, upgraded)]
         result.update(instances=instances + reported, upgraded=upgraded, failed_instances=failed,
-                      upgrade_call=call, replaced=victims, scale_set_instances=final, addressed=addressed)
+                      upgrade_call=call, replaced=victims, added=new_ids, scale_set_instances=final,
+                      addressed=addressed)
         return result, None
+
+    def release_base(self, members):
+        """Remove the base-capacity tag when no old instance is left in ``members`` (the latest read): after a
+        rollback restored the model the old instances are current again, and no batch of it may have removed it.
+        Returns whether it wrote."""
+        tags = dict(self.service.get(self.resource_group, self.name).get("tags") or {})
+        if surge.BASE_TAG not in tags or surge.outdated_left(members):
+            return False
+        del tags[surge.BASE_TAG]
+        self.service.set_tags(self.resource_group, self.name, tags, self.wait["wait_timeout"])
+        return True

@@ -26,6 +26,11 @@ def new_model(run_playbook):
     change_model_behind_the_engine(run_playbook, "vmss_model_image", {"name": "web", "image": image(NEW)})
 
 
+def model(emulator) -> dict:
+    """The scale set's model as the emulator holds it: capacity, image version, tags."""
+    return emulator.admin("GET", f"/_emulator/scale_sets/{RG}/web/instances")["model"]
+
+
 def creations(emulator) -> Counter:
     return Counter(e["instance_id"] for e in emulator.events("instance_upgrade_start") if e["operation"] == "create")
 
@@ -80,8 +85,7 @@ def test_surge_rollout_never_drops_below_full_capacity(fresh_emulator, run_playb
     result = read_json(result_file)
     assert result["status"] == "completed"
     assert sorted(result["upgraded"], key=int) == sorted((r["instance_id"] for r in rows), key=int)
-    vmss = emulator.admin("GET", f"/_emulator/scale_sets/{RG}/web/instances")["scale_set"]
-    assert "vmss-rollout-surge-base" not in str(vmss)
+    assert model(emulator) == {"capacity": 6, "image_version": NEW, "tags": {}}, "the surge base tag was left behind"
 
 
 def test_new_instances_that_never_get_healthy_delete_nothing_old_and_stop(fresh_emulator, run_playbook, tmp_path):
@@ -149,3 +153,46 @@ def test_a_killed_surge_rollout_resumes_without_adding_twice(fresh_emulator, run
     assert len(rows) == 4
     assert {r["image_version"] for r in rows} == {NEW}
     assert sum(creations(emulator).values()) == 4, f"instances were added twice: {dict(creations(emulator))}"
+
+
+def test_a_breached_surge_rollout_rolls_back_without_dropping_below_full_capacity(fresh_emulator, run_playbook,
+                                                                                  tmp_path):
+    """image_rollout, surge, rollback on: the first batch's new instances are healthy, one of the second batch's
+    never is. The breached batch deletes nothing old; the rollback restores the image in the model and replaces the
+    first batch's new instances by surge too (new ones on the old image first), so the load balancer never has fewer
+    than the 6 it started with, and the set ends at 6 instances, all on the old image and healthy, without the tag."""
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(scale_set(capacity=6, load_balancer=True)))
+    # the third instance created on the new image (the second batch's first) never gets healthy
+    emulator.set_faults([{"kind": "unhealthy_after_upgrade", "image_version": NEW, "every": 3}])
+    wait_for_rotation(emulator, 6)
+    start = set(emulator.availability()["load_balancers"][f"{RG}/web"]["in_rotation"])
+    emulator.clear_events()
+    result_file = tmp_path / "result.json"
+    play = role_play("image_rollout", result_file, resource_group=RG, name="web", image=image(NEW), rollback=True,
+                     batch=2, health_timeout=4, **SURGE)
+
+    run = run_playbook(yaml.safe_dump(play))
+
+    assert run.rc != 0
+    assert "did not become healthy" in run.output
+    created = sorted(creations(emulator), key=int)
+    assert len(created) == 6, f"two batches and the rollback each add two instances: {created}"
+    first_batch, breached_batch, rollback = created[:2], created[2:4], created[4:]
+    rows = fleet(emulator)
+    ids = sorted((r["instance_id"] for r in rows), key=int)
+    # the first batch replaced two old instances; the breached batch deleted none (its new ones are gone again);
+    # the rollback replaced the first batch's new instances by new ones on the old image
+    old_left = [i for i in ids if int(i) < 6]
+    assert len(old_left) == 4, f"old instances deleted beyond the first batch: {ids}"
+    assert not set(ids) & set(first_batch + breached_batch)
+    assert ids == old_left + rollback
+    assert {r["image_version"] for r in rows} == {OLD}
+    assert all(r["latest_model_applied"] and r["health"] == "healthy" for r in rows), rows
+    assert model(emulator) == {"capacity": 6, "image_version": OLD, "tags": {}}
+    assert min_in_rotation(emulator, start) >= 6, "the rollout or its rollback took capacity out of rotation"
+    ops = [e["operation"] for e in emulator.events("instance_upgrade_start")]
+    assert set(ops) == {"create"}, f"an instance was upgraded in place: {ops}"
+    result = read_json(result_file)
+    assert result["status"] == "rolled_back"
+    assert sorted(result["rolled_back"], key=int) == first_batch

@@ -78,6 +78,7 @@ def test_protected_instance_is_upgraded_in_place_and_never_deleted():
     assert hooks == [("scale out", []), ("delete", ["0", "2"]), ("upgrade in place", [])]
     assert slept == [2]  # the in-rotation wait, before the delete
     assert sorted(result["upgraded"], key=int) == ["1", "3", "4"] and result["replaced"] == ["0", "2"]
+    assert result["added"] == ["3", "4"]
     # no old instance left: the base tag goes
     assert service.calls[-1] == ("tags", {}) and service.tags == {}
 
@@ -103,3 +104,16 @@ def test_new_instances_that_stay_unhealthy_are_deleted_and_no_old_one_is():
     assert "did not become healthy" in str(error) and "no old instance was deleted" in str(error)
     assert ("delete", ["3", "4"]) in service.calls and sorted(service.vms) == ["0", "1", "2"]
     assert result["instances"] == [] and result["upgrade_call"] == "failed"
+
+
+def test_the_base_tag_goes_once_no_old_instance_is_left_and_stays_before():
+    """After a rollback restored the model, the old instances are current again: the tag an earlier batch left goes."""
+    service = FakeSurgeService([vm(0, latest=True), vm(1)])
+    service.tags = {surge.BASE_TAG: "2", "owner": "web"}
+    surge_target = target(service)[0]
+    assert surge_target.release_base(surge_target.members()) is False
+    assert service.tags == {surge.BASE_TAG: "2", "owner": "web"}
+    service.vms["1"]["properties"]["latestModelApplied"] = True
+    assert surge_target.release_base(surge_target.members()) is True
+    assert service.tags == {"owner": "web"}
+    assert surge_target.release_base(surge_target.members()) is False and len(service.calls) == 1

@@ -311,3 +311,12 @@ def test_no_http_request_when_app_health_reports_the_whole_batch_unhealthy():
     assert not [s for s in azure.steps if s[0] == "http"]
     assert said[2].endswith("Not checked, App Health already reports them unhealthy: instance(s) 0, 3.")
     assert state["http_failed"] == [] and state["breach"]
+
+
+def test_the_tally_keeps_which_old_instances_each_surge_batch_replaced_by_which_new_ones():
+    state = rollout.new_state()
+    new = [dict(summary(i, latest=True), outcome="upgraded") for i in ("6", "7")]
+    rollout.tally(state, "Batch 1/2", {"instances": new, "replaced": ["0", "1"], "added": ["6", "7"]})
+    rollout.tally(state, "Batch 2/2", {"instances": [dict(summary("2"), outcome="upgraded")]})
+    assert state["replaced"] == [{"old": ["0", "1"], "new": ["6", "7"]}]
+    assert state["upgraded"] == ["6", "7", "2"]
