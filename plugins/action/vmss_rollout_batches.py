@@ -23,10 +23,10 @@ from ansible.utils.display import Display
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
 from ansible_collections.vmss.rollout.plugins.module_utils.module import vmss_argument_spec
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import batches, instances as inst_lib, probes, \
-    upgrade, vm_group
+    surge, upgrade, vm_group
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.rollout_options import ARGUMENT_SPEC, option_errors
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.targets import SurgeScaleSet, UniformScaleSet
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.vms import VmService
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.vms import VmService, orchestration_mode
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import Deadline
 from ansible_collections.vmss.rollout.plugins.plugin_utils import rollout
 from ansible_collections.vmss.rollout.plugins.plugin_utils.azure import scale_set_service
@@ -174,6 +174,12 @@ def make_target(args, service):
         target.check()
         return target
     if args["strategy"] == "surge":
+        vmss = service.get(args["resource_group"], args["name"])
+        problem = surge.refusal("%s/%s" % (args["resource_group"], args["name"]), orchestration_mode(vmss),
+                                (((vmss.get("properties") or {}).get("upgradePolicy")) or {}).get("mode"),
+                                args["option_prefix"])
+        if problem:
+            raise upgrade.InputError(problem)
         wait.update(in_rotation_seconds=args["surge_in_rotation_seconds"], protected=args["surge_protected"])
         return SurgeScaleSet(service, args["resource_group"], args["name"], wait, time.sleep)
     return UniformScaleSet(service, args["resource_group"], args["name"], wait)

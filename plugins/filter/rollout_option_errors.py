@@ -25,6 +25,11 @@ options:
     description: Put before each option's name in the sentences (the name the user spelled).
     type: str
     default: ''
+  scale_set:
+    description:
+      - The scale set to roll, as C(vmss.rollout.vmss_info) returns it (its C(vmss)). Given, C(strategy=surge) is
+        refused on a Flexible set or one whose upgradePolicy mode is not C(Manual).
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -48,13 +53,19 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import surge
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.rollout_options import option_errors
 
 
-def rollout_option_errors(options, prefix=""):
+def rollout_option_errors(options, prefix="", scale_set=None):
     if not isinstance(options, dict):
         raise AnsibleFilterError("rollout_option_errors expects a dict of options, got %s." % type(options).__name__)
-    return option_errors(options, prefix)
+    errors = option_errors(options, prefix)
+    if scale_set and options.get("strategy") == "surge":
+        problem = surge.refusal(scale_set.get("name"), scale_set.get("orchestration_mode"),
+                                (scale_set.get("upgrade_policy") or {}).get("mode"), prefix)
+        errors.extend([problem] if problem else [])
+    return errors
 
 
 class FilterModule:

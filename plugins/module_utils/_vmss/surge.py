@@ -23,6 +23,23 @@ PROTECTED_CHOICES = ("upgrade_in_place", "report")
 REASON_PROTECTED = "protected from scale-in: a surge rollout never deletes it"
 
 
+def refusal(scale_set, orchestration_mode, policy_mode, prefix=""):
+    """The one sentence refusing strategy surge on a scale set it cannot roll, or None.
+
+    Surge scales a Uniform set out and deletes instances by id, under a Manual policy: with Automatic or Rolling,
+    Azure itself would upgrade the instances the rollout means to replace."""
+    if str(orchestration_mode or "Uniform").lower() == "flexible":
+        return ("%sstrategy: surge rolls Uniform scale sets only (it scales the set out and deletes instances by id); "
+                "%s is a Flexible scale set. Use %sstrategy: in_place." % (prefix, scale_set, prefix))
+    mode = policy_mode or "Manual"
+    if mode.lower() == "manual":
+        return None
+    return ("%sstrategy: surge is for scale sets whose upgradePolicy mode is Manual; %s's is %s, so nothing was "
+            "changed. For a Rolling set, use Azure's MaxSurge: vmss.rollout.vmss_instance_upgrade with strategy: "
+            "platform (with rollingUpgradePolicy.maxSurge, vmss.rollout.vmss_model_image's max_surge); or set the "
+            "policy to Manual first." % (prefix, scale_set, mode))
+
+
 def is_protected(summary):
     return bool(summary.get("protected_from_scale_in") or summary.get("protected"))
 

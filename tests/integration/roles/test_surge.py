@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+import pytest
 import yaml
 
 from rollout_testlib import (NEW, OLD, RG, change_model_behind_the_engine, fleet, image, kill_playbook_when, read_json,
@@ -196,3 +197,29 @@ def test_a_breached_surge_rollout_rolls_back_without_dropping_below_full_capacit
     result = read_json(result_file)
     assert result["status"] == "rolled_back"
     assert sorted(result["rolled_back"], key=int) == first_batch
+
+
+@pytest.mark.parametrize("role, policy, extra, refused", [
+    ("image_rollout", "Rolling", {}, "image_rollout_strategy: surge is for scale sets whose upgradePolicy mode is "
+     "Manual; rg-roll/web's is Rolling"),
+    ("rolling_upgrade", "Automatic", {}, "rolling_upgrade_strategy: surge is for scale sets whose upgradePolicy mode "
+     "is Manual; rg-roll/web's is Automatic"),
+    ("image_rollout", "Manual", {"orchestration_mode": "Flexible", "platform_fault_domain_count": 2},
+     "image_rollout_strategy: surge rolls Uniform scale sets only"),
+])
+def test_surge_on_a_set_it_cannot_roll_is_refused_before_anything_is_written(fresh_emulator, run_playbook, role,
+                                                                              policy, extra, refused):
+    emulator = fresh_emulator
+    emulator.load_scenario(scenario(scale_set(capacity=3, upgrade_policy=policy, **extra)))
+    emulator.reset_requests()
+    role_vars = {"image": image(NEW)} if role == "image_rollout" else {}
+    play = role_play(role, resource_group=RG, name="web", **{**SURGE, **role_vars})
+
+    run = run_playbook(yaml.safe_dump(play))
+
+    assert run.rc != 0
+    assert refused in run.output
+    if policy == "Rolling":
+        assert "vmss.rollout.vmss_instance_upgrade with strategy: platform" in run.output
+    assert emulator.requests()["writes"] == 0, emulator.requests()["by_operation"]
+    assert model(emulator)["image_version"] == OLD and len(fleet(emulator)) == 3

@@ -91,3 +91,14 @@ def test_zones_end_balanced_over_a_whole_surge_rollout_with_round_robin_placemen
         members = [m for m in members if m["instance_id"] not in victims]
         assert sorted(m["zone"] for m in members) == ["1", "1", "2", "2", "3", "3"]
     assert surge.outdated_left(members) == []
+
+
+def test_surge_is_refused_on_sets_it_cannot_roll_and_says_what_to_use_instead():
+    assert surge.refusal("rg/web", "Uniform", "Manual") is None
+    assert surge.refusal("rg/web", None, None) is None  # ARM's defaults: Uniform, Manual
+    rolling = surge.refusal("rg/web", "Uniform", "Rolling", "image_rollout_")
+    assert rolling.startswith("image_rollout_strategy: surge is for scale sets whose upgradePolicy mode is Manual; "
+                              "rg/web's is Rolling")
+    assert "vmss.rollout.vmss_instance_upgrade with strategy: platform" in rolling
+    assert "rg/web's is Automatic" in surge.refusal("rg/web", "Uniform", "Automatic")
+    assert "rg/web is a Flexible scale set" in surge.refusal("rg/web", "Flexible", "Manual")
