@@ -62,6 +62,7 @@ def test_healthy_rollout_goes_update_domain_by_update_domain(fresh_emulator, run
     # the per-update-domain table: UD 3 holds instances 3 (protected, skipped) and 8 (upgraded)
     assert "3    -     2         1         1        0       0           1/2" in run.output
     assert "4    -     2         2         0        0       0           2/2" in run.output
+    assert "Replaced:" not in run.output  # surge's line only
 
 
 def test_unhealthy_image_stops_in_first_batch_and_rolls_back(fresh_emulator, run_playbook, tmp_path):

@@ -5,6 +5,7 @@ rotation, never from the collection's own summary alone.
 """
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 
@@ -34,6 +35,12 @@ def model(emulator) -> dict:
 
 def creations(emulator) -> Counter:
     return Counter(e["instance_id"] for e in emulator.events("instance_upgrade_start") if e["operation"] == "create")
+
+
+def replaced_line(output: str) -> list[tuple[set, set]]:
+    """The summary's "Replaced: 0, 1 by 6, 7; ..." as [(old ids, new ids)] per batch."""
+    line = re.search(r'"Replaced: ([^"]*)"', output).group(1)
+    return [tuple(set(part.split(", ")) for part in pair.split(" by ")) for pair in line.split("; ")]
 
 
 def min_in_rotation(emulator, start: set[str]) -> int:
@@ -82,6 +89,15 @@ def test_surge_rollout_never_drops_below_full_capacity(fresh_emulator, run_playb
                      if e["operation"] == "VirtualMachineScaleSets_DeleteInstances")
     left = [e["seq"] for e in emulator.events("lb_rotation") if not e["in_rotation"] and e["instance_id"] in start]
     assert [sum(1 for seq in left if seq < delete) for delete in deletes] == [2, 4, 6]
+    # the summary's Replaced line: per batch, the old instances that left rotation before that batch's delete and
+    # the instances created since the batch before
+    bounds = [0] + deletes
+    created_at = [(e["seq"], e["instance_id"]) for e in emulator.events("instance_upgrade_start")]
+    gone_at = [(e["seq"], e["instance_id"]) for e in emulator.events("lb_rotation")
+               if not e["in_rotation"] and e["instance_id"] in start]
+    expected = [({i for seq, i in gone_at if low < seq < high}, {i for seq, i in created_at if low < seq < high})
+                for low, high in zip(bounds, bounds[1:])]
+    assert replaced_line(run.output) == expected
     assert "Deleting instances" in run.output
     result = read_json(result_file)
     assert result["status"] == "completed"
