@@ -180,6 +180,7 @@ options:
         instances that never become healthy are deleted again, no old one is, and the rollout stops. It needs quota
         for one batch more than the set's capacity. The capacity before the rollout is kept in the scale-set tag
         C(vmss-rollout-surge-base) until the last old instance is gone, so a rerun resumes without adding twice.
+        Refused, before anything is written, on a Flexible set or one whose upgradePolicy mode is not Manual.
       - One of C(in_place), C(surge).
     type: str
     default: in_place
@@ -292,6 +293,11 @@ tally:
     last_batch:
       description: The last batch run, its upgraded instances (with addresses) and the upgrade outcome per instance.
       type: dict
+    replaced:
+      description: With O(strategy=surge), per batch the old instances deleted (C(old)) and the new ones that replaced
+        them (C(new)); empty otherwise.
+      type: list
+      elements: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -223,8 +223,8 @@ def test_a_breached_surge_rollout_rolls_back_without_dropping_below_full_capacit
     ("image_rollout", "Manual", {"orchestration_mode": "Flexible", "platform_fault_domain_count": 2},
      "image_rollout_strategy: surge rolls Uniform scale sets only"),
 ])
-def test_surge_on_a_set_it_cannot_roll_is_refused_before_anything_is_written(fresh_emulator, run_playbook, role,
-                                                                              policy, extra, refused):
+def test_surge_on_a_set_it_cannot_roll_is_refused_before_anything_is_written(
+        fresh_emulator, run_playbook, role, policy, extra, refused):
     emulator = fresh_emulator
     emulator.load_scenario(scenario(scale_set(capacity=3, upgrade_policy=policy, **extra)))
     emulator.reset_requests()
