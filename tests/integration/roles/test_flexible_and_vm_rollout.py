@@ -224,6 +224,14 @@ def test_image_rollout_on_a_flexible_set_goes_by_fault_domain_and_rolls_back_by_
 
     assert run.rc != 0
     assert "Batch 1/4: zone 1, fault domain 0" in run.output
+    # the plan and the summary speak of fault domains and zones, one row per (zone, fault domain)
+    assert "4 batch(es) of 4 instance(s) (one fault domain at a time, zone by zone); 0 skipped." in run.output
+    assert '"FD   zone  instances upgraded  skipped  failed  rolled back on latest model",' in run.output
+    assert [line.strip() for line in run.output.splitlines() if line.strip().startswith(('"0    ', '"1    '))] == [
+        '"0    1     1         1         0        0       1           1/1",',
+        '"1    1     1         0         0        0       0           1/1",',
+        '"0    2     1         0         0        0       0           1/1",',
+        '"1    2     1         0         0        0       0           1/1",']
     assert read_json(result_file)["status"] == "rolled_back", run.output
     # the first member twice (the new image, then back), no other member touched; every member on 1.0.0
     assert starts(upgrade_timeline(emulator)) == Counter({first_member: 2})
