@@ -152,7 +152,8 @@ def flexible_members(module, vm_service, rg, name):
         summary["image"] = images.image_to_user(((vm.get("properties") or {}).get("storageProfile") or {})
                                                 .get("imageReference"))
         summaries.append(summary)
-    return summaries
+    # instance protection for Flexible members is a resource lock
+    return vms.mark_locked(summaries, vm_service.lock_reasons(rg, [s["name"] for s in summaries], name))
 
 
 def run(module, service, vm_service=None):
