@@ -130,11 +130,10 @@ def _plan_one(app, spec, where, groups, set_names, seen, fail) -> PlannedVm:
         isinstance(lock, dict) and isinstance(lock.get("name"), str) and lock["name"] and lock.get("level") in LEVELS
         and set(lock) <= {"name", "level", "notes"} for lock in locks),
         f"{where}.locks must be a list of {{name, level ({' or '.join(LEVELS)}), notes}}")
-    planned = PlannedVm(sub, rg.name if rg else spec["resource_group"], spec["name"], location, props, extensions, secrets,
+    return PlannedVm(sub, rg.name if rg else spec["resource_group"], spec["name"], location, props, extensions, secrets,
                      [str(z) for z in zones], dict(spec.get("tags") or {}), group_name, dict(spec.get("app") or {}),
-                     dict(spec.get("load_balancer") or {}), upgrade_seconds, bool(spec.get("fail_upgrade", False)))
-    planned.locks = [dict(lock) for lock in locks]
-    return planned
+                     dict(spec.get("load_balancer") or {}), upgrade_seconds, bool(spec.get("fail_upgrade", False)),
+                     [dict(lock) for lock in locks])
 
 
 async def apply(app: web.Application, planned: list[PlannedVm]) -> list[str]:

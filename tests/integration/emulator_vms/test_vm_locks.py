@@ -27,8 +27,8 @@ def _member(emu):
 
 def test_locks_are_served_at_vm_and_resource_group_scope(emu, compute):
     vm_scope = _rg(emu) + "/providers/Microsoft.Compute/virtualMachines/db-1"
-    status, lock = _send(compute, "PUT", vm_scope + LOCKS + "/keep", {"properties": {"level": "CanNotDelete",
-                                                                                      "notes": "db"}})
+    keep = {"properties": {"level": "CanNotDelete", "notes": "db"}}
+    status, lock = _send(compute, "PUT", vm_scope + LOCKS + "/keep", keep)
     assert status == 201
     assert lock == {"id": vm_scope + LOCKS + "/keep", "type": "Microsoft.Authorization/locks", "name": "keep",
                     "properties": {"level": "CanNotDelete", "notes": "db"}}

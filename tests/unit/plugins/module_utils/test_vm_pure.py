@@ -83,9 +83,8 @@ def test_a_lock_at_a_vms_scope_protects_it_and_a_read_only_lock_above_protects_e
         "a": "protected by resource lock group (ReadOnly, on the resource group)"}
     assert lock_reasons([], ["a"]) == {} and lock_reasons(locks, []) == {}
 
-    summaries = mark_locked([{"instance_id": "web_a", "protected": False}, {"instance_id": "web_c",
-                                                                              "protected": False}],
-                            {"web_a": "protected by resource lock keep (CanNotDelete)"})
+    unlocked = [{"instance_id": "web_a", "protected": False}, {"instance_id": "web_c", "protected": False}]
+    summaries = mark_locked(unlocked, {"web_a": "protected by resource lock keep (CanNotDelete)"})
     assert summaries == [{"instance_id": "web_a", "protected": True,
                           "protected_reason": "protected by resource lock keep (CanNotDelete)"},
                          {"instance_id": "web_c", "protected": False}]
