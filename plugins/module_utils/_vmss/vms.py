@@ -140,18 +140,23 @@ class VmService:
             "%s/%s is a virtual machine, not a scale set: give it as a virtual machine (kind virtual_machines), or "
             "name a scale set." % (resource_group, name))
 
-    def list_scale_set_members(self, resource_group, scale_set):
-        """The member VMs of a Flexible scale set (models only, all pages), by the virtualMachineScaleSet/id filter."""
+    def list_scale_set_members(self, resource_group, scale_set, with_views=False):
+        """The member VMs of a Flexible scale set (all pages), by the virtualMachineScaleSet/id filter; with
+        ``with_views`` each carries its instance view in properties.instanceView ($expand=instanceView, which Azure
+        takes on the VM list only together with such a $filter)."""
         action = "list the members of Flexible scale set %s/%s" % (resource_group, scale_set)
-        pages = self._call(action, self.client.virtual_machines.list, resource_group,
-                           filter=members_filter(self.subscription_id, resource_group, scale_set))
+        options = {"filter": members_filter(self.subscription_id, resource_group, scale_set)}
+        if with_views:
+            options["expand"] = "instanceView"
+        pages = self._call(action, self.client.virtual_machines.list, resource_group, **options)
         return self._list(action, pages)
 
     def list_members_with_views(self, resource_group, scale_set):
-        """[(vm, instance view)] of every member of a Flexible set: instance views come from each VM (the set's own
-        instance view is not the source of per-member state in Flexible mode)."""
-        return [(vm, self.instance_view(resource_group, vm["name"]))
-                for vm in self.list_scale_set_members(resource_group, scale_set)]
+        """[(vm, instance view)] of every member of a Flexible set, in ONE paged list (the members are read at every
+        health poll of a rollout, and the inventory reads them all): per-member state comes from each VM's instance
+        view, never from the set's."""
+        return [(vm, (vm.get("properties") or {}).get("instanceView") or {})
+                for vm in self.list_scale_set_members(resource_group, scale_set, with_views=True)]
 
     def manual_upgrade_by_names(self, resource_group, scale_set, names, timeout):
         """ONE manualupgrade call for the members ``names`` of a Flexible set (Flexible takes NAMES in instanceIds);
