@@ -185,6 +185,13 @@ def make_target(args, service):
     return UniformScaleSet(service, args["resource_group"], args["name"], wait)
 
 
+def final_view(kind, latest):
+    """The members after the run as vmss_info returns them: a Flexible set's by (zone and) fault domain."""
+    if not latest:
+        return {}
+    return inst_lib.flexible_fleet_view(latest) if kind == "flexible_scale_set" else inst_lib.fleet_view(latest)
+
+
 def roll_back_group(target, members, args, state, say):
     """A VM group's rollback after a breach: the previous extension back on every VM the rollout touched."""
     touched = list(dict.fromkeys(state["upgraded"] + [f["instance_id"] for f in state["failed"]]))
@@ -255,5 +262,5 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg=err.msg, tally=state, **err.as_result())
             return result
         result.update(changed=bool(state["upgraded"]) and not check_mode, tally=state, kind=target.kind,
-                      final=inst_lib.fleet_view(latest) if latest else {})
+                      final=final_view(target.kind, latest))
         return result

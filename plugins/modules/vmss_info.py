@@ -17,9 +17,11 @@ description:
     and private IP.
   - Also returns a compact text heatmap, one row per update domain and one cell per instance.
   - A scale set in Flexible orchestration is described as Azure places it. Its members are virtual machines, named
-    rather than numbered (C(instance_id) is the VM name), read one by one (per-VM instance views), grouped by
-    (zone and) fault domain in RV(fault_domains) and the heatmap (C(FD0 ...)); RV(update_domains) is empty, since
-    Flexible sets have none.
+    rather than numbered (C(instance_id) is the VM name), read with their instance views in one filtered list,
+    grouped by (zone and) fault domain in RV(fault_domains) and the heatmap (C(FD0 ...)); RV(update_domains) is
+    empty, since Flexible sets have none. A member under a resource lock (at its scope, or a V(ReadOnly) lock on the
+    resource group or the set) is C(protected), C(protected_reason) naming the lock (one more list, of the resource
+    group's locks).
 options:
   private_ips:
     description: Read the scale set's network interfaces to return each instance's private IP (one extra GET).
@@ -152,7 +154,8 @@ def flexible_members(module, vm_service, rg, name):
         summary["image"] = images.image_to_user(((vm.get("properties") or {}).get("storageProfile") or {})
                                                 .get("imageReference"))
         summaries.append(summary)
-    return summaries
+    # instance protection for Flexible members is a resource lock
+    return vms.mark_locked(summaries, vm_service.lock_reasons(rg, [s["name"] for s in summaries], name))
 
 
 def run(module, service, vm_service=None):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..compute import responses as compute
-from . import admin, responses as vm
+from . import admin, locks, responses as vm
 
 _VMS = "Microsoft.Compute/virtualMachines"
 
@@ -60,6 +60,20 @@ def rows(route, exact, SUB: str, RG: str, VMSS: str) -> tuple[list, list]:
         route("GET", nics, vm.nic_list, "NetworkInterfaces_List", "Microsoft.Network/networkInterfaces/read"),
         route("GET", nics + "/(?P<nic>[^/]+)", vm.nic_get, "NetworkInterfaces_Get",
               "Microsoft.Network/networkInterfaces/read"),
+    ]
+    rg_locks = RG + r"/providers/microsoft\.authorization/locks"
+    vm_locks = one + r"/providers/microsoft\.authorization/locks"
+    for scope, where in ((rg_locks, "ManagementLocks_{}AtResourceGroupLevel"),
+                         (vm_locks, "ManagementLocks_{}AtResourceLevel")):
+        other += [
+            route("GET", scope, locks.lock_list, where.format("List"), "Microsoft.Authorization/locks/read"),
+            route("PUT", scope + "/(?P<lock>[^/]+)", locks.lock_put, where.format("CreateOrUpdate"),
+                  "Microsoft.Authorization/locks/write"),
+            route("GET", scope + "/(?P<lock>[^/]+)", locks.lock_get, where.format("Get"),
+                  "Microsoft.Authorization/locks/read"),
+            route("DELETE", scope + "/(?P<lock>[^/]+)", locks.lock_delete, where.format("Delete"),
+                  "Microsoft.Authorization/locks/delete")]
+    other += [
         exact("GET", "/_emulator/virtual_machines/{rg}", admin.vm_fleet_view),
         exact("GET", "/_emulator/virtual_machines/{rg}/{name}", admin.vm_fleet_row),
         exact("POST", "/_emulator/virtual_machines/{rg}/{name}/config", admin.vm_config),

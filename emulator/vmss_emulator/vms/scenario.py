@@ -10,11 +10,12 @@ from aiohttp import web
 from ..model import check_extension, fill_extension_defaults
 from ..state import ResourceGroup
 from . import lifecycle
+from .locks import LEVELS, add_lock
 from .render import rg_prefix
 
 VM_KEYS = {"name", "resource_group", "subscription", "location", "size", "image", "zones", "availability_set",
            "extensions", "tags", "os_profile", "properties", "app", "load_balancer", "load_balancer_group",
-           "upgrade_seconds", "fail_upgrade"}
+           "upgrade_seconds", "fail_upgrade", "locks"}
 DEFAULT_LOCATION = "westeurope"
 
 
@@ -34,6 +35,7 @@ class PlannedVm:
     load_balancer: dict[str, Any] = field(default_factory=dict)
     upgrade_seconds: float | None = None
     fail_upgrade: bool = False
+    locks: list[dict[str, Any]] = field(default_factory=list)   # [{name, level, notes}] at the VM's scope
 
 
 def plan(app: web.Application, specs: Any, groups: list[ResourceGroup], set_names: set[tuple[str, str, str]],
@@ -123,9 +125,15 @@ def _plan_one(app, spec, where, groups, set_names, seen, fail) -> PlannedVm:
     require(upgrade_seconds is None or (isinstance(upgrade_seconds, (int, float)) and not isinstance(
         upgrade_seconds, bool) and upgrade_seconds >= 0), f"{where}.upgrade_seconds must be a non-negative number")
     require(isinstance(spec.get("fail_upgrade", False), bool), f"{where}.fail_upgrade must be true or false")
+    locks = spec.get("locks") or []
+    require(isinstance(locks, list) and all(
+        isinstance(lock, dict) and isinstance(lock.get("name"), str) and lock["name"] and lock.get("level") in LEVELS
+        and set(lock) <= {"name", "level", "notes"} for lock in locks),
+        f"{where}.locks must be a list of {{name, level ({' or '.join(LEVELS)}), notes}}")
     return PlannedVm(sub, rg.name if rg else spec["resource_group"], spec["name"], location, props, extensions, secrets,
                      [str(z) for z in zones], dict(spec.get("tags") or {}), group_name, dict(spec.get("app") or {}),
-                     dict(spec.get("load_balancer") or {}), upgrade_seconds, bool(spec.get("fail_upgrade", False)))
+                     dict(spec.get("load_balancer") or {}), upgrade_seconds, bool(spec.get("fail_upgrade", False)),
+                     [dict(lock) for lock in locks])
 
 
 async def apply(app: web.Application, planned: list[PlannedVm]) -> list[str]:
@@ -137,6 +145,9 @@ async def apply(app: web.Application, planned: list[PlannedVm]) -> list[str]:
                                   running=True, group_name=p.group, app_options=p.app, lb_options=p.load_balancer,
                                   secrets=p.secrets)
         backend.set_timing(vm, p.upgrade_seconds, p.fail_upgrade)
+        for lock in p.locks:
+            add_lock(backend.locks, vm.subscription, vm.resource_group, vm.name, lock["name"], lock["level"],
+                     lock.get("notes"))
         app["events"].append("model_write", resource_group=vm.resource_group, vm=vm.name, operation="scenario",
                              etag=vm.etag)
         await lifecycle.start_vm(app, vm)

@@ -110,7 +110,7 @@ def exclusions(instances, include_current=False, update_domains=None, instance_i
         elif wanted_domains is not None and inst.get("update_domain") not in wanted_domains:
             reason = "not in the update_domains asked for (%s)" % _ids_text(update_domains)
         elif inst.get("protected"):
-            reason = REASON_PROTECTED
+            reason = inst.get("protected_reason") or REASON_PROTECTED   # a VM's: the resource lock that holds it
         elif inst.get("latest_model_applied") and not include_current:
             reason = REASON_CURRENT
         elif inst.get("app_skip_upgrade"):

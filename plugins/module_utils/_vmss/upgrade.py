@@ -75,7 +75,8 @@ def select(summaries, options):
 
 def skip_reason(summary):
     if summary.get("protected"):
-        return "protected from scale-set actions"
+        # a VM's protection is a resource lock, which the summary names
+        return summary.get("protected_reason") or "protected from scale-set actions"
     if summary.get("latest_model_applied"):
         return "already on the latest model"
     return None

@@ -145,6 +145,7 @@ class FlexibleScaleSet:
         self.name = name
         self.wait = wait
         self._addresses = {}
+        self._locks = None
 
     def check(self):
         """The scale set, refused unless it is Flexible (never rolled as if it were Uniform)."""
@@ -152,9 +153,13 @@ class FlexibleScaleSet:
         return vms.require_orchestration(scale_set, vms.FLEXIBLE, "the Flexible rollout (kind: flexible)")
 
     def members(self):
-        return with_addresses(self.service, self.resource_group, self._addresses, [
+        summaries = with_addresses(self.service, self.resource_group, self._addresses, [
             (vm, vms.summarize_vm(vm, view, flexible=True))
             for vm, view in self.service.list_members_with_views(self.resource_group, self.name)])
+        if self._locks is None:   # read once per run: the members are read at every health poll
+            self._locks = self.service.lock_reasons(self.resource_group, [s["instance_id"] for s in summaries],
+                                                    self.name)
+        return vms.mark_locked(summaries, self._locks)
 
     @staticmethod
     def plan(members, batch="fault_domain", include_current=False):
@@ -238,6 +243,7 @@ class VirtualMachineGroup:
         self.wait = wait
         self.batch_by = batch_by
         self._addresses = {}
+        self._locks = None
 
     def _summary(self, vm, view):
         summary = vms.summarize_vm(vm, view)
@@ -254,8 +260,10 @@ class VirtualMachineGroup:
 
     def members(self):
         pairs = self.service.list_vms_with_views(self.resource_group, self.names)
-        return with_addresses(self.service, self.resource_group, self._addresses,
-                              [(vm, self._summary(vm, view)) for vm, view in pairs])
+        if self._locks is None:   # read once per run: the members are read at every health poll
+            self._locks = self.service.lock_reasons(self.resource_group, self.names)
+        return vms.mark_locked(with_addresses(self.service, self.resource_group, self._addresses,
+                                              [(vm, self._summary(vm, view)) for vm, view in pairs]), self._locks)
 
     def plan(self, members, batch="update_domain", include_current=False):
         return batches.plan_by_placement(members, batch, self.batch_by, include_current)

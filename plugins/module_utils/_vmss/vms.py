@@ -30,6 +30,10 @@ UNIFORM = "Uniform"
 # error codes of our own (no ARM code says "you pointed a scale-set call at a VM")
 NOT_A_SCALE_SET = "NotAScaleSet"
 NOT_A_VIRTUAL_MACHINE = "NotAVirtualMachine"
+# Microsoft.Authorization/locks: azure-mgmt-resource is not a dependency, the list is one paged GET through the
+# compute client's pipeline
+LOCKS_API_VERSION = "2016-09-01"
+_LOCKS = "/providers/microsoft.authorization/locks/"
 WRONG_ORCHESTRATION = "WrongOrchestrationMode"
 
 
@@ -105,6 +109,27 @@ class VmService:
             self.subscription_id, resource_group, NIC_API_VERSION)
         return list_wire_pages(self.client, url, "list the network interfaces of resource group %s" % resource_group)
 
+    def list_locks(self, resource_group):
+        """Every management lock of a resource group, as wire dicts: the group's own and those of the resources in it
+        (Azure's list at resource-group scope). Instance protection for plain VMs and Flexible members is done with
+        these locks (Uniform's protectionPolicy has no counterpart on a VM)."""
+        url = "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Authorization/locks?api-version=%s" % (
+            self.subscription_id, resource_group, LOCKS_API_VERSION)
+        return list_wire_pages(self.client, url, "list the management locks of resource group %s" % resource_group)
+
+    def lock_reasons(self, resource_group, names, scale_set=None):
+        """{VM name: protection reason} for the VMs ``names`` of a resource group under a lock (lock_reasons below).
+        Without the right to read locks (403) the VMs count as unlocked: Azure itself still refuses a write under a
+        ReadOnly lock (409 ScopeLocked), and a CanNotDelete lock does not stop an upgrade."""
+        try:
+            locks = self.list_locks(resource_group)
+        except VmssError as err:
+            if err.status == 403:
+                return {}
+            raise
+        set_id = scale_set_id(self.subscription_id, resource_group, scale_set) if scale_set else None
+        return lock_reasons(locks, names, set_id)
+
     # --- Flexible scale sets ---------------------------------------------------------------------
 
     def get_scale_set(self, resource_group, name):
@@ -115,18 +140,23 @@ class VmService:
             "%s/%s is a virtual machine, not a scale set: give it as a virtual machine (kind virtual_machines), or "
             "name a scale set." % (resource_group, name))
 
-    def list_scale_set_members(self, resource_group, scale_set):
-        """The member VMs of a Flexible scale set (models only, all pages), by the virtualMachineScaleSet/id filter."""
+    def list_scale_set_members(self, resource_group, scale_set, with_views=False):
+        """The member VMs of a Flexible scale set (all pages), by the virtualMachineScaleSet/id filter; with
+        ``with_views`` each carries its instance view in properties.instanceView ($expand=instanceView, which Azure
+        takes on the VM list only together with such a $filter)."""
         action = "list the members of Flexible scale set %s/%s" % (resource_group, scale_set)
-        pages = self._call(action, self.client.virtual_machines.list, resource_group,
-                           filter=members_filter(self.subscription_id, resource_group, scale_set))
+        options = {"filter": members_filter(self.subscription_id, resource_group, scale_set)}
+        if with_views:
+            options["expand"] = "instanceView"
+        pages = self._call(action, self.client.virtual_machines.list, resource_group, **options)
         return self._list(action, pages)
 
     def list_members_with_views(self, resource_group, scale_set):
-        """[(vm, instance view)] of every member of a Flexible set: instance views come from each VM (the set's own
-        instance view is not the source of per-member state in Flexible mode)."""
-        return [(vm, self.instance_view(resource_group, vm["name"]))
-                for vm in self.list_scale_set_members(resource_group, scale_set)]
+        """[(vm, instance view)] of every member of a Flexible set, in ONE paged list (the members are read at every
+        health poll of a rollout, and the inventory reads them all): per-member state comes from each VM's instance
+        view, never from the set's."""
+        return [(vm, (vm.get("properties") or {}).get("instanceView") or {})
+                for vm in self.list_scale_set_members(resource_group, scale_set, with_views=True)]
 
     def manual_upgrade_by_names(self, resource_group, scale_set, names, timeout):
         """ONE manualupgrade call for the members ``names`` of a Flexible set (Flexible takes NAMES in instanceIds);
@@ -275,3 +305,48 @@ def summarize_vm(vm, view, flexible=False):
         "protected": False,
         "tags": dict(vm.get("tags") or {}),
     }
+
+
+def _lock_scope(lock_id):
+    """The scope of a lock id (what comes before /providers/Microsoft.Authorization/locks/{name}), lower case."""
+    text = (lock_id or "").lower()
+    cut = text.rfind(_LOCKS)
+    return text[:cut].rstrip("/") if cut >= 0 else ""
+
+
+def lock_reasons(locks, names, scale_set_resource_id=None):
+    """{VM name: "protected by resource lock NAME (LEVEL)"} for the VMs ``names`` under a lock (pure).
+
+    A lock at a VM's own scope protects it whatever its level (locks are how Flexible members and plain VMs are
+    protected). A ReadOnly lock on the resource group (or on the VMs' scale set, ``scale_set_resource_id``) covers
+    every VM under it: Azure would refuse their writes. A CanNotDelete lock there does not: many production resource
+    groups carry one, and it stops no upgrade."""
+    by_name = dict((str(name).lower(), name) for name in names)
+    parent_scopes = set(s.lower().rstrip("/") for s in [scale_set_resource_id] if s)
+    held = dict((name, []) for name in names)
+    for lock in locks or []:
+        props = lock.get("properties") or {}
+        level = props.get("level") or ""
+        scope = _lock_scope(lock.get("id"))
+        text = "%s (%s)" % (lock.get("name"), level)
+        if "/providers/microsoft.compute/virtualmachines/" in scope:
+            vm_name = scope.rsplit("/", 1)[1]
+            if vm_name in by_name:
+                held[by_name[vm_name]].append(text)
+        elif level.lower() == "readonly" and (scope.count("/") == 4 or scope in parent_scopes):
+            where = "resource group" if scope.count("/") == 4 else "scale set"
+            for name in names:
+                held[name].append("%s (%s, on the %s)" % (lock.get("name"), level, where))
+    return dict((name, "protected by resource lock%s %s" % ("s" if len(texts) > 1 else "", ", ".join(texts)))
+                for name, texts in held.items() if texts)
+
+
+def mark_locked(summaries, reasons):
+    """The summaries with ``protected`` and ``protected_reason`` set for the VMs under a lock (``reasons``, from
+    lock_reasons): a rollout skips them and says why, as it skips Uniform's protected instances."""
+    for summary in summaries:
+        reason = reasons.get(summary["instance_id"])
+        if reason:
+            summary["protected"] = True
+            summary["protected_reason"] = reason
+    return summaries

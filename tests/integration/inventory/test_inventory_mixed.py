@@ -107,3 +107,6 @@ def test_static_hosts_plain_vms_uniform_and_flexible_in_one_inventory(fresh_emul
     assert requests.get("NetworkInterfaces_List") == 1, requests
     assert requests.get("VirtualMachines_List") == 1, requests     # the Flexible set's members (filter)
     assert requests.get("VirtualMachines_ListAll") == 1, requests  # vm_names without vm_resource_groups
+    # the Flexible members' instance views come in their list ($expand=instanceView with the scale-set filter);
+    # only the plain VMs are read one by one (Azure's VM list takes $expand only with that filter)
+    assert requests.get("VirtualMachines_InstanceView") == 2, requests

@@ -13,6 +13,8 @@ from collections import Counter
 
 import yaml
 
+from azure.core.rest import HttpRequest
+from emu_sdk import compute_for
 from rollout_testlib import FAST, HEALTH_EXTENSION, RG, image, read_json, role_play
 
 NEW_IMAGE = image("2.0.0")
@@ -224,7 +226,60 @@ def test_image_rollout_on_a_flexible_set_goes_by_fault_domain_and_rolls_back_by_
 
     assert run.rc != 0
     assert "Batch 1/4: zone 1, fault domain 0" in run.output
+    # the plan and the summary speak of fault domains and zones, one row per (zone, fault domain)
+    assert "4 batch(es) of 4 instance(s) (one fault domain at a time, zone by zone); 0 skipped." in run.output
+    assert '"FD   zone  instances upgraded  skipped  failed  rolled back on latest model",' in run.output
+    assert [line.strip() for line in run.output.splitlines() if line.strip().startswith(('"0    ', '"1    '))] == [
+        '"0    1     1         1         0        0       1           1/1",',
+        '"1    1     1         0         0        0       0           1/1",',
+        '"0    2     1         0         0        0       0           1/1",',
+        '"1    2     1         0         0        0       0           1/1",']
     assert read_json(result_file)["status"] == "rolled_back", run.output
     # the first member twice (the new image, then back), no other member touched; every member on 1.0.0
     assert starts(upgrade_timeline(emulator)) == Counter({first_member: 2})
     assert {m["image_version"] for m in members(emulator)} == {"1.0.0"}
+
+
+def test_a_locked_flexible_member_is_protected_skipped_and_never_written(fresh_emulator, run_playbook, tmp_path):
+    """Instance protection in Flexible mode is a resource lock: the member under a ReadOnly lock is in the plan's
+    skipped list with the lock named, the others roll by fault domain and zone, and the locked one is never written
+    (its upgrade would be refused with 409 ScopeLocked)."""
+    emulator = fresh_emulator
+    emulator.load_scenario(estate(flexible_capacity=4))
+    placement = dict((m["instance_id"], (m["zone"], m["fault_domain"])) for m in members(emulator))
+    order = sorted(placement, key=lambda name: placement[name])
+    locked = order[1]
+    client = compute_for(emulator)
+    try:
+        scope = "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/virtualMachines/%s" % (
+            emulator.env["AZURE_SUBSCRIPTION_ID"], RG, locked)
+        answer = client.send_request(HttpRequest(
+            "PUT", scope + "/providers/Microsoft.Authorization/locks/hold?api-version=2016-09-01",
+            json={"properties": {"level": "ReadOnly", "notes": "under investigation"}}))
+        assert answer.status_code == 201
+    finally:
+        client.close()
+    emulator.clear_events()
+    emulator.reset_requests()
+    result_file = tmp_path / "result.json"
+
+    run = run_playbook(yaml.safe_dump(role_play(
+        "image_rollout", result_file, resource_group=RG, name="api", image=NEW_IMAGE)))
+
+    assert run.rc == 0, run.output
+    assert ("3 batch(es) of 3 instance(s) (one fault domain at a time, zone by zone); 1 skipped: protected by "
+            "resource lock hold (ReadOnly): %s." % locked) in run.output
+    # the members other than the locked one, each once, one at a time; the locked one never touched
+    events = upgrade_timeline(emulator)
+    assert starts(events) == Counter({name: 1 for name in order if name != locked})
+    assert all(len(batch) == 1 for batch in in_flight(events))
+    state = dict((m["instance_id"], m) for m in members(emulator))
+    assert state[locked]["image_version"] == "1.0.0" and not state[locked]["latest_model_applied"]
+    assert {state[name]["image_version"] for name in order if name != locked} == {"2.0.0"}
+    # the summary's rows come from the engine's last read, by (zone, fault domain)
+    rows = [line.strip() for line in run.output.splitlines() if line.strip().startswith(('"0    ', '"1    '))]
+    assert rows == ['"0    1     1         1         0        0       0           1/1",',
+                    '"1    1     1         0         1        0       0           0/1",',
+                    '"0    2     1         1         0        0       0           1/1",',
+                    '"1    2     1         1         0        0       0           1/1",']
+    assert "Skipped: %s (protected by resource lock hold (ReadOnly))" % locked in run.output

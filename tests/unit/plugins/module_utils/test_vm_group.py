@@ -22,8 +22,9 @@ def vm(name, fd=0, ud=None, zone=None, latest=False):
 
 
 class FakeVmService:
-    def __init__(self, machines, orchestration="Flexible", unhealthy_after=(), refuse=(), ext=None):
+    def __init__(self, machines, orchestration="Flexible", unhealthy_after=(), refuse=(), ext=None, locks=None):
         self.vms = dict((m["name"], m) for m in machines)
+        self.locks = dict(locks or {})
         self.orchestration = orchestration
         self.unhealthy_after = set(unhealthy_after)
         self.refuse = set(refuse)
@@ -44,6 +45,10 @@ class FakeVmService:
 
     def get_vm(self, rg, name):
         return self.vms[name]
+
+    def lock_reasons(self, rg, names, scale_set=None):
+        self.calls.append(("locks",))
+        return dict((name, reason) for name, reason in self.locks.items() if name in names)
 
     def list_nics(self, rg):
         self.calls.append(("nic",))
@@ -116,7 +121,7 @@ def test_unknown_member_names_are_one_input_error_before_any_call():
     service = FakeVmService([vm("web_a")])
     with pytest.raises(InputError, match="members web_z are not in Flexible scale set rg/web"):
         vm_group.FlexibleScaleSet(service, "rg", "web", WAIT).upgrade(["web_z"])
-    assert [c for c in service.calls if c[0] != "nic"] == []
+    assert [c for c in service.calls if c[0] not in ("nic", "locks")] == []
 
 
 def test_vm_group_puts_the_extension_on_outdated_vms_and_judges_health():
@@ -189,3 +194,28 @@ def test_vm_group_summaries_and_results_never_carry_protected_settings():
     assert error is None and result["upgraded"] == ["app0"]
     assert service.ext["app0"]["properties"]["protectedSettings"] == {"token": "s3cret-token"}  # sent to Azure
     assert "s3cret-token" not in repr(result) and "s3cret-token" not in repr(target.members())
+
+
+def test_locked_flexible_members_and_vms_are_protected_and_skipped_with_the_lock_named():
+    reason = "protected by resource lock keep (ReadOnly)"
+    service = FakeVmService([vm("web_a", 0), vm("web_b", 1)], locks={"web_b": reason})
+    target = vm_group.FlexibleScaleSet(service, "rg", "web", WAIT)
+    members = target.members()
+    target.members()
+    assert len([c for c in service.calls if c[0] == "locks"]) == 1  # read once per run, not at every poll
+    assert [(m["instance_id"], m["protected"], m.get("protected_reason")) for m in members] == [
+        ("web_a", False, None), ("web_b", True, reason)]
+    planned = target.plan(members)
+    assert [b["instance_ids"] for b in planned["batches"]] == [["web_a"]]
+    assert planned["excluded"] == [{"instance_id": "web_b", "reason": reason}]
+    service.calls = []
+    result, error = target.upgrade(["web_a", "web_b"], known_members=members)
+    assert error is None and result["upgraded"] == ["web_a"]
+    assert result["skipped"] == [{"instance_id": "web_b", "reason": reason}]
+    assert [c for c in service.calls if c[0] == "manualupgrade"] == [("manualupgrade", ["web_a"])]
+
+    group = vm_group.VirtualMachineGroup(FakeVmService([vm("app0"), vm("app1")], ext=arm(OLD),
+                                                       locks={"app0": reason}), "rg", ["app0", "app1"], NEW, WAIT)
+    result, error = group.upgrade(["app0", "app1"])
+    assert error is None and result["upgraded"] == ["app1"]
+    assert [c[1] for c in group.service.calls if c[0] == "put"] == ["app1"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import extensions as ext_graph
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.instances import flexible_fleet_view
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.vms import lock_reasons, mark_locked
 
 HEALTH = {"name": "health", "properties": {"publisher": "Microsoft.ManagedServices", "type": "ApplicationHealthLinux",
                                            "typeHandlerVersion": "2.0", "settings": {"port": 8080},
@@ -54,3 +55,36 @@ def test_flexible_view_groups_by_zone_and_fault_domain_never_update_domain():
     assert [i["name"] for i in view["instances"]] == ["web_a", "web_b", "web_c"]
     assert view["heatmap"][0].startswith("zone 1 FD0 [.]") and "web_a" in view["heatmap"][0]
     assert not any("UD" in line for line in view["heatmap"][:-1])
+
+
+RG_ID = "/subscriptions/s/resourceGroups/rg"
+LOCKS = "/providers/Microsoft.Authorization/locks/"
+
+
+def _lock(scope, name, level):
+    return {"id": scope + LOCKS + name, "name": name, "type": "Microsoft.Authorization/locks",
+            "properties": {"level": level}}
+
+
+def test_a_lock_at_a_vms_scope_protects_it_and_a_read_only_lock_above_protects_every_vm():
+    vm_scope = RG_ID + "/providers/Microsoft.Compute/virtualMachines/"
+    set_id = RG_ID + "/providers/Microsoft.Compute/virtualMachineScaleSets/web"
+    locks = [_lock(vm_scope + "WEB_A", "keep", "CanNotDelete"), _lock(vm_scope + "web_b", "frozen", "ReadOnly"),
+             _lock(vm_scope + "other", "x", "ReadOnly"), _lock(RG_ID, "group", "CanNotDelete"),
+             _lock(RG_ID + "/providers/Microsoft.Network/virtualNetworks/net", "net", "ReadOnly")]
+    # a CanNotDelete lock on the resource group stops no upgrade; other resources' locks are not the VMs'
+    assert lock_reasons(locks, ["web_a", "web_b", "web_c"]) == {
+        "web_a": "protected by resource lock keep (CanNotDelete)",
+        "web_b": "protected by resource lock frozen (ReadOnly)"}
+    held = lock_reasons(locks + [_lock(set_id, "set", "ReadOnly")], ["web_b", "web_c"], set_id)
+    assert held == {"web_b": "protected by resource locks frozen (ReadOnly), set (ReadOnly, on the scale set)",
+                    "web_c": "protected by resource lock set (ReadOnly, on the scale set)"}
+    assert lock_reasons([_lock(RG_ID, "group", "ReadOnly")], ["a"]) == {
+        "a": "protected by resource lock group (ReadOnly, on the resource group)"}
+    assert lock_reasons([], ["a"]) == {} and lock_reasons(locks, []) == {}
+
+    unlocked = [{"instance_id": "web_a", "protected": False}, {"instance_id": "web_c", "protected": False}]
+    summaries = mark_locked(unlocked, {"web_a": "protected by resource lock keep (CanNotDelete)"})
+    assert summaries == [{"instance_id": "web_a", "protected": True,
+                          "protected_reason": "protected by resource lock keep (CanNotDelete)"},
+                         {"instance_id": "web_c", "protected": False}]
