@@ -113,17 +113,25 @@ def test_filter_examples_run_as_written(path, fresh_emulator, run_playbook, run_
     assert emulator.requests()["writes"] == 0
 
 
+VM_MODULES = sorted(p for p in (REPO / "plugins" / "modules").glob("vm_*.py"))
+# the plain VM of the vm_* modules' examples, beside the demo scale set
+VM_DEMO = dict(DEMO, virtual_machines=[{
+    "name": "vm-db-1", "resource_group": "rg-demo", "availability_set": "db", "extensions": [HEALTH],
+    "image": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "1.0.0"},
+    "app": {"port": 8080}}])
+
+
 def test_inventory_plugin_examples_run_as_written(fresh_emulator, ansible_env, tmp_path):
     """Each inventory source of the vmss.rollout.vmss plugin's EXAMPLES, as a file of its own, through
     ansible-inventory: the demo scale set's instances, its tags matching the second source, and the cache it
     writes where the example says."""
     emulator = fresh_emulator
-    demo = dict(DEMO, scale_sets=[dict(DEMO["scale_sets"][0], tags={"environment": "production", "owner": "web"}),
-                                  dict(DEMO["scale_sets"][0], name="web-canary", capacity=1,
-                                       tags={"environment": "production", "owner": "web"})])
+    demo = dict(VM_DEMO, scale_sets=[dict(DEMO["scale_sets"][0], tags={"environment": "production", "owner": "web"}),
+                                     dict(DEMO["scale_sets"][0], name="web-canary", capacity=1,
+                                          tags={"environment": "production", "owner": "web"})])
     emulator.load_scenario(demo)
     sources = [doc for doc in yaml.safe_load_all(plugin_examples(REPO / "plugins" / "inventory" / "vmss.py")) if doc]
-    assert len(sources) == 2
+    assert len(sources) == 3
     listed = []
     for number, source in enumerate(sources):
         path = tmp_path / f"example{number}.vmss.yml"
@@ -136,22 +144,17 @@ def test_inventory_plugin_examples_run_as_written(fresh_emulator, ansible_env, t
     # names: [web] in rg-demo: the ten instances of web, not web-canary
     assert len(listed[0]["_meta"]["hostvars"]) == 10
     assert {v["vmss_name"] for v in listed[0]["_meta"]["hostvars"].values()} == {"web"}
+    # the estate of rg-demo: both scale sets' instances and the plain VM, grouped by kind
+    assert len(listed[1]["kind_uniform_instance"]["hosts"]) == 11
+    assert len(listed[1]["kind_virtual_machine"]["hosts"]) == 1
     # tagged scale sets, web-canary excluded, the example's groups and composed variable
-    hostvars = listed[1]["_meta"]["hostvars"]
+    hostvars = listed[2]["_meta"]["hostvars"]
     assert {v["vmss_name"] for v in hostvars.values()} == {"web"} and len(hostvars) == 10
-    assert len(listed[1]["location_westeurope"]["hosts"]) == 10
-    assert len(listed[1]["model_current"]["hosts"]) == 10
+    assert len(listed[2]["location_westeurope"]["hosts"]) == 10
+    assert len(listed[2]["model_current"]["hosts"]) == 10
     assert all(v["app_url"] == "http://%s:8080/health" % v["private_ip"] for v in hostvars.values())
     cache = Path(ansible_env["HOME"]) / ".cache" / "vmss-inventory"
     assert cache.is_dir() and any(cache.iterdir())
-
-
-VM_MODULES = sorted(p for p in (REPO / "plugins" / "modules").glob("vm_*.py"))
-# the plain VM of the vm_* modules' examples, beside the demo scale set
-VM_DEMO = dict(DEMO, virtual_machines=[{
-    "name": "vm-db-1", "resource_group": "rg-demo", "availability_set": "db", "extensions": [HEALTH],
-    "image": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "1.0.0"},
-    "app": {"port": 8080}}])
 
 
 @pytest.mark.parametrize("path", VM_MODULES, ids=[p.stem for p in VM_MODULES])
