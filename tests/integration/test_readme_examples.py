@@ -64,8 +64,8 @@ def demo(compute):
     return model.virtual_machine_profile.storage_profile.image_reference.version, extensions
 
 
-def test_readme_examples_run_as_written(fresh_emulator, run_playbook, tmp_path):
-    emulator = fresh_emulator
+def load_estate(emulator):
+    """The demo's names: web and api, and the plain VM and the Flexible set of the README's VM/Flexible examples."""
     web = scale_set("web", capacity=1, rg="rg-demo", extensions=[HEALTH_EXTENSION, APP_CONFIG])
     estate = scenario(web, scale_set("api", capacity=1, rg="rg-demo"),
                       # the plain VM and the Flexible set of the "Plain VMs and Flexible scale sets" examples
@@ -76,8 +76,12 @@ def test_readme_examples_run_as_written(fresh_emulator, run_playbook, tmp_path):
                                              "version": "1.0.0"},
                                    "extensions": [HEALTH_EXTENSION], "app": {"port": 8080}}]
     emulator.load_scenario(estate)
-    compute = compute_for(emulator)
+    return compute_for(emulator)
 
+
+def test_readme_examples_run_as_written(fresh_emulator, run_playbook, tmp_path):
+    emulator = fresh_emulator
+    compute = load_estate(emulator)
     readme = examples(REPO / "README.md", tmp_path)
     assert len(readme) >= 2, readme
     run = run_playbook(yaml.safe_dump(readme, sort_keys=False), extra_vars=TIMINGS)
@@ -96,6 +100,11 @@ def test_readme_examples_run_as_written(fresh_emulator, run_playbook, tmp_path):
     jobs = compute.virtual_machine_scale_sets.get("rg-demo", "jobs")
     assert [e.enable_automatic_upgrade for e in jobs.virtual_machine_profile.extension_profile.extensions] == [True]
 
+
+def test_role_readme_examples_run_as_written(fresh_emulator, run_playbook, tmp_path):
+    """The roles' READMEs, on the same estate (a test of their own, so the two halves run in parallel)."""
+    emulator = fresh_emulator
+    compute = load_estate(emulator)
     roles = [play for path in sorted(REPO.glob("roles/*/README.md")) for play in examples(path, tmp_path)]
     assert len(roles) >= 4, roles
     run = run_playbook(yaml.safe_dump(roles, sort_keys=False), extra_vars=TIMINGS)
