@@ -492,20 +492,28 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             raise AnsibleParserError(
                 "vmss.rollout.vmss: two instances are both named %r (scale sets or VMs in different resource groups);"
                 " set hostnames: resource_group_instance_name." % host)
+        # options read and groups created once, not per host: 1000 hosts otherwise make 5000 option look-ups
         strict = self.get_option("strict")
-        for record in records:
-            host = self._host_name(record)
+        compose, composed_groups, keyed_groups = (self.get_option(key) for key in ("compose", "groups", "keyed_groups"))
+        hosts_and_groups = [(self._host_name(record), self._groups(record)) for record in records]
+        created = set()
+        for _host, groups in hosts_and_groups:
+            for group in groups:
+                if group not in created:
+                    created.add(group)
+                    self.inventory.add_group(group)
+        for record, (host, groups) in zip(records, hosts_and_groups):
             hostvars = {key: value for key, value in record.items() if key != "name"}
             hostvars["ansible_host"] = record["private_ip"]
-            groups = self._groups(record)
-            for group in groups:
-                self.inventory.add_group(group)
             self.inventory.add_host(host, group=groups[0])
             for group in groups[1:]:
                 self.inventory.add_child(group, host)
             for key, value in hostvars.items():
                 self.inventory.set_variable(host, key, value)
-            # compose first, so groups and keyed_groups can use composed variables
-            self._set_composite_vars(self.get_option("compose"), hostvars, host, strict=strict)
-            self._add_host_to_composed_groups(self.get_option("groups"), hostvars, host, strict=strict)
-            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, host, strict=strict)
+            # compose first, so groups and keyed_groups can use composed variables (each is a no-op when unset)
+            if compose:
+                self._set_composite_vars(compose, hostvars, host, strict=strict)
+            if composed_groups:
+                self._add_host_to_composed_groups(composed_groups, hostvars, host, strict=strict)
+            if keyed_groups:
+                self._add_host_to_keyed_groups(keyed_groups, hostvars, host, strict=strict)

@@ -23,14 +23,6 @@ def scale_set_service(options, environ=None, poll_interval=None, timeout=None):
     return VmssService(client, auth.subscription_id)
 
 
-def azure_services(options, environ=None, poll_interval=None, timeout=None):
-    """(VmssService, VmService) over one signed-in client, as scale_set_service builds it: the inventory reads scale
-    sets, Flexible members and plain VMs."""
-    auth = resolve_auth(options, environ=environ)
-    client = compute_client(auth, poll_interval=poll_interval, timeout=timeout)
-    return VmssService(client, auth.subscription_id), VmService(client, auth.subscription_id)
-
-
 class LazyVmService:
     """A VmService whose compute client is built on first use: an inventory of Uniform scale sets alone never
     imports azure-mgmt-compute. The client shares ``credential``, so the token already obtained is reused."""
@@ -48,7 +40,7 @@ class LazyVmService:
 
 
 def inventory_services(options, environ=None):
-    """(VmssService, VmService) for the inventory, signed in as azure_services does: the VmssService reads scale
+    """(VmssService, VmService) for the inventory, signed in as scale_set_service is: the VmssService reads scale
     sets, their instances and NICs as wire pages through a bare ARM pipeline (no azure-mgmt-compute import), the
     VmService (Flexible members, plain VMs) is a LazyVmService sharing the pipeline's credential."""
     auth = resolve_auth(options, environ=environ)

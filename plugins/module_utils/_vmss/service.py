@@ -13,8 +13,8 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import list_scale_set_nics, list_scale_set_vms, \
-    list_scale_sets
+from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import list_scale_set_nics, \
+    list_scale_set_vms, list_scale_sets
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssConflict, VmssError, VmssNotStarted, \
     from_azure_error
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import wait_for_poller

@@ -107,3 +107,5 @@ def test_static_hosts_plain_vms_uniform_and_flexible_in_one_inventory(fresh_emul
     assert requests.get("NetworkInterfaces_List") == 1, requests
     assert requests.get("VirtualMachines_List") == 1, requests     # the Flexible set's members (filter)
     assert requests.get("VirtualMachines_ListAll") == 1, requests  # vm_names without vm_resource_groups
+    # the Flexible and VM reads share the scale-set reader's credential: one sign-in for the whole source
+    assert fresh_emulator.requests()["token_requests"] == 1
