@@ -106,7 +106,7 @@ def main(argv=None) -> int:
             empty.write_text("all: {}\n")
             _empty, startup_wall, _rss, startup_cpu = run_measured(
                 [str(BIN / "ansible-inventory"), "-i", str(empty), "--list"], env, workdir)
-            parses = [parse_time(source, env, workdir) for _ in range(max(args.parse_runs, 0))]
+            parses = [parse_time(source, env, workdir) for _run in range(max(args.parse_runs, 0))]
     hosts = 0
     if proc.returncode == 0:
         inventory = json.loads(proc.stdout)
