@@ -3,7 +3,10 @@
 
 Starts its own emulator with one scale set of N instances (apps on, so every instance has a private IP),
 then runs `ansible-inventory --list` with the vmss.rollout.vmss plugin and prints ONE JSON object:
-instances, hosts found, wall seconds, peak RSS of ansible-inventory, and the ARM requests it made.
+instances, hosts found, wall seconds, CPU seconds (user + sys), peak RSS of ansible-inventory, and the ARM requests
+it made. Because the machine may be shared, it also reports what is not the plugin's: the same command on an empty
+inventory (`startup_wall_s`, `startup_cpu_s`), and the plugin's own parse measured in-process (`parse_wall_s`,
+`parse_cpu_s`: InventoryManager loading the source, best of --parse-runs).
 
     python benchmarks/inventory.py --instances 1000
 """
@@ -36,8 +39,25 @@ def scenario(instances: int) -> dict:
     }
 
 
-def run_measured(cmd: list[str], env: dict, cwd: Path) -> tuple[subprocess.CompletedProcess, float, float]:
-    """Run a command; return it, its wall seconds and its peak RSS in MB (from wait4's rusage, exact)."""
+# Times InventoryManager parsing the source in a fresh interpreter: the plugin's parse (client setup, list calls,
+# records, hosts added) without ansible-inventory's start-up, variable merge and JSON dump.
+PARSE_PROBE = """
+import json, sys, time
+from ansible.parsing.dataloader import DataLoader
+from ansible.inventory.manager import InventoryManager
+from ansible.plugins.loader import init_plugin_loader
+init_plugin_loader()
+loader = DataLoader()
+wall, cpu = time.perf_counter(), time.process_time()
+inventory = InventoryManager(loader=loader, sources=[sys.argv[1]])
+print(json.dumps({"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu,
+                  "hosts": len(inventory.hosts)}))
+"""
+
+
+def run_measured(cmd: list[str], env: dict, cwd: Path) -> tuple[subprocess.CompletedProcess, float, float, float]:
+    """Run a command; return it, its wall seconds, its peak RSS in MB and its CPU seconds (user + sys), from wait4's
+    rusage (exact)."""
     started = time.perf_counter()
     with open(cwd / "stdout", "w+") as out, open(cwd / "stderr", "w+") as err:
         proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err)
@@ -47,13 +67,24 @@ def run_measured(cmd: list[str], env: dict, cwd: Path) -> tuple[subprocess.Compl
         out.seek(0)
         err.seek(0)
         completed = subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read())
-    return completed, wall, usage.ru_maxrss / 1024.0  # ru_maxrss is in KiB on Linux
+    # ru_maxrss is in KiB on Linux
+    return completed, wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
+
+
+def parse_time(source: Path, env: dict, cwd: Path) -> dict:
+    """The plugin's parse in-process: {"wall", "cpu", "hosts"} (see PARSE_PROBE)."""
+    proc = subprocess.run([sys.executable, "-c", PARSE_PROBE, str(source)], env=env, cwd=cwd,
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError("parse probe failed: %s" % proc.stderr[-2000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--instances", type=int, default=1000)
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--parse-runs", type=int, default=3, help="in-process parse timings; the best is reported")
     args = parser.parse_args(argv)
     from vmss_emulator.testing import EmulatorProcess
 
@@ -68,9 +99,14 @@ def main(argv=None) -> int:
                 f"names: [{SCALE_SET}]\n")
             env = ansible_env(emu, workdir)
             emu.reset_requests()
-            proc, wall, peak_mb = run_measured(
+            proc, wall, peak_mb, cpu = run_measured(
                 [str(BIN / "ansible-inventory"), "-i", str(source), "--list"], env, workdir)
             requests = emu.requests()
+            empty = workdir / "empty.yml"
+            empty.write_text("all: {}\n")
+            _empty, startup_wall, _rss, startup_cpu = run_measured(
+                [str(BIN / "ansible-inventory"), "-i", str(empty), "--list"], env, workdir)
+            parses = [parse_time(source, env, workdir) for _run in range(max(args.parse_runs, 0))]
     hosts = 0
     if proc.returncode == 0:
         inventory = json.loads(proc.stdout)
@@ -79,6 +115,11 @@ def main(argv=None) -> int:
         "instances": args.instances,
         "hosts": hosts,
         "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        "startup_wall_s": round(startup_wall, 2),
+        "startup_cpu_s": round(startup_cpu, 2),
+        "parse_wall_s": round(min(p["wall"] for p in parses), 3) if parses else None,
+        "parse_cpu_s": round(min(p["cpu"] for p in parses), 3) if parses else None,
         "peak_rss_mb": round(peak_mb, 1),
         "arm_reads": requests.get("reads", 0),
         "arm_writes": requests.get("writes", 0),

@@ -151,6 +151,7 @@ import fnmatch
 import hashlib
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
@@ -161,9 +162,11 @@ from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssErr
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.instances import instance_id_key, summarize
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.images import image_to_user
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.vms import FLEXIBLE, orchestration_mode, summarize_vm
-from ansible_collections.vmss.rollout.plugins.plugin_utils.azure import azure_services
+from ansible_collections.vmss.rollout.plugins.plugin_utils.azure import inventory_services
 
 INVALID_GROUP_CHARS = re.compile(r"[^A-Za-z0-9_]")
+# Concurrent list calls (instances and NICs of the Uniform scale sets): each waits mostly on ARM.
+MAX_READERS = 8
 
 
 def group_name(*parts):
@@ -255,6 +258,24 @@ def resource_group_of(resource_id):
     parts = resource_id.split("/")
     lowered = [part.lower() for part in parts]
     return parts[lowered.index("resourcegroups") + 1]
+
+
+def read_uniform_sets(service, scale_sets):
+    """Start the instance and NIC lists of every Uniform scale set at once: {set id: (instances, NICs) futures}.
+
+    Each list waits mostly on ARM (1000 instance views are about 3 MB of JSON to build, send and parse), so reading
+    them side by side overlaps those waits; the caller's token is already held (its scale set list fetched it), so
+    the threads never race to sign in. ``result()`` raises a list's VmssError."""
+    if not scale_sets:
+        return {}
+    readers = ThreadPoolExecutor(max_workers=min(MAX_READERS, 2 * len(scale_sets)))
+    reads = {}
+    for scale_set in scale_sets:
+        resource_group = resource_group_of(scale_set["id"])
+        reads[scale_set["id"]] = (readers.submit(service.list_instances, resource_group, scale_set["name"]),
+                                  readers.submit(service.list_nics, resource_group, scale_set["name"]))
+    readers.shutdown(wait=False)  # the submitted lists still run; no more are taken
+    return reads
 
 
 def host_records(scale_set, vms, nics):
@@ -375,7 +396,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _fetch_records(self):
         """Plain host records for every selected scale set and VM; the only place this plugin talks to Azure."""
-        service, vm_service = azure_services(self._auth_options())
+        service, vm_service = inventory_services(self._auth_options())
         names = self.get_option("names") or []
         tags = self.get_option("tags") or {}
         exclude = self.get_option("exclude") or []
@@ -387,17 +408,17 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 nics[resource_group] = private_ips_by_instance(vm_service.list_nics(resource_group))
             return nics[resource_group]
 
-        for scale_set in self._scale_sets(service):
-            if not scale_set_selected(scale_set, names, tags) or scale_set_excluded(scale_set, exclude):
-                continue
+        selected = [scale_set for scale_set in self._scale_sets(service)
+                    if scale_set_selected(scale_set, names, tags) and not scale_set_excluded(scale_set, exclude)]
+        reads = read_uniform_sets(service, [scale_set for scale_set in selected if not is_flexible(scale_set)])
+        for scale_set in selected:
             resource_group = resource_group_of(scale_set["id"])
             if is_flexible(scale_set):
                 records.extend(vm_record(vm, view, ips_of(resource_group), scale_set)
                                for vm, view in vm_service.list_members_with_views(resource_group, scale_set["name"]))
                 continue
-            vms = service.list_instances(resource_group, scale_set["name"])
-            nic_list = service.list_nics(resource_group, scale_set["name"])
-            records.extend(host_records(scale_set, vms, nic_list))
+            vms, nic_list = reads[scale_set["id"]]
+            records.extend(host_records(scale_set, vms.result(), nic_list.result()))
         if self._wants_vms():
             records.extend(self._vm_records(vm_service, ips_of))
         return records
@@ -471,20 +492,28 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             raise AnsibleParserError(
                 "vmss.rollout.vmss: two instances are both named %r (scale sets or VMs in different resource groups);"
                 " set hostnames: resource_group_instance_name." % host)
+        # options read and groups created once, not per host: 1000 hosts otherwise make 5000 option look-ups
         strict = self.get_option("strict")
-        for record in records:
-            host = self._host_name(record)
+        compose, composed_groups, keyed_groups = (self.get_option(key) for key in ("compose", "groups", "keyed_groups"))
+        hosts_and_groups = [(self._host_name(record), self._groups(record)) for record in records]
+        created = set()
+        for _host, groups in hosts_and_groups:
+            for group in groups:
+                if group not in created:
+                    created.add(group)
+                    self.inventory.add_group(group)
+        for record, (host, groups) in zip(records, hosts_and_groups):
             hostvars = {key: value for key, value in record.items() if key != "name"}
             hostvars["ansible_host"] = record["private_ip"]
-            groups = self._groups(record)
-            for group in groups:
-                self.inventory.add_group(group)
             self.inventory.add_host(host, group=groups[0])
             for group in groups[1:]:
                 self.inventory.add_child(group, host)
             for key, value in hostvars.items():
                 self.inventory.set_variable(host, key, value)
-            # compose first, so groups and keyed_groups can use composed variables
-            self._set_composite_vars(self.get_option("compose"), hostvars, host, strict=strict)
-            self._add_host_to_composed_groups(self.get_option("groups"), hostvars, host, strict=strict)
-            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, host, strict=strict)
+            # compose first, so groups and keyed_groups can use composed variables (each is a no-op when unset)
+            if compose:
+                self._set_composite_vars(compose, hostvars, host, strict=strict)
+            if composed_groups:
+                self._add_host_to_composed_groups(composed_groups, hostvars, host, strict=strict)
+            if keyed_groups:
+                self._add_host_to_keyed_groups(keyed_groups, hostvars, host, strict=strict)

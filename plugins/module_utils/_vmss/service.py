@@ -13,7 +13,8 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import list_scale_set_nics, list_scale_set_vms
+from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import list_scale_set_nics, \
+    list_scale_set_vms, list_scale_sets
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssConflict, VmssError, VmssNotStarted, \
     from_azure_error
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import wait_for_poller
@@ -67,15 +68,9 @@ class VmssService:
                                  self.client.virtual_machine_scale_sets.get, resource_group, name))
 
     def list_scale_sets(self, resource_group=None):
-        """Every scale set of one resource group, or of the whole subscription (all pages)."""
-        sets = self.client.virtual_machine_scale_sets
-        if resource_group:
-            action = "list the scale sets of resource group %s" % resource_group
-            pages = self._call(action, sets.list, resource_group)
-        else:
-            action = "list the scale sets of the subscription"
-            pages = self._call(action, sets.list_all)
-        return self._call(action, lambda: [_plain(scale_set) for scale_set in pages])
+        """Every scale set of one resource group, or of the whole subscription (all pages), as wire dicts (see
+        list_wire_pages): the inventory lists through a bare pipeline, without the SDK's operation groups."""
+        return list_scale_sets(self.client, self.subscription_id, resource_group)
 
     def update_model(self, resource_group, name, properties, etag, timeout):
         """PATCH only ``properties`` (a wire-format subtree), guarded by If-Match: ``etag``; wait for the LRO.

@@ -110,3 +110,5 @@ def test_static_hosts_plain_vms_uniform_and_flexible_in_one_inventory(fresh_emul
     # the Flexible members' instance views come in their list ($expand=instanceView with the scale-set filter);
     # only the plain VMs are read one by one (Azure's VM list takes $expand only with that filter)
     assert requests.get("VirtualMachines_InstanceView") == 2, requests
+    # the Flexible and VM reads share the scale-set reader's credential: one sign-in for the whole source
+    assert fresh_emulator.requests()["token_requests"] == 1

@@ -107,6 +107,36 @@ def test_hosts_groups_and_hostvars_match_the_emulator(scenario, ansible_env, tmp
     assert ops.get("VirtualMachineScaleSetVMs_GetInstanceView", 0) == 0
 
 
+# Parses the source in-process and reports what was imported: the Uniform-only path reads through a bare ARM pipeline.
+IMPORT_PROBE = """
+import json, sys
+from ansible.inventory.manager import InventoryManager
+from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import init_plugin_loader
+init_plugin_loader()
+inventory = InventoryManager(loader=DataLoader(), sources=[sys.argv[1]])
+print(json.dumps({"hosts": sorted(inventory.hosts), "mgmt_compute": "azure.mgmt.compute" in sys.modules}))
+"""
+
+
+def test_uniform_sets_are_read_without_importing_azure_mgmt_compute(scenario, ansible_env, tmp_path):
+    source = write(tmp_path / "azure.vmss.yml", """\
+        plugin: vmss.rollout.vmss
+        resource_groups: [rg-inv]
+        names: [api]
+        """)
+    python = ansible_env["ANSIBLE_PYTHON_INTERPRETER"]
+    proc = subprocess.run([python, "-c", IMPORT_PROBE, str(source)], env=ansible_env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result == {"hosts": ["api_%d" % i for i in range(4)], "mgmt_compute": False}
+    requests = scenario.requests()
+    assert requests["by_operation"].get("VirtualMachineScaleSets_List") == 1
+    assert requests["by_operation"].get("VirtualMachineScaleSetVMs_List") == 1
+    assert requests["token_requests"] == 1
+
+
 def _fleet(emulator, resource_group, name):
     return emulator.admin("GET", f"/_emulator/scale_sets/{resource_group}/{name}/instances")["instances"]
 

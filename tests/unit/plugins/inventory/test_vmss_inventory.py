@@ -126,3 +126,43 @@ ALLOWED = {"plugin", "resource_groups", "names", "tags", "hostnames", "compose",
 ])
 def test_config_problem_names_the_key_and_what_is_allowed(config, expected):
     assert plugin.config_problem(config, ALLOWED) == expected
+
+
+class ListingService:
+    """Answers list_instances / list_nics from tables, recording each call; a name in ``failing`` raises."""
+
+    def __init__(self, failing=()):
+        self.calls = []
+        self.failing = failing
+
+    def _answer(self, kind, resource_group, name):
+        self.calls.append((kind, resource_group, name))
+        if name in self.failing:
+            raise plugin.VmssError("list the %s of scale set %s/%s: throttled" % (kind, resource_group, name))
+        return ["%s of %s/%s" % (kind, resource_group, name)]
+
+    def list_instances(self, resource_group, name):
+        return self._answer("instances", resource_group, name)
+
+    def list_nics(self, resource_group, name):
+        return self._answer("nics", resource_group, name)
+
+
+def test_read_uniform_sets_reads_each_set_once_and_keys_the_answers_by_set():
+    other = dict(SCALE_SET, name="api", id=SCALE_SET["id"].replace("web-tier", "api"))
+    service = ListingService()
+    reads = plugin.read_uniform_sets(service, [SCALE_SET, other])
+    assert {set_id: (vms.result(), nics.result()) for set_id, (vms, nics) in reads.items()} == {
+        SCALE_SET["id"]: (["instances of RG-Demo/web-tier"], ["nics of RG-Demo/web-tier"]),
+        other["id"]: (["instances of RG-Demo/api"], ["nics of RG-Demo/api"]),
+    }
+    assert sorted(service.calls) == [("instances", "RG-Demo", "api"), ("instances", "RG-Demo", "web-tier"),
+                                     ("nics", "RG-Demo", "api"), ("nics", "RG-Demo", "web-tier")]
+    assert plugin.read_uniform_sets(service, []) == {}
+
+
+def test_read_uniform_sets_raises_a_failed_list_at_its_result():
+    reads = plugin.read_uniform_sets(ListingService(failing=("web-tier",)), [SCALE_SET])
+    vms, _nics = reads[SCALE_SET["id"]]
+    with pytest.raises(plugin.VmssError, match="list the instances of scale set RG-Demo/web-tier: throttled"):
+        vms.result()
