@@ -19,7 +19,7 @@ demo-mixed: venv collection-path
 	$(BIN)/python tools/demo_mixed.py
 
 test: venv collection-path
-	ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS) $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS) tests
+	ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS) $(BIN)/python -m pytest -n 3 $(PYTEST_ARGS) tests
 
 unit: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/unit
