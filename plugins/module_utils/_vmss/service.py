@@ -40,6 +40,22 @@ def _plain(value):
     return value.as_dict() if hasattr(value, "as_dict") else value
 
 
+def call_azure(action, func, *args, **kwargs):
+    """``func(*args, **kwargs)``, its azure-core errors turned into one VmssError naming ``action``."""
+    try:
+        return func(*args, **kwargs)
+    except AzureError as exc:
+        raise from_azure_error(exc, action)
+
+
+def wait_azure(action, poller, timeout):
+    """An LRO poller's result within ``timeout``, its azure-core errors turned into one VmssError naming ``action``."""
+    try:
+        return wait_for_poller(poller, timeout, action)
+    except AzureError as exc:
+        raise from_azure_error(exc, action)
+
+
 class VmssService:
     """``subscription_id`` is the one ``client`` was built for (AzureAuth.subscription_id): the wire-format lists
     name it in their URL, and the SDK client does not expose it."""
@@ -49,16 +65,10 @@ class VmssService:
         self.subscription_id = subscription_id
 
     def _call(self, action, func, *args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except AzureError as exc:
-            raise from_azure_error(exc, action)
+        return call_azure(action, func, *args, **kwargs)
 
     def _wait(self, action, poller, timeout):
-        try:
-            return wait_for_poller(poller, timeout, action)
-        except AzureError as exc:
-            raise from_azure_error(exc, action)
+        return wait_azure(action, poller, timeout)
 
     # --- the scale set model -------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import N
     scale_set_id
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError, VmssNotStarted, from_azure_error
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.health import health_from_instance_view
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import wait_for_poller
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import call_azure, wait_azure
 
 try:
     from azure.core.exceptions import AzureError
@@ -58,16 +58,10 @@ class VmService:
         self.subscription_id = subscription_id
 
     def _call(self, action, func, *args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except AzureError as exc:
-            raise from_azure_error(exc, action)
+        return call_azure(action, func, *args, **kwargs)
 
     def _wait(self, action, poller, timeout):
-        try:
-            return wait_for_poller(poller, timeout, action)
-        except AzureError as exc:
-            raise from_azure_error(exc, action)
+        return wait_azure(action, poller, timeout)
 
     def _list(self, action, pages):
         return self._call(action, lambda: [_plain(item) for item in pages])
