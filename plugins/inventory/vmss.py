@@ -88,6 +88,14 @@ options:
     description: Add only plain virtual machines carrying all these tags. A value of V(null) (C(~)) matches any value.
     type: dict
     default: {}
+  tags_variable:
+    description:
+      - Also set the host variable C(tags), the name azure.azcollection's inventory uses, holding the same as
+        C(azure_tags).
+      - Off by default because ansible-core reserves C(tags) (a play keyword) and warns C(Found variable using
+        reserved name 'tags') on every run that uses the inventory.
+    type: bool
+    default: false
   hostnames:
     description:
       - How hosts are named. V(instance_name) uses the instance's name, for example C(web_3), which is unique
@@ -100,7 +108,8 @@ notes:
   - Credentials come from this inventory file's options or the environment variables named for each option
     (AWX's Azure credential sets them for an inventory source). C(module_defaults) do not apply to inventory
     plugins.
-  - Each host also has a C(tags) variable, holding the scale set's tags with the instance's own tags over them.
+  - Each host also has an C(azure_tags) variable, holding the scale set's tags with the instance's own tags over
+    them (set O(tags_variable) to also have it as C(tags)).
 """
 
 EXAMPLES = r"""
@@ -167,6 +176,8 @@ from ansible_collections.vmss.rollout.plugins.plugin_utils.azure import inventor
 INVALID_GROUP_CHARS = re.compile(r"[^A-Za-z0-9_]")
 # Concurrent list calls (instances and NICs of the Uniform scale sets): each waits mostly on ARM.
 MAX_READERS = 8
+# The shape of the cached host records; bumped when their keys change (2: "tags" became "azure_tags").
+RECORDS_VERSION = 2
 
 
 def group_name(*parts):
@@ -302,7 +313,7 @@ def host_records(scale_set, vms, nics):
             "protected": summary.get("protected"),
             "private_ip": summary.get("private_ip"),
             "image": summary.get("image"),
-            "tags": dict(scale_set.get("tags") or {}, **(summary.get("tags") or {})),
+            "azure_tags": dict(scale_set.get("tags") or {}, **(summary.get("tags") or {})),
         })
     return sorted(records, key=lambda r: instance_id_key(r["instance_id"]))
 
@@ -332,7 +343,7 @@ def vm_record(vm, view, ips, scale_set=None):
         "protected": False,
         "private_ip": ips.get(summary["name"]),
         "image": image_to_user((props.get("storageProfile") or {}).get("imageReference")),
-        "tags": tags,
+        "azure_tags": tags,
     }
 
 
@@ -382,6 +393,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         decisive = {key: self.get_option(key) for key in ("resource_groups", "names", "tags", "exclude",
                                                           "vm_resource_groups", "vm_names", "vm_tags")}
         decisive.update({key: auth.get(key) for key in ("subscription_id", "cloud_environment")})
+        decisive["records"] = RECORDS_VERSION  # a cache written with other record keys is never read back
         digest = hashlib.sha256(json.dumps(decisive, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return "%s_%s" % (self.get_cache_key(path), digest)
 
@@ -494,6 +506,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 " set hostnames: resource_group_instance_name." % host)
         # options read and groups created once, not per host: 1000 hosts otherwise make 5000 option look-ups
         strict = self.get_option("strict")
+        tags_variable = self.get_option("tags_variable")
         compose, composed_groups, keyed_groups = (self.get_option(key) for key in ("compose", "groups", "keyed_groups"))
         hosts_and_groups = [(self._host_name(record), self._groups(record)) for record in records]
         created = set()
@@ -505,6 +518,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         for record, (host, groups) in zip(records, hosts_and_groups):
             hostvars = {key: value for key, value in record.items() if key != "name"}
             hostvars["ansible_host"] = record["private_ip"]
+            if tags_variable:
+                hostvars["tags"] = record["azure_tags"]
             self.inventory.add_host(host, group=groups[0])
             for group in groups[1:]:
                 self.inventory.add_child(group, host)

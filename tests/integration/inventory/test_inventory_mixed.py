@@ -97,7 +97,7 @@ def test_static_hosts_plain_vms_uniform_and_flexible_in_one_inventory(fresh_emul
         assert row["update_domain"] is not None and host["platform_update_domain"] == row["update_domain"]
         assert host["platform_fault_domain"] == row["fault_domain"]
         assert host["ansible_host"] == row["ip"] and host["latest_model_applied"] is None
-        assert host["tags"] == {"role": "db"} and host["health_state"] == "healthy"
+        assert host["azure_tags"] == {"role": "db"} and host["health_state"] == "healthy"
         assert name in hosts_of(inventory, "availability_set_db_ud_%s" % row["update_domain"])
     assert hosts_of(inventory, "virtual_machines") == ["db-1", "db-2"]
     assert hostvars["web_1"]["kind"] == "uniform_instance" and hostvars["web_1"]["platform_update_domain"] == 1
