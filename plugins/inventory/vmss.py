@@ -289,6 +289,19 @@ def read_uniform_sets(service, scale_sets):
     return reads
 
 
+def state_variables(summary):
+    """The host variables every kind of host takes from its summary alike (pure)."""
+    return {
+        "zone": summary.get("zone"),
+        "platform_update_domain": summary.get("update_domain"),
+        "platform_fault_domain": summary.get("fault_domain"),
+        "latest_model_applied": summary.get("latest_model_applied"),
+        "provisioning_state": summary.get("provisioning_state"),
+        "power_state": summary.get("power_state"),
+        "health_state": summary.get("health_state"),
+    }
+
+
 def host_records(scale_set, vms, nics):
     """The host variables of every instance of one scale set (pure: wire dicts in, plain dicts out)."""
     ips = private_ips_by_instance(nics)
@@ -303,13 +316,7 @@ def host_records(scale_set, vms, nics):
             "vmss_id": scale_set["id"],
             "resource_group": resource_group_of(scale_set["id"]),
             "location": scale_set.get("location"),
-            "zone": summary.get("zone"),
-            "platform_update_domain": summary.get("update_domain"),
-            "platform_fault_domain": summary.get("fault_domain"),
-            "latest_model_applied": summary.get("latest_model_applied"),
-            "provisioning_state": summary.get("provisioning_state"),
-            "power_state": summary.get("power_state"),
-            "health_state": summary.get("health_state"),
+            **state_variables(summary),
             "protected": summary.get("protected"),
             "private_ip": summary.get("private_ip"),
             "image": summary.get("image"),
@@ -333,13 +340,7 @@ def vm_record(vm, view, ips, scale_set=None):
         "availability_set": summary.get("availability_set"),
         "resource_group": resource_group_of(vm["id"]),
         "location": vm.get("location"),
-        "zone": summary.get("zone"),
-        "platform_update_domain": summary.get("update_domain"),
-        "platform_fault_domain": summary.get("fault_domain"),
-        "latest_model_applied": summary.get("latest_model_applied"),
-        "provisioning_state": summary.get("provisioning_state"),
-        "power_state": summary.get("power_state"),
-        "health_state": summary.get("health_state"),
+        **state_variables(summary),
         "protected": False,
         "private_ip": ips.get(summary["name"]),
         "image": image_to_user((props.get("storageProfile") or {}).get("imageReference")),
