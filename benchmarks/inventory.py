@@ -8,6 +8,13 @@ it made. Because the machine may be shared, it also reports what is not the plug
 inventory (`startup_wall_s`, `startup_cpu_s`), and the plugin's own parse measured in-process (`parse_wall_s`,
 `parse_cpu_s`: InventoryManager loading the source, best of --parse-runs).
 
+Two measures say what the inventory costs apart from `ansible-inventory`'s own work:
+- `playbook_inventory_s`: what the plugin adds to an `ansible-playbook` run (a play on localhost with no tasks, with
+  this source minus with an empty inventory, best of --parse-runs each): the inventory as a playbook pays for it;
+- `static_file_wall_s` / `bare_hosts_wall_s`: `ansible-inventory --list` of a static YAML file holding exactly the
+  hosts, groups and host variables the plugin produced, and of the same 1000 host names without variables: the
+  command's own floor for this data, with no Azure and no plugin.
+
     python benchmarks/inventory.py --instances 1000
 """
 from __future__ import annotations
@@ -80,6 +87,44 @@ def parse_time(source: Path, env: dict, cwd: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def static_copies(listed: dict, workdir: Path) -> tuple[Path, Path]:
+    """Two static YAML inventories from `ansible-inventory --list` output: the same hosts, groups and host variables,
+    and the same host names alone (JSON is YAML, so the files are written as JSON)."""
+    hostvars = {host: plain(variables) for host, variables in listed["_meta"]["hostvars"].items()}
+    groups = {}
+    for group, body in listed.items():
+        if group not in ("_meta", "all", "ungrouped"):
+            groups[group] = {"hosts": {host: None for host in body.get("hosts", [])}}
+    same = {"all": {"hosts": hostvars, "children": groups}}
+    bare = {"all": {"hosts": {host: None for host in hostvars}}}
+    same_path, bare_path = workdir / "same.yml", workdir / "bare.yml"
+    same_path.write_text(json.dumps(same))
+    bare_path.write_text(json.dumps(bare))
+    return same_path, bare_path
+
+
+def plain(value):
+    """A value of `ansible-inventory --list` without its {"__ansible_unsafe": ...} wrappers."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
+
+
+def playbook_wall(inventory: Path, env: dict, cwd: Path) -> float:
+    """Wall seconds of ansible-playbook running a play on localhost with no tasks against the inventory."""
+    play = cwd / "noop.yml"
+    play.write_text("- hosts: localhost\n  gather_facts: false\n  tasks: []\n")
+    proc, wall, _rss, _cpu = run_measured(
+        [str(BIN / "ansible-playbook"), "-i", str(inventory), str(play)], env, cwd)
+    if proc.returncode != 0:
+        raise RuntimeError("ansible-playbook failed: %s" % (proc.stdout + proc.stderr)[-2000:])
+    return wall
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--instances", type=int, default=1000)
@@ -107,6 +152,16 @@ def main(argv=None) -> int:
             _empty, startup_wall, _rss, startup_cpu = run_measured(
                 [str(BIN / "ansible-inventory"), "-i", str(empty), "--list"], env, workdir)
             parses = [parse_time(source, env, workdir) for _run in range(max(args.parse_runs, 0))]
+            runs = range(max(args.parse_runs, 1))
+            playbook_with = min(playbook_wall(source, env, workdir) for _run in runs)
+            playbook_empty = min(playbook_wall(empty, env, workdir) for _run in runs)
+            static_wall = bare_wall = None
+            if proc.returncode == 0:
+                same, bare = static_copies(json.loads(proc.stdout), workdir)
+                static_wall = min(run_measured([str(BIN / "ansible-inventory"), "-i", str(same), "--list"],
+                                               env, workdir)[1] for _run in runs)
+                bare_wall = min(run_measured([str(BIN / "ansible-inventory"), "-i", str(bare), "--list"],
+                                             env, workdir)[1] for _run in runs)
     hosts = 0
     if proc.returncode == 0:
         inventory = json.loads(proc.stdout)
@@ -120,6 +175,11 @@ def main(argv=None) -> int:
         "startup_cpu_s": round(startup_cpu, 2),
         "parse_wall_s": round(min(p["wall"] for p in parses), 3) if parses else None,
         "parse_cpu_s": round(min(p["cpu"] for p in parses), 3) if parses else None,
+        "playbook_inventory_s": round(playbook_with - playbook_empty, 2),
+        "playbook_wall_s": round(playbook_with, 2),
+        "playbook_empty_wall_s": round(playbook_empty, 2),
+        "static_file_wall_s": round(static_wall, 2) if static_wall is not None else None,
+        "bare_hosts_wall_s": round(bare_wall, 2) if bare_wall is not None else None,
         "peak_rss_mb": round(peak_mb, 1),
         "arm_reads": requests.get("reads", 0),
         "arm_writes": requests.get("writes", 0),
