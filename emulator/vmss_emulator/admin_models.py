@@ -79,7 +79,7 @@ class AdminBackend:
             raise AdminError(400, str(exc)) from None
 
     async def reset(self) -> None:
-        """Drop every resource, operation, event, counter, fault and extra principal (timings back to defaults)."""
+        """Drop every resource, lock, operation, event, counter, fault and extra principal (timings back to defaults)."""
         runtime, world = self.runtime, self.world
         await runtime["operations"].cancel_all()
         for ss in list(world.scale_sets.values()):
@@ -89,6 +89,7 @@ class AdminBackend:
         world.principals[:] = [p for p in world.principals if p is runtime["default_principal"]]
         world.settings = type(world.settings)()
         await vm_lifecycle.reset(runtime)
+        runtime["locks"].clear()
         await runtime["fleet"].reset()
         await runtime["faults"].reset()
         runtime["counters"].reset()

@@ -188,8 +188,6 @@ class VmBackend:
         # availability sets seen (by sub, rg, name): how many VMs were ever placed there
         self.availability_sets: dict[tuple[str, str, str], int] = {}
         self.availability_set_names: dict[tuple[str, str, str], tuple[str, str]] = {}   # -> (rg, name) as given
-        # Microsoft.Authorization/locks (locks.py): (sub, rg, vm name or "", lock name), lower case -> lock
-        self.locks: dict[tuple[str, str, str, str], dict[str, Any]] = {}
 
     # ---- lookups -------------------------------------------------------------------------------------------
     def check_resource_group(self, sub: str, rg: str) -> None:
@@ -297,7 +295,6 @@ class VmBackend:
         self.groups.clear()
         self.availability_sets.clear()
         self.availability_set_names.clear()
-        self.locks.clear()
         return groups
 
     def availability_set_list(self, sub: str, rg: str) -> list[tuple[str, str, list[VirtualMachine]]]:

@@ -18,7 +18,7 @@ import vmss_emulator
 from vmss_emulator import admin, auth, catalog
 from vmss_emulator.compute import responses
 from vmss_emulator.fleet import routes as fleet_routes
-from vmss_emulator.vms import admin as vm_admin, responses as vm_responses
+from vmss_emulator.vms import admin as vm_admin, locks as vm_locks, responses as vm_responses
 from vmss_emulator.exceptions import ADMIN_CODES
 from vmss_emulator.model import graph_cycle
 from vmss_emulator.server import create_app
@@ -26,7 +26,7 @@ from vmss_emulator.state import Principal
 
 PACKAGE = Path(vmss_emulator.__file__).parent
 # the modules whose functions are route handlers: they may read state, never change it
-HANDLER_MODULES = (responses, admin, catalog, vm_responses, vm_admin)
+HANDLER_MODULES = (responses, admin, catalog, vm_responses, vm_admin, vm_locks)
 # what changes state: only backends (and what they call) import these
 STATE_CHANGERS = {"vmss_emulator.lifecycle", "vmss_emulator.rolling", "vmss_emulator.vms.lifecycle"}
 
