@@ -52,6 +52,12 @@ def _ensure_plain(ref: VirtualMachine | MemberRef, what: str) -> VirtualMachine:
 def _filtered(request: web.Request, items: list[VirtualMachine | MemberRef]) -> list[VirtualMachine | MemberRef]:
     flt = request.query.get("$filter", "").strip()
     if not flt:
+        if "instanceview" in request.query.get("$expand", "").lower():
+            # the REST spec: instanceView "can only be specified if a valid $filter option is specified"
+            raise invalid("The $expand option 'instanceView' can only be specified if a valid $filter option is "
+                          "specified ('virtualMachineScaleSet/id' eq '<scale set resource id>'). To read the run time "
+                          "status of every VM, list with statusOnly=true or read each VM's instanceView.",
+                          target="$expand")
         return items
     match = _FILTER.match(flt)
     if not match:

@@ -50,6 +50,29 @@ def test_vms_are_listed_and_read_with_instance_views(emu, compute):
     assert bad_filter.value.status_code == 400 and bad_filter.value.error.code == "InvalidParameter"
 
 
+def test_the_vm_list_takes_expand_instance_view_only_with_a_filter(emu, compute):
+    """As the REST spec says of VirtualMachines_List/_ListAll: $expand=instanceView "can only be specified if a
+    valid $filter option is specified"; without one Azure answers 400 (statusOnly=true is the way to list status)."""
+    emu.reset_requests()
+    for listing in (lambda: compute.virtual_machines.list(RG, expand="instanceView"),
+                    lambda: compute.virtual_machines.list_all(expand="instanceView")):
+        with pytest.raises(HttpResponseError) as refused:
+            list(listing())
+        assert refused.value.status_code == 400
+        assert (refused.value.error.code, refused.value.error.target) == ("InvalidParameter", "$expand")
+        assert "can only be specified if a valid $filter option is specified" in refused.value.error.message
+    counted = emu.requests()["by_operation"]
+    assert (counted["VirtualMachines_List"], counted["VirtualMachines_ListAll"]) == (1, 1)   # refused at once
+    # with the filter, the members come with their views; statusOnly lists every VM's status
+    api = compute.virtual_machine_scale_sets.get(RG, "api").id
+    members = list(compute.virtual_machines.list(RG, filter=f"'virtualMachineScaleSet/id' eq '{api}'",
+                                                 expand="instanceView"))
+    assert len(members) == 6 and all(vm.properties.instance_view.statuses for vm in members)
+    status = list(compute.virtual_machines.list_all(status_only="true"))
+    assert {vm.name for vm in status} >= {"db-1", "jump"}
+    assert all(vm.properties.instance_view.statuses for vm in status)
+
+
 def test_standalone_nics_carry_the_vm_loopback_ip(emu):
     token = credential_for(emu).get_token(ARM_SCOPE).token
     sub = emu.env["AZURE_SUBSCRIPTION_ID"]
