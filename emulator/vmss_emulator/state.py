@@ -117,6 +117,10 @@ def instance_order(inst: Instance) -> tuple[int, str]:
     return (int(inst.instance_id), "") if inst.instance_id.isdigit() else (1 << 62, inst.instance_id)
 
 
+# the orchestrationMode of the hidden fleet group holding plain VMs (vms/models.py): never a scale set's
+VM_GROUP_MODE = "VirtualMachines"
+
+
 @dataclass(eq=False)
 class ScaleSet:
     subscription: str
@@ -169,6 +173,13 @@ class ScaleSet:
 
     def upgrade_policy(self) -> dict[str, Any]:
         return self.model.get("upgradePolicy") or {}
+
+    def instance_owner(self, instance_id: str) -> dict[str, Any]:
+        """How the fleet's and faults' events name who owns one of these instances: the scale set, or, in a plain
+        VMs' fleet group, the VM itself and its load balancer ("RG/GROUP", as the fleet view names it)."""
+        if self.model.get("orchestrationMode") == VM_GROUP_MODE:
+            return {"resource_group": self.resource_group, "vm": instance_id, "load_balancer": self.key}
+        return {"resource_group": self.resource_group, "vmss": self.name}
 
 
 @dataclass(eq=False)

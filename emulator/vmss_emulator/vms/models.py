@@ -24,7 +24,7 @@ from ..arm import ARM_NOT_FOUND_HINT, CONFLICT_MESSAGE, invalid, now_iso
 from ..exceptions import ArmError
 from ..model import SECRET_OS_KEYS, deep_merge, fill_extension_defaults, property_change_not_allowed, put_over
 from ..operations import Operation, OperationFailed
-from ..state import Instance, ScaleSet, World
+from ..state import VM_GROUP_MODE, Instance, ScaleSet, World
 from . import lifecycle
 from .flexible import is_flexible
 
@@ -257,7 +257,7 @@ class VmBackend:
             return group, False
         group = ScaleSet(subscription=sub, resource_group=rg, name=name, location=location,
                          sku={"name": "Standard_D2s_v3", "tier": "Standard", "capacity": 0}, zones=[],
-                         model={"virtualMachineProfile": {}, "orchestrationMode": "VirtualMachines"},
+                         model={"virtualMachineProfile": {}, "orchestrationMode": VM_GROUP_MODE},
                          app=dict(app or {}), load_balancer=dict(load_balancer or {}))
         self.groups[key] = group
         return group, True

@@ -196,3 +196,27 @@ def test_vm_app_and_load_balancer(emu):
              ["db-1", "db-2", "db-3"])
     assert wait_for(lambda: vm_row(emu, "db-1")["health"] == "healthy")
     assert vm_row(emu, "jump")["health"] is None and vm_row(emu, "jump")["update_domain"] is None
+
+
+def test_fleet_and_fault_events_of_a_vm_name_the_vm_and_its_load_balancer(emu, compute):
+    """A plain VM is no scale set: its health_change, lb_rotation and fault_fired events say `vm` (and the load
+    balancer it sits behind), never `vmss`; a scale set's instances keep `vmss`."""
+    probe = f"/_emulator/load_balancers/{RG}/db/probe"
+    wait_for(lambda: emu.admin("POST", probe)["in_rotation"] == ["db-1", "db-2", "db-3"])
+    emu.clear_events()
+    emu.set_faults([{"kind": "unhealthy_after_upgrade", "instance_ids": ["db-1"], "match": {"operation": "reimage"}}])
+
+    compute.virtual_machines.begin_reimage(RG, "db-1").result()
+    compute.virtual_machine_scale_set_vms.begin_restart(RG, "web", "0").result()
+    wait_for(lambda: "db-1" not in emu.admin("POST", probe)["in_rotation"])
+    wait_for(lambda: compute.virtual_machines.instance_view(RG, "db-1").vm_health.status.code ==
+             "HealthState/unhealthy")
+
+    fleet_types = ("health_change", "lb_rotation", "fault_fired")
+    vm_events = [e for e in emu.events() if e["type"] in fleet_types and e.get("instance_id") == "db-1"]
+    assert {e["type"] for e in vm_events} == set(fleet_types)
+    for event in vm_events:
+        assert "vmss" not in event, event
+        assert (event["resource_group"], event["vm"], event["load_balancer"]) == (RG, "db-1", f"{RG}/db"), event
+    web_events = [e for e in emu.events() if e["type"] in fleet_types and e.get("instance_id") == "0"]
+    assert web_events and all(e["vmss"] == "web" and "vm" not in e for e in web_events)
