@@ -10,6 +10,8 @@ Treat both as read-only; sharing the snapshot keeps 1000 instances cheap.
 """
 from __future__ import annotations
 
+import math
+
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -40,7 +42,7 @@ class Settings:
             if key not in self.__dataclass_fields__:
                 allowed = ", ".join(self.__dataclass_fields__)
                 raise ValueError(f"unknown config key '{key}'; allowed: {allowed}")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"config '{key}' must be a non-negative number, got {value!r}")
             if key in ("page_size", "token_lifetime"):
                 if int(value) < 1:
