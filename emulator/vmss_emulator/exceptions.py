@@ -47,4 +47,3 @@ class AdminError(ArmError):
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(status, ADMIN_CODES.get(status, "BadRequest"), message)
-
