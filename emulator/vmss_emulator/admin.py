@@ -23,7 +23,8 @@ def backend(request: web.Request) -> AdminBackend:
     return request.app["admin"]
 
 
-async def _body(request: web.Request) -> Any:
+async def read_body(request: web.Request) -> Any:
+    """An admin call's body: JSON, or YAML; empty is {}."""
     raw = await request.read()
     if not raw.strip():
         return {}
@@ -52,7 +53,7 @@ async def health(request: web.Request, groups: dict[str, str]) -> web.Response:
 
 
 async def config(request: web.Request, groups: dict[str, str]) -> web.Response:
-    return json_response(backend(request).configure(await _body(request)))
+    return json_response(backend(request).configure(await read_body(request)))
 
 
 async def load_scenario(request: web.Request, groups: dict[str, str]) -> web.Response:
@@ -93,7 +94,7 @@ async def fleet_view(request: web.Request, groups: dict[str, str]) -> web.Respon
 async def custom_metrics_set(request: web.Request, groups: dict[str, str]) -> web.Response:
     """Tell one instance's app what to report as App Health customMetrics (``{}`` stops reporting them)."""
     metrics = backend(request).set_custom_metrics(groups["rg"], groups["name"], groups["instance_id"],
-                                                  await _body(request))
+                                                  await read_body(request))
     return json_response({"scale_set": f"{groups['rg']}/{groups['name']}", "instance_id": groups["instance_id"],
                           "custom_metrics": metrics})
 

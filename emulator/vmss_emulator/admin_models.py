@@ -4,6 +4,7 @@ AdminBackend (app["admin"]) takes plain values, raises AdminError (the admin API
 data; the handlers in admin.py parse a request, call it and render what it returns."""
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any, Mapping
 
@@ -12,6 +13,7 @@ from .exceptions import AdminError
 from .state import Instance, World, instance_order
 from .vms import lifecycle as vm_lifecycle
 from .vms.flexible import is_flexible
+from .vms.models import MemberRef, VirtualMachine
 
 
 class RequestCounters:
@@ -65,11 +67,32 @@ class AdminBackend:
         unknown = set(settings) - {"upgrade_seconds"}
         if unknown:
             raise AdminError(400, f"per scale set only 'upgrade_seconds' can be set, not {sorted(unknown)}")
-        value = settings.get("upgrade_seconds")
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
-            raise AdminError(400, "upgrade_seconds must be a non-negative number")
-        ss.upgrade_seconds = value
+        ss.upgrade_seconds = _seconds_or_none(settings.get("upgrade_seconds"))
         return {"scale_set": ss.key, "upgrade_seconds": self.world.upgrade_seconds(ss)}
+
+    # ---- plain VMs (the fleet view of VMs and their timings; rows in vms/admin.py) -----------------------
+    def vm(self, rg: str, name: str) -> VirtualMachine | MemberRef:
+        ref = self.runtime["vms"].find_by_admin_name(rg, name)
+        if ref is None:
+            raise AdminError(404, f"virtual machine '{rg}/{name}' not found")
+        return ref
+
+    def configure_vm(self, rg: str, name: str, settings: Any) -> dict[str, Any]:
+        """One plain VM's timing and failure hook: {"upgrade_seconds"?: N | null (the global value), "fail_upgrade"?:
+        bool}; what is left out is kept."""
+        vm = self.runtime["vms"].find_by_admin_name(rg, name)
+        if not isinstance(vm, VirtualMachine):
+            raise AdminError(404, f"plain virtual machine '{rg}/{name}' not found (a Flexible member is configured "
+                                  "through its scale set)")
+        if not isinstance(settings, dict) or set(settings) - {"upgrade_seconds", "fail_upgrade"}:
+            raise AdminError(400, "allowed keys: upgrade_seconds (non-negative number or null), fail_upgrade (bool)")
+        seconds = _seconds_or_none(settings.get("upgrade_seconds", vm.upgrade_seconds))
+        fail = settings.get("fail_upgrade", vm.fail_upgrade)
+        if not isinstance(fail, bool):
+            raise AdminError(400, "fail_upgrade must be true or false")
+        self.runtime["vms"].set_timing(vm, seconds, fail)
+        return {"virtual_machine": vm.key, "upgrade_seconds": self.runtime["vms"].upgrade_seconds(vm),
+                "fail_upgrade": vm.fail_upgrade}
 
     # ---- scenarios and reset -------------------------------------------------------------------------------
     async def load_scenario(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +102,7 @@ class AdminBackend:
             raise AdminError(400, str(exc)) from None
 
     async def reset(self) -> None:
-        """Drop every resource, operation, event, counter, fault and extra principal (timings back to defaults)."""
+        """Drop every resource, lock, operation, event, counter, fault and extra principal (timings back to defaults)."""
         runtime, world = self.runtime, self.world
         await runtime["operations"].cancel_all()
         for ss in list(world.scale_sets.values()):
@@ -89,6 +112,7 @@ class AdminBackend:
         world.principals[:] = [p for p in world.principals if p is runtime["default_principal"]]
         world.settings = type(world.settings)()
         await vm_lifecycle.reset(runtime)
+        runtime["locks"].clear()
         await runtime["fleet"].reset()
         await runtime["faults"].reset()
         runtime["counters"].reset()
@@ -148,3 +172,11 @@ class AdminBackend:
         self.runtime["events"].append("custom_metrics", resource_group=ss.resource_group, vmss=ss.name,
                                       instance_id=inst.instance_id, custom_metrics=metrics)
         return metrics
+
+
+def _seconds_or_none(value: Any) -> float | None:
+    """A per-resource upgrade_seconds: a finite non-negative number, or None (back to the global setting)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                              or value < 0):
+        raise AdminError(400, "upgrade_seconds must be a non-negative number or null")
+    return value

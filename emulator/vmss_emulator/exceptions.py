@@ -47,8 +47,3 @@ class AdminError(ArmError):
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(status, ADMIN_CODES.get(status, "BadRequest"), message)
-
-
-def admin_error(status: int, message: str) -> web.Response:
-    """An AdminError rendered right away, for a handler that returns its error (raising it is the usual way)."""
-    return AdminError(status, message).response()

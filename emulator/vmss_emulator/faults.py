@@ -400,8 +400,7 @@ class FaultInjector:
 
     async def instance_upgrade_outcome(self, ss: ScaleSet, inst: Instance, operation: str) -> dict[str, Any] | None:
         key = _instance_key(ss, inst)
-        details = {"resource_group": ss.resource_group, "vmss": ss.name, "instance_id": inst.instance_id,
-                   "operation": operation}
+        details = {**ss.instance_owner(inst.instance_id), "instance_id": inst.instance_id, "operation": operation}
         for rule in list(self._rules):
             if rule.kind == "upgrade_hangs" and rule.selects_instance(ss, inst, operation) and self._fire(rule, **details):
                 if rule.removed is None:

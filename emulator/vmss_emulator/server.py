@@ -18,6 +18,7 @@ from .vms.models import VmBackend
 from .exceptions import ArmError
 from .events import EventLog
 from .hooks import NullFaults, NullFleet
+from .lock_models import LockBackend
 from .operations import Operations
 from .state import Principal, World
 
@@ -52,6 +53,7 @@ def create_app(base_url: str, principal: Principal, subscription: str, fleet=Non
     app["compute"] = ComputeBackend(world, app)
     app["vms"] = VmBackend(world, app)
     app["events"] = events
+    app["locks"] = LockBackend(events)
     app["counters"] = RequestCounters()
     app["admin"] = AdminBackend(world, app)
     app["operations"] = Operations(app)
@@ -164,6 +166,8 @@ async def _serve(request: web.Request, resolved: tuple[urls.Route, dict[str, str
                                f"The resource type or operation could not be found for {request.method} '{path}'.")
             raise web.HTTPNotFound()
         route, groups = resolved
+        if is_arm:   # ARM refuses a write or delete under a management lock before the provider sees it
+            app["locks"].check_request(request.method, path, operation_id)
         return await route.handler(request, groups)
     except ArmError as exc:
         response = exc.response()

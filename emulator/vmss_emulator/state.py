@@ -10,6 +10,8 @@ Treat both as read-only; sharing the snapshot keeps 1000 instances cheap.
 """
 from __future__ import annotations
 
+import math
+
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -40,7 +42,7 @@ class Settings:
             if key not in self.__dataclass_fields__:
                 allowed = ", ".join(self.__dataclass_fields__)
                 raise ValueError(f"unknown config key '{key}'; allowed: {allowed}")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"config '{key}' must be a non-negative number, got {value!r}")
             if key in ("page_size", "token_lifetime"):
                 if int(value) < 1:
@@ -117,6 +119,10 @@ def instance_order(inst: Instance) -> tuple[int, str]:
     return (int(inst.instance_id), "") if inst.instance_id.isdigit() else (1 << 62, inst.instance_id)
 
 
+# the orchestrationMode of the hidden fleet group holding plain VMs (vms/models.py): never a scale set's
+VM_GROUP_MODE = "VirtualMachines"
+
+
 @dataclass(eq=False)
 class ScaleSet:
     subscription: str
@@ -169,6 +175,13 @@ class ScaleSet:
 
     def upgrade_policy(self) -> dict[str, Any]:
         return self.model.get("upgradePolicy") or {}
+
+    def instance_owner(self, instance_id: str) -> dict[str, Any]:
+        """How the fleet's and faults' events name who owns one of these instances: the scale set, or, in a plain
+        VMs' fleet group, the VM itself and its load balancer ("RG/GROUP", as the fleet view names it)."""
+        if self.model.get("orchestrationMode") == VM_GROUP_MODE:
+            return {"resource_group": self.resource_group, "vm": instance_id, "load_balancer": self.key}
+        return {"resource_group": self.resource_group, "vmss": self.name}
 
 
 @dataclass(eq=False)

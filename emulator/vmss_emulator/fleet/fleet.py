@@ -100,8 +100,7 @@ class EmulatorFleet:
         balancer = LoadBalancer(
             ss.key, backends=lambda: self._backends(fleet), probe_interval=probe_interval,
             on_rotation=lambda instance_id, entered: self._events.append(
-                "lb_rotation", resource_group=ss.resource_group, vmss=ss.name, instance_id=instance_id,
-                in_rotation=entered),
+                "lb_rotation", **ss.instance_owner(instance_id), instance_id=instance_id, in_rotation=entered),
             frontend_port=int(options.get("frontend_port") or 0), traffic_rps=float(options.get("traffic_rps") or 0))
         try:
             await balancer.start()
@@ -254,7 +253,7 @@ class EmulatorFleet:
                              self._clock())
         node.inst.health = state
         if state != node.reported_health:
-            self._events.append("health_change", resource_group=ss.resource_group, vmss=ss.name,
+            self._events.append("health_change", **ss.instance_owner(node.inst.instance_id),
                                 instance_id=node.inst.instance_id, **{"from": node.reported_health, "to": state})
             node.reported_health = state
         return state

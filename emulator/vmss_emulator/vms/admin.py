@@ -1,14 +1,14 @@
 """The admin fleet view of VMs: GET /_emulator/virtual_machines/{rg}[/{name}] (plain VMs and Flexible members), and
-a plain VM's timings (POST .../config, set through VmBackend)."""
+a plain VM's timings (POST .../config). They parse, call AdminBackend (admin_models.py) and render; its AdminError
+is the admin API's one envelope."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
+from ..admin import read_body
 from ..arm import json_response
-from ..exceptions import admin_error
 from ..render import vmss_id
 from .models import MemberRef, VirtualMachine
 
@@ -47,10 +47,7 @@ async def vm_fleet_view(request: web.Request, groups: dict[str, str]) -> web.Res
 
 
 async def vm_fleet_row(request: web.Request, groups: dict[str, str]) -> web.Response:
-    ref = request.app["vms"].find_by_admin_name(groups["rg"], groups["name"])
-    if ref is None:
-        return admin_error(404, f"virtual machine '{groups['rg']}/{groups['name']}' not found")
-    return json_response(fleet_row(request.app, ref))
+    return json_response(fleet_row(request.app, request.app["admin"].vm(groups["rg"], groups["name"])))
 
 
 def _rg_of(ref: VirtualMachine | MemberRef) -> str:
@@ -59,21 +56,4 @@ def _rg_of(ref: VirtualMachine | MemberRef) -> str:
 
 async def vm_config(request: web.Request, groups: dict[str, str]) -> web.Response:
     """POST /_emulator/virtual_machines/{rg}/{name}/config {"upgrade_seconds"?: N | null, "fail_upgrade"?: bool}."""
-    vm = request.app["vms"].find_by_admin_name(groups["rg"], groups["name"])
-    if not isinstance(vm, VirtualMachine):
-        return admin_error(404, f"plain virtual machine '{groups['rg']}/{groups['name']}' not found"
-                                " (a Flexible member is configured through its scale set)")
-    try:
-        body = json.loads(await request.read() or b"{}")
-    except ValueError:
-        return admin_error(400, "the body must be a JSON object")
-    if not isinstance(body, dict) or set(body) - {"upgrade_seconds", "fail_upgrade"}:
-        return admin_error(400, "allowed keys: upgrade_seconds (non-negative number or null), fail_upgrade (bool)")
-    seconds = body.get("upgrade_seconds", vm.upgrade_seconds)
-    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0):
-        return admin_error(400, "upgrade_seconds must be a non-negative number or null")
-    if not isinstance(body.get("fail_upgrade", False), bool):
-        return admin_error(400, "fail_upgrade must be true or false")
-    request.app["vms"].set_timing(vm, seconds, body.get("fail_upgrade", vm.fail_upgrade))
-    return json_response({"virtual_machine": vm.key, "upgrade_seconds": request.app["vms"].upgrade_seconds(vm),
-                          "fail_upgrade": vm.fail_upgrade})
+    return json_response(request.app["admin"].configure_vm(groups["rg"], groups["name"], await read_body(request)))

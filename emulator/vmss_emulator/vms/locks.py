@@ -1,8 +1,6 @@
-"""Microsoft.Authorization/locks at resource-group scope and at a VM's scope (plain VMs and Flexible members).
-
-A lock applies to its scope and everything under it: a ReadOnly lock refuses writes (PUT/PATCH of the VM, extension
-writes, manualupgrade of a locked Flexible member), any lock refuses deletes; Azure answers 409 ScopeLocked naming
-the locked scope. Locks live in VmBackend.locks, keyed (sub, rg, vm or "", lock name), all lower case.
+"""Microsoft.Authorization/locks handlers at resource-group scope, at a scale set's and at a VM's (plain VMs and
+Flexible members). They parse, call `LockBackend` (lock_models.py, app["locks"]) and render; the backend holds the
+locks and the rule (ARM refuses writes and deletes under a lock in `server.py`, before any handler runs).
 """
 from __future__ import annotations
 
@@ -12,15 +10,15 @@ from aiohttp import web
 
 from ..arm import expect_type, json_response, page, read_json
 from ..exceptions import ArmError
+from ..lock_models import LEVELS, PROVIDER, LockBackend
+from ..render import vmss_id
 from .render import rg_prefix
 
 API_VERSIONS = ("2016-09-01", "2020-05-01")
-LEVELS = ("CanNotDelete", "ReadOnly")
-_PROVIDER = "/providers/Microsoft.Authorization/locks"
 
 
-def _store(request: web.Request) -> dict[tuple[str, str, str, str], dict[str, Any]]:
-    return request.app["vms"].locks
+def backend(request: web.Request) -> LockBackend:
+    return request.app["locks"]
 
 
 def _check_api_version(request: web.Request) -> None:
@@ -30,20 +28,22 @@ def _check_api_version(request: web.Request) -> None:
                        f"'{version}' and type 'locks'. The supported api-versions are '{', '.join(API_VERSIONS)}'.")
 
 
-def _scope_id(sub: str, rg: str, vm: str) -> str:
-    base = rg_prefix(sub, rg)
-    return f"{base}/providers/Microsoft.Compute/virtualMachines/{vm}" if vm else base
+def vm_scope(sub: str, rg: str, vm: str) -> str:
+    return f"{rg_prefix(sub, rg)}/providers/Microsoft.Compute/virtualMachines/{vm}"
 
 
-def _scope(request: web.Request, m: dict[str, str]) -> tuple[str, str, str]:
-    """(sub, rg, vm name as Azure spells it or ""); 404 when the resource group or the VM does not exist."""
-    backend = request.app["vms"]
-    backend.check_resource_group(m["sub"], m["rg"])
+def _scope(request: web.Request, m: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """(the scope's resource id as Azure spells it, how lock events name it); 404 when the resource group, the scale
+    set or the VM does not exist."""
+    request.app["vms"].check_resource_group(m["sub"], m["rg"])
     rg = request.app["world"].resource_group(m["sub"], m["rg"]).name
-    vm = m.get("vm") or ""
-    if vm:
-        vm = backend.find(m["sub"], m["rg"], vm).name
-    return m["sub"], rg, vm
+    if m.get("vmss"):
+        ss = request.app["compute"].scale_set(m["sub"], m["rg"], m["vmss"])
+        return vmss_id(ss), {"resource_group": rg, "vm": None, "vmss": ss.name}
+    if m.get("vm"):
+        vm = request.app["vms"].find(m["sub"], m["rg"], m["vm"]).name
+        return vm_scope(m["sub"], rg, vm), {"resource_group": rg, "vm": vm}
+    return rg_prefix(m["sub"], rg), {"resource_group": rg, "vm": None}
 
 
 def render_lock(lock: dict[str, Any]) -> dict[str, Any]:
@@ -52,21 +52,13 @@ def render_lock(lock: dict[str, Any]) -> dict[str, Any]:
         props["notes"] = lock["notes"]
     if lock.get("owners"):
         props["owners"] = lock["owners"]
-    return {"id": _scope_id(lock["sub"], lock["rg"], lock["vm"]) + f"{_PROVIDER}/{lock['name']}",
-            "type": "Microsoft.Authorization/locks", "name": lock["name"], "properties": props}
-
-
-def add_lock(store, sub: str, rg: str, vm: str, name: str, level: str, notes: str | None = None,
-             owners: list | None = None) -> tuple[dict[str, Any], bool]:
-    key = (sub.lower(), rg.lower(), vm.lower(), name.lower())
-    created = key not in store
-    store[key] = {"sub": sub, "rg": rg, "vm": vm, "name": name, "level": level, "notes": notes, "owners": owners}
-    return store[key], created
+    return {"id": f"{lock['scope']}{PROVIDER}/{lock['name']}", "type": "Microsoft.Authorization/locks",
+            "name": lock["name"], "properties": props}
 
 
 async def lock_put(request: web.Request, m: dict[str, str]) -> web.Response:
     _check_api_version(request)
-    sub, rg, vm = _scope(request, m)
+    scope, owner = _scope(request, m)
     body = await read_json(request)
     expect_type(body, dict, "parameters", "a JSON object", null_ok=False)
     props = expect_type(body.get("properties"), dict, "properties", "an object", null_ok=False)
@@ -76,15 +68,14 @@ async def lock_put(request: web.Request, m: dict[str, str]) -> web.Response:
                        f"{', '.join(LEVELS)}.", target="properties.level")
     notes = expect_type(props.get("notes"), str, "properties.notes", "a string")
     owners = expect_type(props.get("owners"), list, "properties.owners", "a list of {applicationId}")
-    lock, created = add_lock(_store(request), sub, rg, vm, m["lock"], level, notes, owners)
-    request.app["events"].append("lock_write", resource_group=rg, vm=vm or None, lock=lock["name"], level=level)
+    lock, created = backend(request).put(scope, m["lock"], level, owner, notes, owners)
     return json_response(render_lock(lock), 201 if created else 200)
 
 
 async def lock_get(request: web.Request, m: dict[str, str]) -> web.Response:
     _check_api_version(request)
-    sub, rg, vm = _scope(request, m)
-    lock = _store(request).get((sub.lower(), rg.lower(), vm.lower(), m["lock"].lower()))
+    scope, _owner = _scope(request, m)
+    lock = backend(request).get(scope, m["lock"])
     if lock is None:
         raise ArmError(404, "LockNotFound", f"The lock '{m['lock']}' could not be found.")
     return json_response(render_lock(lock))
@@ -92,34 +83,16 @@ async def lock_get(request: web.Request, m: dict[str, str]) -> web.Response:
 
 async def lock_delete(request: web.Request, m: dict[str, str]) -> web.Response:
     _check_api_version(request)
-    sub, rg, vm = _scope(request, m)
-    lock = _store(request).pop((sub.lower(), rg.lower(), vm.lower(), m["lock"].lower()), None)
-    if lock is None:
-        return web.Response(status=204)
-    request.app["events"].append("lock_delete", resource_group=rg, vm=vm or None, lock=lock["name"])
-    return web.Response(status=200)
+    scope, owner = _scope(request, m)
+    return web.Response(status=204 if backend(request).delete(scope, m["lock"], owner) is None else 200)
 
 
 async def lock_list(request: web.Request, m: dict[str, str]) -> web.Response:
-    """Locks of a scope and of everything under it (at resource-group scope: the group's and its VMs'), as Azure
-    lists them; `$filter=atScope()` keeps the scope's own and its parents'."""
+    """Locks of a scope and its parents; at resource-group scope also those of the resources in it, as Azure lists
+    them, unless `$filter=atScope()` (the scope's own and its parents')."""
     _check_api_version(request)
-    sub, rg, vm = _scope(request, m)
+    scope, _owner = _scope(request, m)
     at_scope = request.query.get("$filter", "").replace(" ", "").lower() == "atscope()"
-    items = [lock for (s, r, v, _n), lock in sorted(_store(request).items())
-             if s == sub.lower() and r == rg.lower()
-             and (v == vm.lower() or v == "" or (not vm and not at_scope))]
-    return json_response(page(request, request.app["base_url"], items, request.app["world"].settings.page_size,
-                              render_lock))
-
-
-def check_not_locked(app, sub: str, rg: str, vm: str, vm_id: str, delete: bool = False) -> None:
-    """409 ScopeLocked when a lock on the VM or its resource group forbids the write (ReadOnly) or delete (any)."""
-    locked = [lock for (s, r, v, _n), lock in sorted(app["vms"].locks.items())
-              if s == sub.lower() and r == rg.lower() and v in ("", vm.lower())
-              and (delete or lock["level"] == "ReadOnly")]
-    if locked:
-        scopes = ",".join(f"'{_scope_id(lock['sub'], lock['rg'], lock['vm'])}'" for lock in locked)
-        raise ArmError(409, "ScopeLocked", f"The scope '{vm_id}' cannot perform {'delete' if delete else 'write'} "
-                       f"operation because following scope(s) are locked: {scopes}. Please remove the lock and try "
-                       "again.")
+    below = not (m.get("vm") or m.get("vmss")) and not at_scope
+    return json_response(page(request, request.app["base_url"], backend(request).listed(scope, below),
+                              request.app["world"].settings.page_size, render_lock))

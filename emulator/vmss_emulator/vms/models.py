@@ -24,7 +24,7 @@ from ..arm import ARM_NOT_FOUND_HINT, CONFLICT_MESSAGE, invalid, now_iso
 from ..exceptions import ArmError
 from ..model import SECRET_OS_KEYS, deep_merge, fill_extension_defaults, property_change_not_allowed, put_over
 from ..operations import Operation, OperationFailed
-from ..state import Instance, ScaleSet, World
+from ..state import VM_GROUP_MODE, Instance, ScaleSet, World
 from . import lifecycle
 from .flexible import is_flexible
 
@@ -188,8 +188,6 @@ class VmBackend:
         # availability sets seen (by sub, rg, name): how many VMs were ever placed there
         self.availability_sets: dict[tuple[str, str, str], int] = {}
         self.availability_set_names: dict[tuple[str, str, str], tuple[str, str]] = {}   # -> (rg, name) as given
-        # Microsoft.Authorization/locks (locks.py): (sub, rg, vm name or "", lock name), lower case -> lock
-        self.locks: dict[tuple[str, str, str, str], dict[str, Any]] = {}
 
     # ---- lookups -------------------------------------------------------------------------------------------
     def check_resource_group(self, sub: str, rg: str) -> None:
@@ -259,7 +257,7 @@ class VmBackend:
             return group, False
         group = ScaleSet(subscription=sub, resource_group=rg, name=name, location=location,
                          sku={"name": "Standard_D2s_v3", "tier": "Standard", "capacity": 0}, zones=[],
-                         model={"virtualMachineProfile": {}, "orchestrationMode": "VirtualMachines"},
+                         model={"virtualMachineProfile": {}, "orchestrationMode": VM_GROUP_MODE},
                          app=dict(app or {}), load_balancer=dict(load_balancer or {}))
         self.groups[key] = group
         return group, True
@@ -297,7 +295,6 @@ class VmBackend:
         self.groups.clear()
         self.availability_sets.clear()
         self.availability_set_names.clear()
-        self.locks.clear()
         return groups
 
     def availability_set_list(self, sub: str, rg: str) -> list[tuple[str, str, list[VirtualMachine]]]:

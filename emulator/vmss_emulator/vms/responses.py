@@ -19,7 +19,6 @@ from ..exceptions import ArmError
 from ..model import check_extension
 from ..render import vmss_id
 from .flexible import is_flexible
-from .locks import check_not_locked
 from .models import MemberRef, VirtualMachine, VmBackend, ensure_vm_writable, extension_missing, find_extension
 from .render import nic_names, ref_id, ref_instance_view, render_availability_set, render_extension, render_nic, \
     render_ref
@@ -47,18 +46,18 @@ def _ensure_plain(ref: VirtualMachine | MemberRef, what: str) -> VirtualMachine:
     return ref
 
 
-def _check_lock(request: web.Request, ref: VirtualMachine | MemberRef, delete: bool = False) -> None:
-    sub, rg = (ref.subscription, ref.resource_group) if isinstance(ref, VirtualMachine) else (
-        ref.ss.subscription, ref.ss.resource_group)
-    check_not_locked(request.app, sub, rg, ref.name, ref_id(ref), delete)
-
-
 # ---------------------------------------------------------------- lists and reads
 
 
 def _filtered(request: web.Request, items: list[VirtualMachine | MemberRef]) -> list[VirtualMachine | MemberRef]:
     flt = request.query.get("$filter", "").strip()
     if not flt:
+        if "instanceview" in request.query.get("$expand", "").lower():
+            # the REST spec: instanceView "can only be specified if a valid $filter option is specified"
+            raise invalid("The $expand option 'instanceView' can only be specified if a valid $filter option is "
+                          "specified ('virtualMachineScaleSet/id' eq '<scale set resource id>'). To read the run time "
+                          "status of every VM, list with statusOnly=true or read each VM's instanceView.",
+                          target="$expand")
         return items
     match = _FILTER.match(flt)
     if not match:
@@ -128,7 +127,6 @@ async def vm_put(request: web.Request, m: dict[str, str], patch: bool = False) -
                        f"resource group '{m['rg']}' was not found.")
     props = _check_vm_body(body, creating=existing is None, patch=patch)
     if existing is not None:
-        _check_lock(request, existing)
         vm = _ensure_plain(existing, "Update Virtual Machine")
         ensure_vm_writable(vm)
         compute.check_preconditions(request, vm)   # etag / If-Match as on scale sets
@@ -150,7 +148,6 @@ async def vm_delete(request: web.Request, m: dict[str, str]) -> web.StreamRespon
     ref = vms(request).existing(m["sub"], m["rg"], m["vm"])
     if ref is None:
         return web.Response(status=204)
-    _check_lock(request, ref, delete=True)
     if isinstance(ref, MemberRef):
         return _member_run(request, ref, "delete", "VirtualMachines_Delete")
     return compute.accepted(request, vms(request).delete_vm(ref))
@@ -207,7 +204,6 @@ async def ext_put(request: web.Request, m: dict[str, str], patch: bool = False) 
     body = await read_json(request)
     wire.check_members(body, "VirtualMachineExtension" + ("Update" if patch else ""))
     check_extension(body, "extensionParameters", name_required=False, patch=patch)
-    _check_lock(request, ref)
     vm = _ensure_plain(ref, "Update Virtual Machine Extension")
     ensure_vm_writable(vm)
     ext, created, op = vms(request).write_extension(vm, m["ext"], body.get("properties") or {}, patch)
@@ -221,7 +217,6 @@ async def ext_patch(request: web.Request, m: dict[str, str]) -> web.Response:
 
 async def ext_delete(request: web.Request, m: dict[str, str]) -> web.StreamResponse:
     ref = vms(request).find(m["sub"], m["rg"], m["vm"], child=True)
-    _check_lock(request, ref)   # deleting an extension is a write of the VM
     vm = _ensure_plain(ref, "Delete Virtual Machine Extension")
     existing = find_extension(vm, m["ext"])
     if existing is None:
@@ -286,8 +281,7 @@ def flexible_action(action: str):
         wire.check_members(body, compute.ACTION_BODIES.get(action, "VirtualMachineScaleSetVMInstanceIDs"))
         targets = member_targets(ss, body)
         for inst in targets:   # a locked member refuses the whole call, as Azure does
-            check_not_locked(request.app, ss.subscription, ss.resource_group, inst.instance_id,
-                             ref_id(MemberRef(ss, inst)), delete=action == "delete")
+            request.app["locks"].check(ref_id(MemberRef(ss, inst)), delete=action == "delete")
         op = request.app["compute"].scale_set_action(ss, targets, action, compute.SS_ACTIONS[action])
         return compute.accepted(request, op)
     return handle

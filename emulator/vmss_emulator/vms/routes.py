@@ -63,8 +63,10 @@ def rows(route, exact, SUB: str, RG: str, VMSS: str) -> tuple[list, list]:
     ]
     rg_locks = RG + r"/providers/microsoft\.authorization/locks"
     vm_locks = one + r"/providers/microsoft\.authorization/locks"
+    vmss_locks = VMSS + r"/providers/microsoft\.authorization/locks"
     for scope, where in ((rg_locks, "ManagementLocks_{}AtResourceGroupLevel"),
-                         (vm_locks, "ManagementLocks_{}AtResourceLevel")):
+                         (vm_locks, "ManagementLocks_{}AtResourceLevel"),
+                         (vmss_locks, "ManagementLocks_{}AtResourceLevel")):
         other += [
             route("GET", scope, locks.lock_list, where.format("List"), "Microsoft.Authorization/locks/read"),
             route("PUT", scope + "/(?P<lock>[^/]+)", locks.lock_put, where.format("CreateOrUpdate"),

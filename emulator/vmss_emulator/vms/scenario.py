@@ -10,7 +10,8 @@ from aiohttp import web
 from ..model import check_extension, fill_extension_defaults
 from ..state import ResourceGroup
 from . import lifecycle
-from .locks import LEVELS, add_lock
+from ..lock_models import LEVELS
+from .locks import vm_scope
 from .render import rg_prefix
 
 VM_KEYS = {"name", "resource_group", "subscription", "location", "size", "image", "zones", "availability_set",
@@ -146,8 +147,8 @@ async def apply(app: web.Application, planned: list[PlannedVm]) -> list[str]:
                                   secrets=p.secrets)
         backend.set_timing(vm, p.upgrade_seconds, p.fail_upgrade)
         for lock in p.locks:
-            add_lock(backend.locks, vm.subscription, vm.resource_group, vm.name, lock["name"], lock["level"],
-                     lock.get("notes"))
+            app["locks"].put(vm_scope(vm.subscription, vm.resource_group, vm.name), lock["name"], lock["level"],
+                             {"resource_group": vm.resource_group, "vm": vm.name}, lock.get("notes"))
         app["events"].append("model_write", resource_group=vm.resource_group, vm=vm.name, operation="scenario",
                              etag=vm.etag)
         await lifecycle.start_vm(app, vm)

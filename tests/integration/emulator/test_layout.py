@@ -18,7 +18,7 @@ import vmss_emulator
 from vmss_emulator import admin, auth, catalog
 from vmss_emulator.compute import responses
 from vmss_emulator.fleet import routes as fleet_routes
-from vmss_emulator.vms import admin as vm_admin, responses as vm_responses
+from vmss_emulator.vms import admin as vm_admin, locks as vm_locks, responses as vm_responses
 from vmss_emulator.exceptions import ADMIN_CODES
 from vmss_emulator.model import graph_cycle
 from vmss_emulator.server import create_app
@@ -26,7 +26,7 @@ from vmss_emulator.state import Principal
 
 PACKAGE = Path(vmss_emulator.__file__).parent
 # the modules whose functions are route handlers: they may read state, never change it
-HANDLER_MODULES = (responses, admin, catalog, vm_responses, vm_admin)
+HANDLER_MODULES = (responses, admin, catalog, vm_responses, vm_admin, vm_locks)
 # what changes state: only backends (and what they call) import these
 STATE_CHANGERS = {"vmss_emulator.lifecycle", "vmss_emulator.rolling", "vmss_emulator.vms.lifecycle"}
 
@@ -185,6 +185,32 @@ def test_one_error_type_and_one_envelope():
                         pytest.fail(f"{path.name}:{node.lineno} builds an error envelope itself")
 
 
+def _renders_an_error(node: ast.AST) -> bool:
+    """`admin_error(...)`-style helpers or `SomeError(...).response()`: an error answer built in place."""
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    if isinstance(func, ast.Name) and func.id.endswith("_error"):
+        return True
+    return (isinstance(func, ast.Attribute) and func.attr == "response" and isinstance(func.value, ast.Call)
+            and getattr(func.value.func, "id", "").endswith("Error"))
+
+
+def test_handlers_raise_their_errors_and_never_render_them():
+    """A handler raises ArmError / AdminError (the backends' errors) and the dispatcher renders it: no handler
+    builds an error answer itself (a second path the envelope could drift on)."""
+    sources = _sources()
+    for module in HANDLER_MODULES:
+        path, tree = sources[module.__name__]
+        handlers = {f.__name__ for f in _handlers(module)}
+        for func in ast.walk(tree):
+            if isinstance(func, ast.AsyncFunctionDef) and func.name in handlers:
+                rendered = [ast.unparse(n) for n in ast.walk(func) if _renders_an_error(n)]
+                assert not rendered, f"{path.name}:{func.name} renders its error: {rendered}"
+    assert _renders_an_error(ast.parse("admin_error(404, 'x')").body[0].value)
+    assert _renders_an_error(ast.parse("AdminError(404, 'x').response()").body[0].value)
+
+
 def _admin_call(emu, method, path, body=b""):
     context = ssl.create_default_context(cafile=str(emu.ca_path))
     req = urllib.request.Request(f"{emu.url}{path}", data=body or None, method=method,
@@ -205,8 +231,17 @@ def _admin_call(emu, method, path, body=b""):
     ("POST", "/_emulator/faults", b"{not json", 400),                   # faults.py
     ("DELETE", "/_emulator/faults/no-such-rule", b"", 404),
     ("POST", "/_emulator/load_balancers/rg/none", b"{}", 404),         # fleet/routes.py
+    ("GET", "/_emulator/virtual_machines/rg-vm/none", b"", 404),       # vms/admin.py
+    ("POST", "/_emulator/virtual_machines/rg-vm/none/config", b"{}", 404),
+    ("POST", "/_emulator/virtual_machines/rg-vm/solo/config", b'{"upgrade_seconds": -1}', 400),
+    ("POST", "/_emulator/virtual_machines/rg-vm/solo/config", b'{"upgrade_seconds": NaN}', 400),
+    ("POST", "/_emulator/virtual_machines/rg-vm/solo/config", b'{"fail_upgrade": 1}', 400),
+    ("POST", "/_emulator/virtual_machines/rg-vm/solo/config", b'{"nonsense": 1}', 400),
+    ("POST", "/_emulator/config", b'{"upgrade_seconds": NaN}', 400),
 ])
 def test_admin_errors_share_one_envelope(emu, method, path, body, status):
+    if "/virtual_machines/" in path:
+        emu.load_scenario({"virtual_machines": [{"name": "solo", "resource_group": "rg-vm"}]})
     got, answer = _admin_call(emu, method, path, body)
     assert got == status
     assert set(answer) == {"error"} and set(answer["error"]) == {"code", "message"}

@@ -50,6 +50,29 @@ def test_vms_are_listed_and_read_with_instance_views(emu, compute):
     assert bad_filter.value.status_code == 400 and bad_filter.value.error.code == "InvalidParameter"
 
 
+def test_the_vm_list_takes_expand_instance_view_only_with_a_filter(emu, compute):
+    """As the REST spec says of VirtualMachines_List/_ListAll: $expand=instanceView "can only be specified if a
+    valid $filter option is specified"; without one Azure answers 400 (statusOnly=true is the way to list status)."""
+    emu.reset_requests()
+    for listing in (lambda: compute.virtual_machines.list(RG, expand="instanceView"),
+                    lambda: compute.virtual_machines.list_all(expand="instanceView")):
+        with pytest.raises(HttpResponseError) as refused:
+            list(listing())
+        assert refused.value.status_code == 400
+        assert (refused.value.error.code, refused.value.error.target) == ("InvalidParameter", "$expand")
+        assert "can only be specified if a valid $filter option is specified" in refused.value.error.message
+    counted = emu.requests()["by_operation"]
+    assert (counted["VirtualMachines_List"], counted["VirtualMachines_ListAll"]) == (1, 1)   # refused at once
+    # with the filter, the members come with their views; statusOnly lists every VM's status
+    api = compute.virtual_machine_scale_sets.get(RG, "api").id
+    members = list(compute.virtual_machines.list(RG, filter=f"'virtualMachineScaleSet/id' eq '{api}'",
+                                                 expand="instanceView"))
+    assert len(members) == 6 and all(vm.properties.instance_view.statuses for vm in members)
+    status = list(compute.virtual_machines.list_all(status_only="true"))
+    assert {vm.name for vm in status} >= {"db-1", "jump"}
+    assert all(vm.properties.instance_view.statuses for vm in status)
+
+
 def test_standalone_nics_carry_the_vm_loopback_ip(emu):
     token = credential_for(emu).get_token(ARM_SCOPE).token
     sub = emu.env["AZURE_SUBSCRIPTION_ID"]
@@ -173,3 +196,27 @@ def test_vm_app_and_load_balancer(emu):
              ["db-1", "db-2", "db-3"])
     assert wait_for(lambda: vm_row(emu, "db-1")["health"] == "healthy")
     assert vm_row(emu, "jump")["health"] is None and vm_row(emu, "jump")["update_domain"] is None
+
+
+def test_fleet_and_fault_events_of_a_vm_name_the_vm_and_its_load_balancer(emu, compute):
+    """A plain VM is no scale set: its health_change, lb_rotation and fault_fired events say `vm` (and the load
+    balancer it sits behind), never `vmss`; a scale set's instances keep `vmss`."""
+    probe = f"/_emulator/load_balancers/{RG}/db/probe"
+    wait_for(lambda: emu.admin("POST", probe)["in_rotation"] == ["db-1", "db-2", "db-3"])
+    emu.clear_events()
+    emu.set_faults([{"kind": "unhealthy_after_upgrade", "instance_ids": ["db-1"], "match": {"operation": "reimage"}}])
+
+    compute.virtual_machines.begin_reimage(RG, "db-1").result()
+    compute.virtual_machine_scale_set_vms.begin_restart(RG, "web", "0").result()
+    wait_for(lambda: "db-1" not in emu.admin("POST", probe)["in_rotation"])
+    wait_for(lambda: compute.virtual_machines.instance_view(RG, "db-1").vm_health.status.code ==
+             "HealthState/unhealthy")
+
+    fleet_types = ("health_change", "lb_rotation", "fault_fired")
+    vm_events = [e for e in emu.events() if e["type"] in fleet_types and e.get("instance_id") == "db-1"]
+    assert {e["type"] for e in vm_events} == set(fleet_types)
+    for event in vm_events:
+        assert "vmss" not in event, event
+        assert (event["resource_group"], event["vm"], event["load_balancer"]) == (RG, "db-1", f"{RG}/db"), event
+    web_events = [e for e in emu.events() if e["type"] in fleet_types and e.get("instance_id") == "0"]
+    assert web_events and all(e["vmss"] == "web" and "vm" not in e for e in web_events)
