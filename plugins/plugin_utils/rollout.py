@@ -135,15 +135,17 @@ def tally(state, label, outcome):
                                                           "new": list(outcome.get("added") or [])}]
     if outcome.get("msg") and by_outcome["failed"]:
         state["upgrade_errors"] = state["upgrade_errors"] + [outcome["msg"]]
+    # a surge batch (its outcome lists what it added) replaces instances rather than upgrading them
+    call = "the replacement of" if "added" in outcome else "the upgrade call for"
     if not instances:
-        state["breach"] = "the upgrade call for %s failed: %s" % (label, outcome.get("msg") or "unknown error")
+        state["breach"] = "%s %s failed: %s" % (call, label, outcome.get("msg") or "unknown error")
     elif outcome.get("upgrade_call") == "timed_out":
         # Its instances may still be updating: no later batch may start over them (Azure would refuse it, 409).
-        state["breach"] = "the upgrade call for %s did not finish in time: %s" % (
-            short_label(label).lower(), outcome.get("msg") or "timed out")
+        state["breach"] = "%s %s did not finish in time: %s" % (
+            call, short_label(label).lower(), outcome.get("msg") or "timed out")
     elif outcome.get("upgrade_call") == "not_started":
-        state["breach"] = "the upgrade call for %s failed before Azure started it: %s" % (
-            short_label(label).lower(), outcome.get("msg") or "unknown error")
+        state["breach"] = "%s %s failed before Azure started it: %s" % (
+            call, short_label(label).lower(), outcome.get("msg") or "unknown error")
 
 
 def judge(state, after, batch_index, label, batch_ids, max_percent, prefix=DEFAULT_PREFIX):

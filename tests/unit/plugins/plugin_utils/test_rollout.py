@@ -320,3 +320,10 @@ def test_the_tally_keeps_which_old_instances_each_surge_batch_replaced_by_which_
     rollout.tally(state, "Batch 2/2", {"instances": [dict(summary("2"), outcome="upgraded")]})
     assert state["replaced"] == [{"old": ["0", "1"], "new": ["6", "7"]}]
     assert state["upgraded"] == ["6", "7", "2"]
+
+
+def test_a_surge_batch_that_reports_no_instance_is_named_a_replacement_not_an_upgrade_call():
+    state = rollout.new_state()
+    rollout.tally(state, "Batch 1/2", {"instances": [], "replaced": [], "added": [],
+                                       "msg": "QuotaExceeded: 4 more cores needed"})
+    assert state["breach"] == "the replacement of Batch 1/2 failed: QuotaExceeded: 4 more cores needed"
