@@ -64,8 +64,7 @@ diff:
   type: dict
 """
 
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss import extensions as ext_graph
-from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import extension_change
 from ansible_collections.vmss.rollout.plugins.module_utils.module import VM_ARGSPEC, VmssModule
 
 ARGUMENT_SPEC = dict(
@@ -77,30 +76,13 @@ ARGUMENT_SPEC.update(VM_ARGSPEC)
 
 
 def run(module, service):
-    params = module.params
-    rg, name = params["resource_group"], params["name"]
-    current = service.list_extensions(rg, name)
-    plan = ext_graph.plan_automatic_upgrade(current, params["extensions"], params["enabled"],
-                                            params["auto_upgrade_minor_version"])
-    if plan["changed"] and not module.check_mode:
-        for _action, ext_name, properties in ext_graph.vm_extension_writes(plan):
-            service.patch_extension(rg, name, ext_name, properties, module.wait_timeout)
-    before = ext_graph.automatic_upgrade_states(current, params["extensions"])
-    return module.result(plan["changed"], before={"extensions": before}, after={"extensions": plan["states"]},
-                         extensions=plan["states"])
+    """``service``: a VmService."""
+    return extension_change.set_automatic_upgrade(module, extension_change.VirtualMachine(service, module))
 
 
 def main():
     module = VmssModule(argument_spec=ARGUMENT_SPEC, scale_set=False)
-    try:
-        service = module.vm_service()
-        service.get_vm(module.params["resource_group"], module.params["name"])
-        result = run(module, service)
-    except ext_graph.ExtensionGraphError as err:
-        module.fail(str(err))
-    except VmssError as err:
-        module.fail_from_error(err)
-    module.exit_json(**result)
+    extension_change.exit_with(module, run, extension_change.vm_service)
 
 
 if __name__ == "__main__":

@@ -150,8 +150,7 @@ diff:
   type: dict
 """
 
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss import extensions as ext_graph
-from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import extension_change
 from ansible_collections.vmss.rollout.plugins.module_utils.module import VM_ARGSPEC, VmssModule
 
 EXTENSION_OPTIONS = dict(
@@ -177,71 +176,14 @@ ARGUMENT_SPEC = dict(
 ARGUMENT_SPEC.update(VM_ARGSPEC)
 
 
-def refuse_health_removal(module, current, plan):
-    """Fail before writing: without its App Health extension a VM has no health signal for any rollout."""
-    params = module.params
-    removed = ext_graph.health_signal_removed(current, plan["extensions"])
-    if removed and not params["allow_health_extension_removal"]:
-        module.fail("Refusing to remove the Application Health extension %s of virtual machine %s/%s: it is the "
-                    "health signal rollouts judge the VM by, and none would be left. Set "
-                    "allow_health_extension_removal: true to remove it anyway."
-                    % (", ".join("'%s'" % n for n in removed), params["resource_group"], params["name"]))
-
-
-def apply(service, rg, name, plan, timeout):
-    """One write per changed extension; returns the VM's extensions as Azure holds them afterwards."""
-    location = None
-    for action, ext_name, body in ext_graph.vm_extension_writes(plan):
-        if action == "create":
-            location = location or service.get_vm(rg, name).get("location")
-            service.put_extension(rg, name, ext_name, dict(body, location=location), timeout)
-        elif action == "update":
-            service.patch_extension(rg, name, ext_name, body, timeout)
-        else:
-            action = "remove extension %s of virtual machine %s/%s" % (ext_name, rg, name)
-            service.finish(action, service.begin_delete_extension(rg, name, ext_name), timeout)
-    return service.list_extensions(rg, name)
-
-
 def run(module, service):
-    params = module.params
-    rg, name = params["resource_group"], params["name"]
-    current = service.list_extensions(rg, name)
-    plan = ext_graph.plan(current, params["extensions"], state=params["state"], exclusive=params["exclusive"],
-                          protected_settings_update=params["protected_settings_update"])
-    if plan["changed"]:
-        refuse_health_removal(module, current, plan)
-    unsent = ext_graph.unsent_protected_settings(current, params["extensions"], params["state"],
-                                                 params["protected_settings_update"])
-    if unsent:
-        module.warn("protected_settings of %s not sent and not compared: already on the VM and "
-                    "protected_settings_update is on_create (Azure never returns protected settings). Set "
-                    "protected_settings_update: always to send them." % ", ".join("'%s'" % n for n in unsent))
-    after = plan["extensions"]
-    if plan["changed"] and not module.check_mode:
-        after = apply(service, rg, name, plan, module.wait_timeout)
-    diff = ext_graph.diff(current, plan)
-    return module.result(
-        plan["changed"], before=diff["before"], after=diff["after"],
-        extensions=[ext_graph.public_view(e) for e in after],
-        previous_extensions=[ext_graph.public_view(e) for e in current],
-        changes=plan["changes"],
-    )
+    """``service``: a VmService."""
+    return extension_change.declare_extensions(module, extension_change.VirtualMachine(service, module))
 
 
 def main():
     module = VmssModule(argument_spec=ARGUMENT_SPEC, scale_set=False)
-    try:
-        ext_graph.check_user_extensions(module.params["extensions"], module.params["state"],
-                                        module.params["exclusive"])
-        service = module.vm_service()
-        service.get_vm(module.params["resource_group"], module.params["name"])
-        result = run(module, service)
-    except ext_graph.ExtensionGraphError as err:
-        module.fail(str(err))
-    except VmssError as err:
-        module.fail_from_error(err)
-    module.exit_json(**result)
+    extension_change.exit_with(module, run, extension_change.vm_service, check_first=extension_change.check_declared)
 
 
 if __name__ == "__main__":

@@ -103,11 +103,8 @@ diff:
   type: dict
 """
 
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss import extensions as ext_graph
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.extension_service import ExtensionService
-from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import extension_change
 from ansible_collections.vmss.rollout.plugins.module_utils.module import CONFLICT_ARGSPEC, VmssModule
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import write_on_latest
 
 ARGUMENT_SPEC = dict(
     extensions=dict(type="list", elements="str", required=True),
@@ -120,99 +117,20 @@ ARGUMENT_SPEC = dict(
 ARGUMENT_SPEC.update(CONFLICT_ARGSPEC)
 
 
-def rolling_flag(vmss):
-    policy = ((vmss.get("properties") or {}).get("upgradePolicy") or {}).get("automaticOSUpgradePolicy") or {}
-    return policy.get("useRollingUpgradePolicy")
-
-
-def plan_model(params, vmss):
-    """(extension plan, upgradePolicy patch or None) for the scale set as read."""
-    plan = ext_graph.plan_automatic_upgrade(ext_graph.model_extensions(vmss), params["extensions"],
-                                            params["enabled"], params["auto_upgrade_minor_version"])
-    wanted = params["use_rolling_upgrade_policy"]
-    policy = None
-    if wanted is not None and rolling_flag(vmss) is not wanted:
-        policy = {"automaticOSUpgradePolicy": {"useRollingUpgradePolicy": wanted}}
-    return plan, policy
-
-
-def summarise_rolling(status):
-    props = status.get("properties") or {}
-    return {"status": (props.get("runningStatus") or {}).get("code"),
-            "progress": props.get("progress") or {},
-            "error": props.get("error")}
-
-
 def run(module, service):
+    """``service``: an ExtensionService. Starting an upgrade is an action: the task reports changed."""
     params = module.params
-    rg, name = params["resource_group"], params["name"]
-    computed = {}
-
-    def compute(vmss):
-        plan, policy = plan_model(params, vmss)
-        computed.update(plan=plan, policy=policy)
-        if not (plan["changed"] or policy is not None) or module.check_mode:
-            return None
-        return ext_graph.arm_profile_for_write(plan) if plan["changed"] else None, policy
-
-    def write(vmss, change):
-        extensions, policy = change
-        return service.patch_model(rg, name, vmss.get("etag"), extensions=extensions, upgrade_policy=policy)
-
-    vmss, _written, _conflicts = write_on_latest(lambda: service.get_scale_set(rg, name), compute, write,
-                                                 params["conflict_retries"], rg, name,
-                                                 busy_timeout=module.wait_timeout, poll_interval=module.poll_interval,
-                                                 say=module.warn)
-    plan, policy = computed["plan"], computed["policy"]
-    rolling_before = rolling_flag(vmss)
-    rolling_after = rolling_before if policy is None else params["use_rolling_upgrade_policy"]
-    model_changed = plan["changed"] or policy is not None
-
-    before_states = ext_graph.automatic_upgrade_states(ext_graph.model_extensions(vmss), params["extensions"])
-    result = module.result(
-        model_changed or params["start_upgrade"],
-        before={"extensions": before_states, "use_rolling_upgrade_policy": rolling_before},
-        after={"extensions": plan["states"], "use_rolling_upgrade_policy": rolling_after},
-        extensions=plan["states"],
-        use_rolling_upgrade_policy=rolling_after,
-    )
+    result = extension_change.set_automatic_upgrade(module, extension_change.ScaleSetModel(service, module),
+                                                    also_changed=params["start_upgrade"])
     if params["start_upgrade"] and not module.check_mode:
-        result["rolling_upgrade"] = run_extension_upgrade(service, rg, name, params["wait"], result)
+        result["rolling_upgrade"] = extension_change.run_extension_upgrade(
+            service, params["resource_group"], params["name"], params["wait"], result)
     return result
-
-
-def run_extension_upgrade(service, rg, name, wait, result):
-    """Start extensionRollingUpgrade; with ``wait`` follow it to the end. A failed upgrade fails the task
-    but the result (with the last rolling upgrade status) still reaches the user."""
-    poller = service.start_extension_upgrade(rg, name)
-    failure = None
-    if wait:
-        try:
-            service.finish_extension_upgrade(rg, name, poller)
-        except VmssError as err:
-            failure = err
-    status = summarise_rolling(service.latest_rolling_upgrade(rg, name))
-    if failure is None and wait and status["status"] in ("Faulted", "Cancelled"):
-        error = status["error"] or {}
-        failure = VmssError("The extension rolling upgrade of scale set %s/%s ended %s: %s: %s"
-                            % (rg, name, status["status"], error.get("code"), error.get("message")),
-                            code=error.get("code"))
-    if failure is not None:
-        result["rolling_upgrade"] = status
-        failure.result = result  # the task fails but still reports what happened
-        raise failure
-    return status
 
 
 def main():
     module = VmssModule(argument_spec=ARGUMENT_SPEC, vm_module="vm_auto_ext_upgrade")
-    try:
-        result = run(module, ExtensionService(module.service(), module.wait_timeout, module.poll_interval))
-    except ext_graph.ExtensionGraphError as err:
-        module.fail(str(err))
-    except VmssError as err:
-        module.fail_from_error(err, **getattr(err, "result", {}))
-    module.exit_json(**result)
+    extension_change.exit_with(module, run, extension_change.scale_set_service)
 
 
 if __name__ == "__main__":

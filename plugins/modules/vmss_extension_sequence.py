@@ -192,11 +192,8 @@ diff:
   type: dict
 """
 
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss import extensions as ext_graph, images
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.extension_service import ExtensionService
-from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import extension_change
 from ansible_collections.vmss.rollout.plugins.module_utils.module import CONFLICT_ARGSPEC, VmssModule
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import write_on_latest
 
 EXTENSION_OPTIONS = dict(
     name=dict(type="str", required=True),
@@ -223,90 +220,15 @@ ARGUMENT_SPEC = dict(
 ARGUMENT_SPEC.update(CONFLICT_ARGSPEC)
 
 
-def make_plan(params, current):
-    return ext_graph.plan(current, params["extensions"], state=params["state"], exclusive=params["exclusive"],
-                          protected_settings_update=params["protected_settings_update"])
-
-
-def refuse_automatic(module, vmss):
-    """Fail before writing: under mode Automatic an extension change restarts every instance at once."""
-    params = module.params
-    reason = images.automatic_refusal(
-        "extensions", "the extensions", params["resource_group"], params["name"], images.upgrade_policy_of(vmss),
-        params["allow_automatic_upgrade"], "switch the scale set to Manual or Rolling first (vmss_model_image "
-        "upgrade_policy)")
-    if reason:
-        module.fail(reason)
-
-
-def refuse_health_removal(module, current, plan):
-    """Fail before writing: without its App Health extension a scale set has no health signal for any rollout."""
-    params = module.params
-    removed = ext_graph.health_signal_removed(current, plan["extensions"])
-    if removed and not params["allow_health_extension_removal"]:
-        module.fail("Refusing to remove the Application Health extension %s of scale set %s/%s: it is the health "
-                    "signal rollouts judge instances by, and none would be left. Set allow_health_extension_removal: "
-                    "true to remove it anyway." % (", ".join("'%s'" % n for n in removed), params["resource_group"],
-                                                   params["name"]))
-
-
 def run(module, service):
-    params = module.params
-    rg, name = params["resource_group"], params["name"]
-    # Checks that need no Azure state fail before the first request.
-    ext_graph.check_user_extensions(params["extensions"], params["state"], params["exclusive"])
-    computed = {}
-
-    def compute(vmss):
-        computed["current"] = ext_graph.model_extensions(vmss)
-        computed["plan"] = make_plan(params, computed["current"])
-        if computed["plan"]["changed"]:
-            refuse_automatic(module, vmss)
-            refuse_health_removal(module, computed["current"], computed["plan"])
-        if not computed["plan"]["changed"] or module.check_mode:
-            return None
-        return ext_graph.arm_profile_for_write(computed["plan"])
-
-    def write(vmss, extensions):
-        return service.patch_model(rg, name, vmss.get("etag"), extensions=extensions)
-
-    _vmss, written, _conflicts = write_on_latest(lambda: service.get_scale_set(rg, name), compute, write,
-                                                 params["conflict_retries"], rg, name,
-                                                 busy_timeout=module.wait_timeout, poll_interval=module.poll_interval,
-                                                 say=module.warn)
-    current, plan = computed["current"], computed["plan"]
-    unsent = ext_graph.unsent_protected_settings(current, params["extensions"], params["state"],
-                                                 params["protected_settings_update"])
-    if unsent:
-        module.warn("protected_settings of %s not sent and not compared: %s already in the model and "
-                    "protected_settings_update is on_create (Azure never returns protected settings, so a change "
-                    "cannot be seen). Set protected_settings_update: always to send them, with a new "
-                    "force_update_tag to run the extension again."
-                    % (", ".join("'%s'" % n for n in unsent), "it is" if len(unsent) == 1 else "they are"))
-    after = plan["extensions"] if written is None else ext_graph.model_extensions(written)
-    views = [ext_graph.public_view(e) for e in after]
-    diff = ext_graph.diff(current, plan)
-    return module.result(
-        plan["changed"], before=diff["before"], after=diff["after"],
-        extensions=views,
-        previous_extensions=[ext_graph.public_view(e) for e in current],
-        provisioning_order=ext_graph.provisioning_order(after),
-        changes=plan["changes"],
-    )
+    """``service``: an ExtensionService."""
+    return extension_change.declare_extensions(module, extension_change.ScaleSetModel(service, module))
 
 
 def main():
     module = VmssModule(argument_spec=ARGUMENT_SPEC, vm_module="vm_extension")
-    try:
-        params = module.params
-        ext_graph.check_user_extensions(params["extensions"], params["state"], params["exclusive"])
-        service = ExtensionService(module.service(), module.wait_timeout, module.poll_interval)
-        result = run(module, service)
-    except ext_graph.ExtensionGraphError as err:
-        module.fail(str(err))
-    except VmssError as err:
-        module.fail_from_error(err)
-    module.exit_json(**result)
+    extension_change.exit_with(module, run, extension_change.scale_set_service,
+                               check_first=extension_change.check_declared)
 
 
 if __name__ == "__main__":
