@@ -138,18 +138,17 @@ class VirtualMachine:
             on_final_plan(current, plan)
         written = None
         if plan["changed"] and not check_mode:
-            written = self._write(plan)
+            written = self._write(plan, vm.get("location"))
         return vm, current, plan, written
 
-    def _write(self, plan):
-        """One write per changed extension, in plan order; returns what each write returned."""
+    def _write(self, plan, location):
+        """One write per changed extension, in plan order (a new one in the VM's ``location``); returns what each
+        write returned."""
         service, timeout = self.service, self.module.wait_timeout
         rg, name = self._key()
-        location = None
         written = []
         for action, ext_name, body in ext_graph.vm_extension_writes(plan):
             if action == "create":
-                location = location or service.get_vm(rg, name).get("location")
                 written.append(service.put_extension(rg, name, ext_name, dict(body, location=location), timeout))
             elif action == "update":
                 written.append(service.patch_extension(rg, name, ext_name, body, timeout))
