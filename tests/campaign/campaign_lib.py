@@ -400,7 +400,7 @@ def _arm_at_batch(emulator, plan: dict, colleague: Colleague | None, stop: threa
         stop.wait(0.1)
 
 
-def _release_hang_on_next_write(emulator, plan: dict, stop: threading.Event, log: list) -> None:
+def release_hang_on_next_write(emulator, plan: dict, stop: threading.Event, log: list) -> None:
     """A hung upgrade ends once the engine's call has timed out and the next model write meets it (the rollback's
     restore, refused with 409 while the upgrade holds the set): the rollback must wait it out, not give up."""
     fired = None
@@ -457,12 +457,12 @@ class Report:
         return "\n".join(lines)
 
 
-def _last_seq(emulator) -> int:
+def last_seq(emulator) -> int:
     events = emulator.events()
     return events[-1]["seq"] if events else 0
 
 
-def _start_playbook(env: dict, path: Path, workdir: Path, log: Path) -> subprocess.Popen:
+def start_playbook(env: dict, path: Path, workdir: Path, log: Path) -> subprocess.Popen:
     out = log.open("w")
     return subprocess.Popen([str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(path)],
                             env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -505,15 +505,15 @@ def run_plan(plan: dict, emulator, workdir: Path) -> Report:
     watcher.start()
     releaser = None
     if plan["rollback"] and any(f["kind"] == "upgrade_hangs" for f in plan["faults"]):
-        releaser = threading.Thread(target=_release_hang_on_next_write, args=(emulator, plan, stop, armed_log),
+        releaser = threading.Thread(target=release_hang_on_next_write, args=(emulator, plan, stop, armed_log),
                                     daemon=True)
         releaser.start()
     try:
         runs.append(_first_run(plan, emulator, env, book, workdir, report))
         if runs[0].killed:
-            seq = _last_seq(emulator)
+            seq = last_seq(emulator)
             start = time.time()
-            proc = _start_playbook(env, book, workdir, workdir / "rerun.log")
+            proc = start_playbook(env, book, workdir, workdir / "rerun.log")
             proc.wait(timeout=600)
             runs.append(Run(proc.returncode, (workdir / "rerun.log").read_text(), seq, start, time.time()))
     finally:
@@ -551,16 +551,25 @@ def run_plan(plan: dict, emulator, workdir: Path) -> Report:
 
 
 def _first_run(plan: dict, emulator, env: dict, book: Path, workdir: Path, report: Report) -> Run:
-    seq = _last_seq(emulator)
+    seq = last_seq(emulator)
     start = time.time()
     log = workdir / "run.log"
-    proc = _start_playbook(env, book, workdir, log)
+    proc = start_playbook(env, book, workdir, log)
     if not plan["kill"]:
         proc.wait(timeout=600)
         return Run(proc.returncode, log.read_text(), seq, start, time.time())
     at = plan["kill"]["at_batch"]
+    if not kill_when(proc, lambda: forward_lro_count(emulator) >= at, book):
+        report.notes.append("the run ended before batch %d: nothing to kill" % at)
+        return Run(proc.returncode, log.read_text(), seq, start, time.time())
+    return Run(None, log.read_text(), seq, start, time.time(), killed=True)
+
+
+def kill_when(proc: subprocess.Popen, reached, book: Path) -> bool:
+    """SIGKILL ansible-playbook's process group once ``reached()``; False when the play ended first. Returns once
+    the batch engine's worker, which lives in its own session, has stopped by itself (before its next write)."""
     try:
-        wait_for(lambda: forward_lro_count(emulator) >= at or proc.poll() is not None, 300, "batch %d" % at)
+        wait_for(lambda: reached() or proc.poll() is not None, 300, "the point to kill the run at")
         killed = proc.poll() is None
         if killed:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -568,12 +577,9 @@ def _first_run(plan: dict, emulator, env: dict, book: Path, workdir: Path, repor
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
-    if not killed:
-        report.notes.append("the run ended before batch %d: nothing to kill" % at)
-        return Run(proc.returncode, log.read_text(), seq, start, time.time())
-    # the batch engine's worker lives in its own session: it must stop by itself before its next write
-    wait_for(lambda: not processes_mentioning(str(book)), 180, "the killed run's worker to stop")
-    return Run(None, log.read_text(), seq, start, time.time(), killed=True)
+    if killed:
+        wait_for(lambda: not processes_mentioning(str(book)), 180, "the killed run's worker to stop")
+    return killed
 
 
 # -------------------------------------------------------------------------------------------- invariants
@@ -716,7 +722,7 @@ def state_at(events: list, seq: int, ids) -> dict:
     return state
 
 
-def _is_unhealthy(health: str, provisioning: str) -> bool:
+def is_unhealthy(health: str, provisioning: str) -> bool:
     return health in ("unhealthy", "unknown") or provisioning in ("failed", "updating")
 
 
@@ -786,7 +792,7 @@ def judge(facts: Facts, report: Report) -> None:
             if up.start_seq < run.first_seq and (up.end_seq is None or up.end_seq > run.first_seq):
                 point = max(point, (up.end_seq or point) + 1)
         whole = state_at(events, point, ids)
-        sick = [i for i, (h, p) in whole.items() if _is_unhealthy(h, p)]
+        sick = [i for i, (h, p) in whole.items() if is_unhealthy(h, p)]
         if len(sick) * 100 > plan["max_unhealthy_percent"] * len(ids):
             run_breach.setdefault(run_index, "%d of %d of the set unhealthy before starting (%s)" % (
                 len(sick), len(ids), ", ".join(sick)))
@@ -848,7 +854,7 @@ def judge(facts: Facts, report: Report) -> None:
             if not breach and number + 1 < len(batches):
                 # what the engine judged before the next batch: the set once this batch settled (before any drain)
                 whole = state_at(events, _settled_seq(events, batch) + 1, ids)
-                sick = [i for i, (h, p) in whole.items() if _is_unhealthy(h, p)]
+                sick = [i for i, (h, p) in whole.items() if is_unhealthy(h, p)]
                 if len(sick) * 100 > plan["max_unhealthy_percent"] * len(ids):
                     breach = "%d of %d of the set unhealthy before batch %d (%s)" % (
                         len(sick), len(ids), number + 2, ", ".join(sick))
@@ -892,7 +898,7 @@ def judge(facts: Facts, report: Report) -> None:
                        - set(ev_upgraded), key=int)
     ev_rolled_back = sorted(set(u.instance_id for u in back if u.result == "succeeded"), key=int)
     if forward and not report.check("the play saved rolling_upgrade_result", bool(result),
-                                    "no result (rc %s): %s" % (final.rc, _tail(final.output))):
+                                    "no result (rc %s): %s" % (final.rc, tail(final.output))):
         result = {}
     if result:
         got_upgraded = sorted(result.get("upgraded") or [], key=int)
@@ -930,7 +936,7 @@ def judge(facts: Facts, report: Report) -> None:
     else:
         rc_ok = final.rc == 0
     report.check("exit status matches the outcome", rc_ok,
-                 "rc %s; events: %s; %s" % (final.rc, outcome_text, _failure_line(final.output)))
+                 "rc %s; events: %s; %s" % (final.rc, outcome_text, failure_line(final.output)))
 
     # ---- edits survive; ours survives unless rolled back
     model = facts.model
@@ -954,7 +960,7 @@ def judge(facts: Facts, report: Report) -> None:
                          "the model has %r, status %r" % (our_value, result.get("status")))
     if plan["rollback"] and breached and forward and not ours_back:
         report.check("a breach with rollback on restores the previous model", our_value == old_value,
-                     "the model has %r after %s; %s" % (our_value, outcome_text, _failure_line(final.output)))
+                     "the model has %r after %s; %s" % (our_value, outcome_text, failure_line(final.output)))
     if facts.colleague and not ours_back:
         kind = facts.colleague["kind"]
         if kind == "tags":
@@ -1032,10 +1038,10 @@ def _ext_settings(model, name: str) -> dict:
     return {}
 
 
-def _failure_line(output: str) -> str:
+def failure_line(output: str) -> str:
     lines = [line for line in output.splitlines() if "FAILED!" in line or line.startswith("fatal")]
     return (lines[-1][:400] if lines else "no failure printed")
 
 
-def _tail(text: str, lines: int = 6) -> str:
+def tail(text: str, lines: int = 6) -> str:
     return " | ".join(text.strip().splitlines()[-lines:])
