@@ -12,18 +12,20 @@ import json
 import os
 import random
 import signal
-import ssl
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+# one SDK client, wait_for and processes_mentioning for the reliability suite and the campaign (tools/campaign.py
+# imports this module outside pytest, so the path is put here)
+sys.path.insert(0, str(REPO / "tests" / "reliability"))
+from reliability_helpers import processes_mentioning, sdk_client, wait_for  # noqa: E402  pylint: disable=wrong-import-position
 BIN = Path(sys.executable).parent
 RG = "rg-camp"
 VMSS = "camp"
@@ -268,49 +270,8 @@ def ensure_collection_link() -> None:
         link.symlink_to(Path("../../../.."))
 
 
-def sdk_client(emulator):
-    """A real azure-mgmt-compute client for the colleague's edits and the final model read."""
-    from azure.identity import ClientSecretCredential
-    from azure.mgmt.compute import ComputeManagementClient
-
-    env, url = emulator.env, emulator.url
-    with urllib.request.urlopen(  # noqa: S310 - the emulator on loopback
-            f"{url}/metadata/endpoints?api-version=2022-09-01",
-            context=ssl.create_default_context(cafile=str(emulator.ca_path))) as answer:
-        clouds = json.loads(answer.read())
-    cloud = clouds[0] if isinstance(clouds, list) else clouds
-    audience = cloud["authentication"]["audiences"][0].rstrip("/")
-    credential = ClientSecretCredential(
-        env["AZURE_TENANT"], env["AZURE_CLIENT_ID"], env["AZURE_SECRET"], authority=url,
-        disable_instance_discovery=True, connection_verify=str(emulator.ca_path))
-    return ComputeManagementClient(credential, env["AZURE_SUBSCRIPTION_ID"], base_url=url,
-                                   credential_scopes=[f"{audience}/.default"],
-                                   connection_verify=str(emulator.ca_path), polling_interval=0.2)
-
-
 def fleet(emulator) -> list[dict]:
     return emulator.instances(RG, VMSS)
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"timed out waiting for {what}")
-
-
-def processes_mentioning(text: str) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and text.encode() in (entry / "cmdline").read_bytes():
-                pids.append(int(entry.name))
-        except OSError:
-            continue
-    return pids
 
 
 def forward_lro_count(emulator) -> int:
@@ -427,6 +388,7 @@ class Run:
     start: float
     end: float
     killed: bool = False
+    killed_at: float | None = None   # when ansible-playbook was killed (its worker may still finish a change)
 
 
 @dataclass
@@ -476,7 +438,7 @@ def run_plan(plan: dict, emulator, workdir: Path) -> Report:
     ensure_collection_link()
     emulator.reset()
     emulator.load_scenario(scenario(plan))
-    wait_for(lambda: all(i.get("health") == "healthy" for i in fleet(emulator)), 60, "the set to be healthy")
+    wait_for(lambda: all(i.get("health") == "healthy" for i in fleet(emulator)), 60, what="the set to be healthy")
     sdk = sdk_client(emulator)
     start_model = sdk.virtual_machine_scale_sets.get(RG, VMSS)
     emulator.clear_events()
@@ -533,7 +495,7 @@ def run_plan(plan: dict, emulator, workdir: Path) -> Report:
             report.check("harness: the colleague's edit landed", False, colleague.error)
     # let everything the play left running finish before the final state is judged
     wait_for(lambda: not any((i.get("provisioning_state") or "").lower() == "updating" for i in fleet(emulator)),
-             120, "instances to stop updating")
+             120, what="instances to stop updating")
     result = printed_result(runs[-1].output)
     timings["judged"] = time.monotonic()
     facts = Facts(plan=plan, events=emulator.events(), requests=emulator.requests(), fleet=fleet(emulator),
@@ -565,20 +527,22 @@ def _first_run(plan: dict, emulator, env: dict, book: Path, workdir: Path, repor
     return Run(None, log.read_text(), seq, start, time.time(), killed=True)
 
 
-def kill_when(proc: subprocess.Popen, reached, book: Path) -> bool:
-    """SIGKILL ansible-playbook's process group once ``reached()``; False when the play ended first. Returns once
-    the batch engine's worker, which lives in its own session, has stopped by itself (before its next write)."""
+def kill_when(proc: subprocess.Popen, reached, book: Path) -> float | None:
+    """SIGKILL ansible-playbook's process group once ``reached()``: the time of the kill, None when the play ended
+    first. Returns once the batch engine's worker, which lives in its own session, has stopped by itself (before its
+    next write)."""
+    killed = None
     try:
-        wait_for(lambda: reached() or proc.poll() is not None, 300, "the point to kill the run at")
-        killed = proc.poll() is None
-        if killed:
+        wait_for(lambda: reached() or proc.poll() is not None, 300, what="the point to kill the run at")
+        if proc.poll() is None:
+            killed = time.time()
             os.killpg(proc.pid, signal.SIGKILL)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
     if killed:
-        wait_for(lambda: not processes_mentioning(str(book)), 180, "the killed run's worker to stop")
+        wait_for(lambda: not processes_mentioning(str(book)), 180, what="the killed run's worker to stop")
     return killed
 
 

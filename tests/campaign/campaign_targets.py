@@ -293,7 +293,7 @@ def run_plan(plan: dict, emulator, workdir: Path) -> Report:
     emulator.reset()
     emulator.load_scenario(scenario(plan))
     lib.wait_for(lambda: all(m.get("health") == "healthy" for m in members(emulator, plan)), 60,
-                 "the members to be healthy")
+                 what="the members to be healthy")
     sdk = lib.sdk_client(emulator)
     if plan["lock"] and plan["target"] == "flexible":
         lock_member(sdk, emulator, plan["lock"])
@@ -336,7 +336,7 @@ def run_plan(plan: dict, emulator, workdir: Path) -> Report:
     if colleague is not None and colleague.error:
         report.check("harness: the colleague's edit landed", "Conflict" in colleague.error, colleague.error)
     lib.wait_for(lambda: not any((m.get("provisioning_state") or "").lower() in ("updating", "creating")
-                                 for m in members(emulator, plan)), 120, "members to stop updating")
+                                 for m in members(emulator, plan)), 120, what="members to stop updating")
     facts = {"plan": plan, "events": emulator.events(), "members": members(emulator, plan), "initial": initial,
              "runs": runs, "result": lib.printed_result(runs[-1].output),
              "colleague": colleague.done if colleague else None,
@@ -356,10 +356,11 @@ def _first_run(plan, emulator, env, book, workdir, report) -> Run:
     if not plan["kill"]:
         proc.wait(timeout=600)
         return Run(proc.returncode, log.read_text(), seq, start, time.time())
-    killed = lib.kill_when(proc, lambda: change_starts(emulator, plan) >= plan["kill"]["at_upgrade"], book)
-    if not killed:
+    killed_at = lib.kill_when(proc, lambda: change_starts(emulator, plan) >= plan["kill"]["at_upgrade"], book)
+    if killed_at is None:
         report.notes.append("the run ended before change %d: nothing to kill" % plan["kill"]["at_upgrade"])
-    return Run(None if killed else proc.returncode, log.read_text(), seq, start, time.time(), killed=killed)
+    return Run(None if killed_at else proc.returncode, log.read_text(), seq, start, time.time(),
+               killed=killed_at is not None, killed_at=killed_at)
 
 
 def _model_value(sdk, plan: dict):
@@ -405,7 +406,6 @@ def changes(facts: dict) -> list[dict]:
     out, open_by = [], {}
     forward_done: dict[int, set] = {}
     rollback_from: dict[int, int] = {}
-    model_writes: dict[int, int] = {}
 
     def run_of(seq):
         return max([i for i, s in enumerate(starts) if s < seq] or [0])
@@ -415,9 +415,9 @@ def changes(facts: dict) -> list[dict]:
         run = run_of(event["seq"])
         if event["type"] == "model_write" and event.get("operation") != "scenario" and event["seq"] != colleague_seq:
             if plan["target"] == "flexible" and not event.get("vm"):
-                # the run's first write of the set's model is the change; a later one restores it (the rollback)
-                model_writes[run] = model_writes.get(run, 0) + 1
-                if model_writes[run] > 1:
+                # the run changes the set's model before its first batch (or finds it changed); a write after a
+                # batch started restores it (the rollback)
+                if forward_done.get(run):
                     rollback_from.setdefault(run, event["seq"])
             elif event.get("vm") in forward_done.get(run, set()):
                 rollback_from.setdefault(run, event["seq"])   # a VM written again in one run: the rollback
@@ -500,18 +500,23 @@ def judge(facts: dict, report: Report) -> None:
     report.check("never two %s in flight, never more than the batch" % (
         "update domains" if plan["batch_by"] == "update_domain" else "zones / fault domains"), not domains,
         "; ".join(domains[:3]))
-    last: dict[tuple, dict] = {}
+    last: dict[str, dict] = {}
     for change in timeline:
-        key = (change["name"], change["direction"])
-        earlier = last.get(key)
-        # again the same way, though the last time did not fail: in one run, or forward in a rerun with no
-        # rollback in between (a rerun goes on with the members not yet on the new version)
-        if earlier is not None and earlier["result"] != "failed" and (
-                earlier["run"] == change["run"] or not rollback_between(timeline, earlier, change)):
+        # the same way as its last change, which did not fail (a rerun goes on with the members not yet on the new
+        # version; a rollback in between makes the member outdated again)
+        earlier = last.get(change["name"])
+        if earlier is not None and earlier["direction"] == change["direction"] and earlier["result"] != "failed":
             twice.append("%s changed %s twice (the first %s)" % (change["name"], change["direction"],
                                                                  earlier["result"] or "still running"))
-        last[key] = change
+        last[change["name"]] = change
     report.check("no member changed twice in one direction", not twice, "; ".join(twice))
+    if runs[0].killed_at:
+        # the killed run's worker lives on in its own session: it may finish the change in flight, never write again
+        rerun = runs[1].first_seq if len(runs) > 1 else 1 << 62
+        after = ["%s %s" % (e["operation"], e.get("vm") or e.get("vmss")) for e in events
+                 if e["type"] == "model_write" and e["time"] > runs[0].killed_at and e["seq"] < rerun
+                 and e["seq"] != colleague_write(facts)]
+        report.check("nothing written after the controller was killed", not after, "written after: %s" % after)
     if plan["lock"]:
         touched = [c for c in timeline if c["name"] == plan["lock"]]
         writes = [e for e in events if e["type"] == "model_write" and e.get("vm") == plan["lock"]]
@@ -530,6 +535,21 @@ def judge(facts: dict, report: Report) -> None:
                 groups[-1].append(change)
             else:
                 groups.append([change])
+        # the whole-group check before starting (a rerun finds what the killed run left), judged once the changes
+        # still running from that run have ended, as the engine waits for them
+        point = run.first_seq + 1
+        for change in timeline:
+            if change["start_seq"] < run.first_seq and (change["end_seq"] or 0) > run.first_seq:
+                point = max(point, change["end_seq"] + 1)
+        sick = [i for i, (h, p) in lib.state_at(events, point, ids).items() if lib.is_unhealthy(h, p)]
+        if len(sick) * 100 > plan["max_unhealthy_percent"] * len(ids):
+            breach_at[run_index] = "%d of %d members unhealthy before starting (%s)" % (len(sick), len(ids),
+                                                                                      ", ".join(sick))
+            breach_seq[run_index] = run.first_seq
+            if groups:
+                breach_problems.append("run %d: a batch started though the group was unhealthy before starting"
+                                       % (run_index + 1))
+            continue
         attempted: list[dict] = []
         for number, group in enumerate(groups):
             attempted += group
@@ -621,12 +641,16 @@ def judge(facts: dict, report: Report) -> None:
         report.check("without a breach every member not locked was changed or is on the new version", not left,
                      "never changed and not on the new version: %s" % left)
     elif plan["rollback"]:
+        # the rollback brings back what its run changed (an earlier, killed run's changes are not known to it)
+        touched = sorted(set(c["name"] for c in forward))
+        earlier = sorted(set(on_new) - set(touched))
+        if earlier:
+            report.notes.append("left on the new version by an earlier (killed) run: %s" % ", ".join(earlier))
         if plan["target"] == "flexible":
             report.check("a breach with rollback restores the set's model", not model_new, "model image %s" % model)
-            report.check("a breach with rollback brings every member back", not on_new, "still on %s: %s" % (
-                NEW, on_new))
+            report.check("a breach with rollback brings back every member its run changed",
+                         not set(on_new) & set(touched), "still on %s: %s" % (NEW, sorted(set(on_new) & set(touched))))
         else:
-            touched = sorted(set(c["name"] for c in forward))
             still = [name for name in touched if model.get(name) != "v1"]
             report.check("a breach with rollback puts the previous extension back on every VM it changed",
                          not still, "extension release: %s" % dict((n, model.get(n)) for n in touched))
@@ -640,11 +664,6 @@ def judge(facts: dict, report: Report) -> None:
         tags = facts["colleague_tags"] or {}
         report.check("a colleague's edit survives (tag)", tags.get(COLLEAGUE_TAG[0]) == COLLEAGUE_TAG[1],
                      "tags now %s" % tags)
-
-
-def rollback_between(timeline: list, earlier: dict, change: dict) -> bool:
-    return any(c["direction"] == "back" and earlier["start_seq"] < c["start_seq"] < change["start_seq"]
-               for c in timeline if c["name"] == change["name"])
 
 
 def _never_changed(forward: list) -> set:
