@@ -543,8 +543,8 @@ def judge(facts: dict, report: Report) -> None:
                 point = max(point, change["end_seq"] + 1)
         sick = [i for i, (h, p) in lib.state_at(events, point, ids).items() if lib.is_unhealthy(h, p)]
         if len(sick) * 100 > plan["max_unhealthy_percent"] * len(ids):
-            breach_at[run_index] = "%d of %d members unhealthy before starting (%s)" % (len(sick), len(ids),
-                                                                                      ", ".join(sick))
+            breach_at[run_index] = "%d of %d members unhealthy before starting (%s)" % (
+                len(sick), len(ids), ", ".join(sick))
             breach_seq[run_index] = run.first_seq
             if groups:
                 breach_problems.append("run %d: a batch started though the group was unhealthy before starting"

@@ -22,7 +22,8 @@ from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssErr
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import batches, extensions, health, \
     instances as inst_lib, vms
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import is_busy
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.upgrade import InputError, outcomes, skip_reason
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.upgrade import InputError, outcomes, skip_reason, \
+    wait_for_health_in, wait_while_updating_in
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import wait_until
 
 KINDS = ("uniform", "flexible", "virtual_machines")
@@ -38,31 +39,12 @@ def _none():
 
 def wait_while_updating(read, keys, timeout, interval):
     """Re-read until none of ``keys`` is updating; returns that read (VmssTimeout after ``timeout``)."""
-    def settled():
-        current = read()
-        return None if [s for s in current if s["instance_id"] in keys and health.is_updating(s)] else current
-    return wait_until(settled, timeout, interval, "members %s to finish updating" % ", ".join(keys))
+    return wait_while_updating_in(read, keys, timeout, interval, "members")
 
 
 def wait_for_health(read, keys, after, wait, warn):
     """Re-read until the health of ``keys`` settles; on health_timeout keep the last read and warn."""
-    state = {"last": after}
-
-    def ours_settled():
-        return all(health.is_settled(s) for s in state["last"] if s["instance_id"] in keys and not health.is_failed(s))
-
-    def settled():
-        if ours_settled():
-            return True
-        state["last"] = read()
-        return ours_settled()
-
-    try:
-        wait_until(settled, wait["health_timeout"], wait["poll_interval"],
-                   "App Health of members %s to settle" % ", ".join(keys))
-    except VmssTimeout as err:
-        warn(str(err))
-    return state["last"]
+    return wait_for_health_in(read, keys, after, wait, warn, "members")
 
 
 def run_named_upgrade(read, call, keys, wait, check_mode=False, warn=None, before_upgrade_call=None,

@@ -172,8 +172,8 @@ def test_a_vm_busy_with_another_operation_is_waited_out_within_wait_timeout_then
     assert back == ["app0"] and service.ext["app0"]["properties"]["settings"] == {"version": "1"}
     assert isinstance(error, VmssError) and error.status == 409 and "app1" in error.msg
     assert len([c for c in service.calls if c[:2] == ("put", "app0")]) == 3   # refused twice, then written
-    assert [w.split(" is busy")[0] for w in warnings if " is busy " in w] == ["Virtual machine rg/app0",
-                                                                             "Virtual machine rg/app1"]
+    busy = [w.split(" is busy")[0] for w in warnings if " is busy " in w]
+    assert busy == ["Virtual machine rg/app0", "Virtual machine rg/app1"]
 
 
 def test_extension_input_is_checked_and_protected_settings_are_never_compared():
