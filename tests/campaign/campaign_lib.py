@@ -106,26 +106,36 @@ def make_plan(seed: int) -> dict:
     return plan
 
 
-def _fault(rnd: random.Random, fault: str, kind: str, ids: list[str]) -> dict:
-    """One emulator fault rule (plus "at_batch": added when that batch starts, 0 = before the play)."""
+SICK_ON_NEW_IMAGE = {"kind": "unhealthy_after_upgrade", "image_version": NEW}
+SICK_ON_NEW_RELEASE = {"kind": "unhealthy_after_upgrade",
+                       "extension_setting": {"extension": "app", "name": "release", "value": "v2"}}
+
+
+def machine_fault(rnd: random.Random, fault: str, ids: list[str], sick_on_new: dict) -> dict | None:
+    """The fault rules every kind of target draws alike (upgrade_fails, upgrade_hangs, unhealthy_after_upgrade on
+    some instances or on ``sick_on_new``, throttle, token_lifetime); None for the others."""
     if fault == "upgrade_fails":
         rule = {"kind": "upgrade_fails", "instance_ids": [rnd.choice(ids)]}
         if rnd.random() < 0.5:
             rule["count"] = 1
-    elif fault == "upgrade_hangs":
-        rule = {"kind": "upgrade_hangs", "instance_ids": [rnd.choice(ids)], "count": 1}
-    elif fault == "unhealthy_after_upgrade":
-        how = rnd.choice(["target", "target", "instances"])
-        if how == "instances":
-            rule = {"kind": "unhealthy_after_upgrade", "instance_ids": rnd.sample(ids, rnd.randint(1, 2))}
-        elif kind == "image":
-            rule = {"kind": "unhealthy_after_upgrade", "image_version": NEW}
-        else:
-            rule = {"kind": "unhealthy_after_upgrade",
-                    "extension_setting": {"extension": "app", "name": "release", "value": "v2"}}
-    elif fault == "throttle":
-        rule = {"kind": "throttle", "match": {"method": "GET"}, "every": rnd.randint(4, 8), "retry_after": 0.2}
-    elif fault == "http_error":
+        return rule
+    if fault == "upgrade_hangs":
+        return {"kind": "upgrade_hangs", "instance_ids": [rnd.choice(ids)], "count": 1}
+    if fault == "unhealthy_after_upgrade":
+        if rnd.choice(["target", "target", "instances"]) == "instances":
+            return {"kind": "unhealthy_after_upgrade", "instance_ids": rnd.sample(ids, rnd.randint(1, 2))}
+        return dict(sick_on_new)
+    if fault == "throttle":
+        return {"kind": "throttle", "match": {"method": "GET"}, "every": rnd.randint(4, 8), "retry_after": 0.2}
+    if fault == "token_lifetime":
+        return {"kind": "token_lifetime", "seconds": rnd.choice([1, 2])}
+    return None
+
+
+def _fault(rnd: random.Random, fault: str, kind: str, ids: list[str]) -> dict:
+    """One emulator fault rule (plus "at_batch": added when that batch starts, 0 = before the play)."""
+    rule = machine_fault(rnd, fault, ids, SICK_ON_NEW_IMAGE if kind == "image" else SICK_ON_NEW_RELEASE)
+    if rule is None and fault == "http_error":
         rule = rnd.choice([
             {"kind": "http_error", "status": 503, "match": {"method": "POST", "path": "manualupgrade"},
              "count": rnd.randint(1, 2), "retry_after": 0.2},
@@ -134,14 +144,12 @@ def _fault(rnd: random.Random, fault: str, kind: str, ids: list[str]) -> dict:
             {"kind": "http_error", "status": 503, "match": {"path": "metadata/endpoints"}, "count": 1,
              "retry_after": 0.2},
         ])
-    elif fault == "drop_connection":
+    elif rule is None:   # drop_connection
         rule = rnd.choice([
             {"kind": "drop_connection", "match": {"operation": "VirtualMachineScaleSetVMs_List"}, "count": 1},
             {"kind": "drop_connection", "match": {"method": "POST", "path": "manualupgrade"}, "count": 1},
             {"kind": "drop_connection", "match": {"path": "metadata/endpoints"}, "count": 1},
         ])
-    else:
-        rule = {"kind": "token_lifetime", "seconds": rnd.choice([1, 2])}
     # request faults may arm mid-rollout (after the model write), upgrade faults are there from the start; a
     # metadata fault at the start would only stop the play before it writes anything
     if "metadata" in json.dumps(rule.get("match", {})):

@@ -97,37 +97,21 @@ def member_names(plan: dict) -> list[str]:
 
 def _fault(rnd: random.Random, fault: str, target: str, names: list[str]) -> dict:
     """One emulator fault rule (plus "at_upgrade": armed once that many member changes started, 0 = before)."""
-    if fault == "upgrade_fails":
-        rule = {"kind": "upgrade_fails", "instance_ids": [rnd.choice(names)]}
-        if rnd.random() < 0.5:
-            rule["count"] = 1
-    elif fault == "upgrade_hangs":
-        rule = {"kind": "upgrade_hangs", "instance_ids": [rnd.choice(names)], "count": 1}
-    elif fault == "unhealthy_after_upgrade":
-        if rnd.random() < 0.35:
-            rule = {"kind": "unhealthy_after_upgrade", "instance_ids": rnd.sample(names, rnd.randint(1, 2))}
-        elif target == "flexible":
-            rule = {"kind": "unhealthy_after_upgrade", "image_version": NEW}
-        else:
-            rule = {"kind": "unhealthy_after_upgrade",
-                    "extension_setting": {"extension": "app", "name": "release", "value": "v2"}}
-    elif fault == "throttle":
-        rule = {"kind": "throttle", "match": {"method": "GET"}, "every": rnd.randint(4, 8), "retry_after": 0.2}
-    elif fault == "http_error":
+    rule = lib.machine_fault(rnd, fault, names,
+                             lib.SICK_ON_NEW_IMAGE if target == "flexible" else lib.SICK_ON_NEW_RELEASE)
+    if rule is None and fault == "http_error":
         write = {"method": "POST", "path": "manualupgrade"} if target == "flexible" \
             else {"method": "PUT", "path": "extensions/app"}
         rule = rnd.choice([
             {"kind": "http_error", "status": 503, "match": write, "count": 1, "retry_after": 0.2},
             {"kind": "http_error", "status": 500, "match": {"method": "GET", "path": "operations"}, "every": 3},
         ])
-    elif fault == "drop_connection":
+    elif rule is None:   # drop_connection
         # reads only: a dropped write is a lost write no client may retry blindly (campaign_lib judges that case)
         rule = {"kind": "drop_connection", "match": rnd.choice([
             {"operation": "VirtualMachines_List"}, {"method": "GET", "path": "networkInterfaces"},
             {"operation": "VirtualMachineExtensions_Get"} if target == "vm_group"
             else {"operation": "VirtualMachineScaleSets_Get"}]), "count": 1}
-    else:
-        rule = {"kind": "token_lifetime", "seconds": rnd.choice([1, 2])}
     rule["at_upgrade"] = rnd.choice([0, 1, 2]) if fault in ("throttle", "http_error", "drop_connection") else 0
     return rule
 
