@@ -348,21 +348,23 @@ class Colleague:
                 return
 
 
-def _arm_at_batch(emulator, plan: dict, colleague: Colleague | None, stop: threading.Event, log: list) -> None:
-    """Watch the events: when batch N starts (its upgrade LRO), add the faults armed for it and make the edit."""
-    pending_faults = {}
+def arm_as_it_goes(emulator, plan: dict, colleague, stop: threading.Event, log: list, key: str = "at_batch",
+                   started=None, what: str = "batch") -> None:
+    """Watch the emulator: once ``started(emulator)`` (default: the forward upgrade calls, i.e. batches) reaches N,
+    add the faults whose ``key`` is N and make the colleague's edit planned at N."""
+    started = started or forward_lro_count
+    pending_faults: dict[int, list] = {}
     for rule in plan["faults"]:
-        if rule["at_batch"] > 0:
-            pending_faults.setdefault(rule["at_batch"], []).append(
-                dict((k, v) for k, v in rule.items() if k != "at_batch"))
-    edit_at = plan["edit"]["at_batch"] if colleague is not None else None
+        if rule[key] > 0:
+            pending_faults.setdefault(rule[key], []).append(dict((k, v) for k, v in rule.items() if k != key))
+    edit_at = plan["edit"][key] if colleague is not None else None
     while not stop.is_set() and (pending_faults or edit_at is not None):
-        started = forward_lro_count(emulator)
+        count = started(emulator)
         for at in sorted(pending_faults):
-            if started >= at:
+            if count >= at:
                 emulator.set_faults(pending_faults.pop(at))
-                log.append("faults armed at batch %d" % at)
-        if edit_at is not None and started >= edit_at:
+                log.append("faults armed at %s %d" % (what, at))
+        if edit_at is not None and count >= edit_at:
             edit_at = None
             colleague.apply()
             log.append("edit %s: %s" % (plan["edit"]["kind"], "done" if colleague.done else colleague.error))
@@ -470,7 +472,7 @@ def run_plan(plan: dict, emulator, workdir: Path) -> Report:
     colleague = Colleague(plan, sdk) if plan["edit"] else None
     stop = threading.Event()
     armed_log: list = []
-    watcher = threading.Thread(target=_arm_at_batch, args=(emulator, plan, colleague, stop, armed_log), daemon=True)
+    watcher = threading.Thread(target=arm_as_it_goes, args=(emulator, plan, colleague, stop, armed_log), daemon=True)
     runs: list[Run] = []
     watcher.start()
     releaser = None

@@ -244,26 +244,6 @@ class Colleague:
         return self.sdk.virtual_machines.get(RG, self.vm).tags or {}
 
 
-def _arm(emulator, plan: dict, colleague: Colleague | None, stop: threading.Event, log: list) -> None:
-    """When the Nth member change starts: add the faults armed for it, make the colleague's edit."""
-    pending: dict[int, list] = {}
-    for rule in plan["faults"]:
-        if rule["at_upgrade"] > 0:
-            pending.setdefault(rule["at_upgrade"], []).append(_rule(rule))
-    edit_at = plan["edit"]["at_upgrade"] if colleague is not None else None
-    while not stop.is_set() and (pending or edit_at is not None):
-        started = change_starts(emulator, plan)
-        for at in sorted(pending):
-            if started >= at:
-                emulator.set_faults(pending.pop(at))
-                log.append("faults armed at change %d" % at)
-        if edit_at is not None and started >= edit_at:
-            edit_at = None
-            colleague.apply()
-            log.append("edit tags: %s" % ("done" if colleague.done else colleague.error))
-        stop.wait(0.1)
-
-
 def _rule(rule: dict) -> dict:
     return dict((k, v) for k, v in rule.items() if k != "at_upgrade")
 
@@ -293,7 +273,8 @@ def run_plan(plan: dict, emulator, workdir: Path) -> Report:
     colleague = Colleague(plan, sdk) if plan["edit"] else None
     stop = threading.Event()
     log: list = []
-    threads = [threading.Thread(target=_arm, args=(emulator, plan, colleague, stop, log), daemon=True)]
+    threads = [threading.Thread(target=lib.arm_as_it_goes, daemon=True, args=(
+        emulator, plan, colleague, stop, log, "at_upgrade", lambda emu: change_starts(emu, plan), "change"))]
     if plan["rollback"] and any(f["kind"] == "upgrade_hangs" for f in plan["faults"]):
         # the hung change ends at the first write after the batch timed out (the rollback's), as campaign_lib's
         threads.append(threading.Thread(target=lib.release_hang_on_next_write, args=(emulator, plan, stop, log),
