@@ -3,6 +3,7 @@
     python tools/campaign.py --seeds 40          # seeds 1..40
     python tools/campaign.py --seed 17           # replay one plan
     python tools/campaign.py --seeds 20 --first 100
+    python tools/campaign.py --target flexible --seeds 10   # a Flexible scale set (vm_group: plain VMs)
 
 Every failing plan is printed in full with its seed and the invariants it broke; the totals go to stdout last as
 one JSON object: plans run, invariants checked, failures, and the failing seeds.
@@ -21,6 +22,7 @@ sys.path.insert(0, str(REPO / "tests" / "campaign"))
 sys.path.insert(0, str(REPO / "emulator"))
 
 import campaign_lib  # noqa: E402
+import campaign_targets  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -28,16 +30,21 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=10, help="how many seeds to run (from --first)")
     parser.add_argument("--first", type=int, default=1, help="the first seed (default 1)")
     parser.add_argument("--seed", type=int, action="append", help="run this seed (repeatable); overrides --seeds")
+    parser.add_argument("--target", choices=("uniform",) + campaign_targets.TARGETS, default="uniform",
+                        help="the kind of rollout target (default uniform: campaign_lib's plans)")
     parser.add_argument("--plan-only", action="store_true", help="print the plans and what they cover, run nothing")
     parser.add_argument("--keep", metavar="DIR", help="keep each plan's playbook, output and result under DIR")
     parser.add_argument("--verbose", action="store_true", help="print every plan's report, not only failures")
     args = parser.parse_args(argv)
     seeds = args.seed or list(range(args.first, args.first + args.seeds))
-    plans = [campaign_lib.make_plan(seed) for seed in seeds]
+    uniform = args.target == "uniform"
+    lib = campaign_lib if uniform else campaign_targets
+    plans = [campaign_lib.make_plan(seed) if uniform else campaign_targets.make_plan(seed, args.target)
+             for seed in seeds]
     if args.plan_only:
         for plan in plans:
             print(json.dumps(plan, sort_keys=True))
-        print(json.dumps(campaign_lib.plan_covers(plans), indent=1))
+        print(json.dumps(lib.plan_covers(plans), indent=1))
         return 0
 
     from vmss_emulator.testing import EmulatorProcess
@@ -52,7 +59,7 @@ def main(argv=None) -> int:
         try:
             for plan in plans:
                 try:
-                    report = campaign_lib.run_plan(plan, emulator, plans_dir / ("seed-%d" % plan["seed"]))
+                    report = lib.run_plan(plan, emulator, plans_dir / ("seed-%d" % plan["seed"]))
                 except Exception as err:  # noqa: BLE001 - a plan that could not run is a failure, reported
                     report = campaign_lib.Report(plan)
                     report.check("the plan ran", False, repr(err))

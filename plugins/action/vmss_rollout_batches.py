@@ -255,6 +255,8 @@ class ActionModule(ActionBase):
                 # a rollback (the model restored: the old instances are current again) ends the surge rollout too
                 target.release_base(latest)
             if state["breach"] and args["rollback"] and not check_mode:
+                # a write like any other: not for a killed ansible-playbook (its rerun may be rolling forward)
+                steps.before_write("rolling back")
                 result["rolled_back"], result["rollback_note"] = roll_back_group(target, instances, args, state, say)
         except (rollout.TwoZonesError, ControllerGone, batches.BatchError, upgrade.InputError) as err:
             raise AnsibleActionFail(str(err))

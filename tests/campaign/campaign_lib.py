@@ -12,18 +12,20 @@ import json
 import os
 import random
 import signal
-import ssl
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+# one SDK client, wait_for and processes_mentioning for the reliability suite and the campaign (tools/campaign.py
+# imports this module outside pytest, so the path is put here)
+sys.path.insert(0, str(REPO / "tests" / "reliability"))
+from reliability_helpers import processes_mentioning, sdk_client, wait_for  # noqa: E402  pylint: disable=wrong-import-position
 BIN = Path(sys.executable).parent
 RG = "rg-camp"
 VMSS = "camp"
@@ -104,26 +106,36 @@ def make_plan(seed: int) -> dict:
     return plan
 
 
-def _fault(rnd: random.Random, fault: str, kind: str, ids: list[str]) -> dict:
-    """One emulator fault rule (plus "at_batch": added when that batch starts, 0 = before the play)."""
+SICK_ON_NEW_IMAGE = {"kind": "unhealthy_after_upgrade", "image_version": NEW}
+SICK_ON_NEW_RELEASE = {"kind": "unhealthy_after_upgrade",
+                       "extension_setting": {"extension": "app", "name": "release", "value": "v2"}}
+
+
+def machine_fault(rnd: random.Random, fault: str, ids: list[str], sick_on_new: dict) -> dict | None:
+    """The fault rules every kind of target draws alike (upgrade_fails, upgrade_hangs, unhealthy_after_upgrade on
+    some instances or on ``sick_on_new``, throttle, token_lifetime); None for the others."""
     if fault == "upgrade_fails":
         rule = {"kind": "upgrade_fails", "instance_ids": [rnd.choice(ids)]}
         if rnd.random() < 0.5:
             rule["count"] = 1
-    elif fault == "upgrade_hangs":
-        rule = {"kind": "upgrade_hangs", "instance_ids": [rnd.choice(ids)], "count": 1}
-    elif fault == "unhealthy_after_upgrade":
-        how = rnd.choice(["target", "target", "instances"])
-        if how == "instances":
-            rule = {"kind": "unhealthy_after_upgrade", "instance_ids": rnd.sample(ids, rnd.randint(1, 2))}
-        elif kind == "image":
-            rule = {"kind": "unhealthy_after_upgrade", "image_version": NEW}
-        else:
-            rule = {"kind": "unhealthy_after_upgrade",
-                    "extension_setting": {"extension": "app", "name": "release", "value": "v2"}}
-    elif fault == "throttle":
-        rule = {"kind": "throttle", "match": {"method": "GET"}, "every": rnd.randint(4, 8), "retry_after": 0.2}
-    elif fault == "http_error":
+        return rule
+    if fault == "upgrade_hangs":
+        return {"kind": "upgrade_hangs", "instance_ids": [rnd.choice(ids)], "count": 1}
+    if fault == "unhealthy_after_upgrade":
+        if rnd.choice(["target", "target", "instances"]) == "instances":
+            return {"kind": "unhealthy_after_upgrade", "instance_ids": rnd.sample(ids, rnd.randint(1, 2))}
+        return dict(sick_on_new)
+    if fault == "throttle":
+        return {"kind": "throttle", "match": {"method": "GET"}, "every": rnd.randint(4, 8), "retry_after": 0.2}
+    if fault == "token_lifetime":
+        return {"kind": "token_lifetime", "seconds": rnd.choice([1, 2])}
+    return None
+
+
+def _fault(rnd: random.Random, fault: str, kind: str, ids: list[str]) -> dict:
+    """One emulator fault rule (plus "at_batch": added when that batch starts, 0 = before the play)."""
+    rule = machine_fault(rnd, fault, ids, SICK_ON_NEW_IMAGE if kind == "image" else SICK_ON_NEW_RELEASE)
+    if rule is None and fault == "http_error":
         rule = rnd.choice([
             {"kind": "http_error", "status": 503, "match": {"method": "POST", "path": "manualupgrade"},
              "count": rnd.randint(1, 2), "retry_after": 0.2},
@@ -132,14 +144,12 @@ def _fault(rnd: random.Random, fault: str, kind: str, ids: list[str]) -> dict:
             {"kind": "http_error", "status": 503, "match": {"path": "metadata/endpoints"}, "count": 1,
              "retry_after": 0.2},
         ])
-    elif fault == "drop_connection":
+    elif rule is None:   # drop_connection
         rule = rnd.choice([
             {"kind": "drop_connection", "match": {"operation": "VirtualMachineScaleSetVMs_List"}, "count": 1},
             {"kind": "drop_connection", "match": {"method": "POST", "path": "manualupgrade"}, "count": 1},
             {"kind": "drop_connection", "match": {"path": "metadata/endpoints"}, "count": 1},
         ])
-    else:
-        rule = {"kind": "token_lifetime", "seconds": rnd.choice([1, 2])}
     # request faults may arm mid-rollout (after the model write), upgrade faults are there from the start; a
     # metadata fault at the start would only stop the play before it writes anything
     if "metadata" in json.dumps(rule.get("match", {})):
@@ -268,49 +278,8 @@ def ensure_collection_link() -> None:
         link.symlink_to(Path("../../../.."))
 
 
-def sdk_client(emulator):
-    """A real azure-mgmt-compute client for the colleague's edits and the final model read."""
-    from azure.identity import ClientSecretCredential
-    from azure.mgmt.compute import ComputeManagementClient
-
-    env, url = emulator.env, emulator.url
-    with urllib.request.urlopen(  # noqa: S310 - the emulator on loopback
-            f"{url}/metadata/endpoints?api-version=2022-09-01",
-            context=ssl.create_default_context(cafile=str(emulator.ca_path))) as answer:
-        clouds = json.loads(answer.read())
-    cloud = clouds[0] if isinstance(clouds, list) else clouds
-    audience = cloud["authentication"]["audiences"][0].rstrip("/")
-    credential = ClientSecretCredential(
-        env["AZURE_TENANT"], env["AZURE_CLIENT_ID"], env["AZURE_SECRET"], authority=url,
-        disable_instance_discovery=True, connection_verify=str(emulator.ca_path))
-    return ComputeManagementClient(credential, env["AZURE_SUBSCRIPTION_ID"], base_url=url,
-                                   credential_scopes=[f"{audience}/.default"],
-                                   connection_verify=str(emulator.ca_path), polling_interval=0.2)
-
-
 def fleet(emulator) -> list[dict]:
     return emulator.instances(RG, VMSS)
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"timed out waiting for {what}")
-
-
-def processes_mentioning(text: str) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and text.encode() in (entry / "cmdline").read_bytes():
-                pids.append(int(entry.name))
-        except OSError:
-            continue
-    return pids
 
 
 def forward_lro_count(emulator) -> int:
@@ -379,28 +348,30 @@ class Colleague:
                 return
 
 
-def _arm_at_batch(emulator, plan: dict, colleague: Colleague | None, stop: threading.Event, log: list) -> None:
-    """Watch the events: when batch N starts (its upgrade LRO), add the faults armed for it and make the edit."""
-    pending_faults = {}
+def arm_as_it_goes(emulator, plan: dict, colleague, stop: threading.Event, log: list, key: str = "at_batch",
+                   started=None, what: str = "batch") -> None:
+    """Watch the emulator: once ``started(emulator)`` (default: the forward upgrade calls, i.e. batches) reaches N,
+    add the faults whose ``key`` is N and make the colleague's edit planned at N."""
+    started = started or forward_lro_count
+    pending_faults: dict[int, list] = {}
     for rule in plan["faults"]:
-        if rule["at_batch"] > 0:
-            pending_faults.setdefault(rule["at_batch"], []).append(
-                dict((k, v) for k, v in rule.items() if k != "at_batch"))
-    edit_at = plan["edit"]["at_batch"] if colleague is not None else None
+        if rule[key] > 0:
+            pending_faults.setdefault(rule[key], []).append(dict((k, v) for k, v in rule.items() if k != key))
+    edit_at = plan["edit"][key] if colleague is not None else None
     while not stop.is_set() and (pending_faults or edit_at is not None):
-        started = forward_lro_count(emulator)
+        count = started(emulator)
         for at in sorted(pending_faults):
-            if started >= at:
+            if count >= at:
                 emulator.set_faults(pending_faults.pop(at))
-                log.append("faults armed at batch %d" % at)
-        if edit_at is not None and started >= edit_at:
+                log.append("faults armed at %s %d" % (what, at))
+        if edit_at is not None and count >= edit_at:
             edit_at = None
             colleague.apply()
             log.append("edit %s: %s" % (plan["edit"]["kind"], "done" if colleague.done else colleague.error))
         stop.wait(0.1)
 
 
-def _release_hang_on_next_write(emulator, plan: dict, stop: threading.Event, log: list) -> None:
+def release_hang_on_next_write(emulator, plan: dict, stop: threading.Event, log: list) -> None:
     """A hung upgrade ends once the engine's call has timed out and the next model write meets it (the rollback's
     restore, refused with 409 while the upgrade holds the set): the rollback must wait it out, not give up."""
     fired = None
@@ -427,6 +398,7 @@ class Run:
     start: float
     end: float
     killed: bool = False
+    killed_at: float | None = None   # when ansible-playbook was killed (its worker may still finish a change)
 
 
 @dataclass
@@ -457,12 +429,12 @@ class Report:
         return "\n".join(lines)
 
 
-def _last_seq(emulator) -> int:
+def last_seq(emulator) -> int:
     events = emulator.events()
     return events[-1]["seq"] if events else 0
 
 
-def _start_playbook(env: dict, path: Path, workdir: Path, log: Path) -> subprocess.Popen:
+def start_playbook(env: dict, path: Path, workdir: Path, log: Path) -> subprocess.Popen:
     out = log.open("w")
     return subprocess.Popen([str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(path)],
                             env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -476,7 +448,7 @@ def run_plan(plan: dict, emulator, workdir: Path) -> Report:
     ensure_collection_link()
     emulator.reset()
     emulator.load_scenario(scenario(plan))
-    wait_for(lambda: all(i.get("health") == "healthy" for i in fleet(emulator)), 60, "the set to be healthy")
+    wait_for(lambda: all(i.get("health") == "healthy" for i in fleet(emulator)), 60, what="the set to be healthy")
     sdk = sdk_client(emulator)
     start_model = sdk.virtual_machine_scale_sets.get(RG, VMSS)
     emulator.clear_events()
@@ -500,20 +472,20 @@ def run_plan(plan: dict, emulator, workdir: Path) -> Report:
     colleague = Colleague(plan, sdk) if plan["edit"] else None
     stop = threading.Event()
     armed_log: list = []
-    watcher = threading.Thread(target=_arm_at_batch, args=(emulator, plan, colleague, stop, armed_log), daemon=True)
+    watcher = threading.Thread(target=arm_as_it_goes, args=(emulator, plan, colleague, stop, armed_log), daemon=True)
     runs: list[Run] = []
     watcher.start()
     releaser = None
     if plan["rollback"] and any(f["kind"] == "upgrade_hangs" for f in plan["faults"]):
-        releaser = threading.Thread(target=_release_hang_on_next_write, args=(emulator, plan, stop, armed_log),
+        releaser = threading.Thread(target=release_hang_on_next_write, args=(emulator, plan, stop, armed_log),
                                     daemon=True)
         releaser.start()
     try:
         runs.append(_first_run(plan, emulator, env, book, workdir, report))
         if runs[0].killed:
-            seq = _last_seq(emulator)
+            seq = last_seq(emulator)
             start = time.time()
-            proc = _start_playbook(env, book, workdir, workdir / "rerun.log")
+            proc = start_playbook(env, book, workdir, workdir / "rerun.log")
             proc.wait(timeout=600)
             runs.append(Run(proc.returncode, (workdir / "rerun.log").read_text(), seq, start, time.time()))
     finally:
@@ -533,7 +505,7 @@ def run_plan(plan: dict, emulator, workdir: Path) -> Report:
             report.check("harness: the colleague's edit landed", False, colleague.error)
     # let everything the play left running finish before the final state is judged
     wait_for(lambda: not any((i.get("provisioning_state") or "").lower() == "updating" for i in fleet(emulator)),
-             120, "instances to stop updating")
+             120, what="instances to stop updating")
     result = printed_result(runs[-1].output)
     timings["judged"] = time.monotonic()
     facts = Facts(plan=plan, events=emulator.events(), requests=emulator.requests(), fleet=fleet(emulator),
@@ -551,29 +523,37 @@ def run_plan(plan: dict, emulator, workdir: Path) -> Report:
 
 
 def _first_run(plan: dict, emulator, env: dict, book: Path, workdir: Path, report: Report) -> Run:
-    seq = _last_seq(emulator)
+    seq = last_seq(emulator)
     start = time.time()
     log = workdir / "run.log"
-    proc = _start_playbook(env, book, workdir, log)
+    proc = start_playbook(env, book, workdir, log)
     if not plan["kill"]:
         proc.wait(timeout=600)
         return Run(proc.returncode, log.read_text(), seq, start, time.time())
     at = plan["kill"]["at_batch"]
+    if not kill_when(proc, lambda: forward_lro_count(emulator) >= at, book):
+        report.notes.append("the run ended before batch %d: nothing to kill" % at)
+        return Run(proc.returncode, log.read_text(), seq, start, time.time())
+    return Run(None, log.read_text(), seq, start, time.time(), killed=True)
+
+
+def kill_when(proc: subprocess.Popen, reached, book: Path) -> float | None:
+    """SIGKILL ansible-playbook's process group once ``reached()``: the time of the kill, None when the play ended
+    first. Returns once the batch engine's worker, which lives in its own session, has stopped by itself (before its
+    next write)."""
+    killed = None
     try:
-        wait_for(lambda: forward_lro_count(emulator) >= at or proc.poll() is not None, 300, "batch %d" % at)
-        killed = proc.poll() is None
-        if killed:
+        wait_for(lambda: reached() or proc.poll() is not None, 300, what="the point to kill the run at")
+        if proc.poll() is None:
+            killed = time.time()
             os.killpg(proc.pid, signal.SIGKILL)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
-    if not killed:
-        report.notes.append("the run ended before batch %d: nothing to kill" % at)
-        return Run(proc.returncode, log.read_text(), seq, start, time.time())
-    # the batch engine's worker lives in its own session: it must stop by itself before its next write
-    wait_for(lambda: not processes_mentioning(str(book)), 180, "the killed run's worker to stop")
-    return Run(None, log.read_text(), seq, start, time.time(), killed=True)
+    if killed:
+        wait_for(lambda: not processes_mentioning(str(book)), 180, what="the killed run's worker to stop")
+    return killed
 
 
 # -------------------------------------------------------------------------------------------- invariants
@@ -716,7 +696,7 @@ def state_at(events: list, seq: int, ids) -> dict:
     return state
 
 
-def _is_unhealthy(health: str, provisioning: str) -> bool:
+def is_unhealthy(health: str, provisioning: str) -> bool:
     return health in ("unhealthy", "unknown") or provisioning in ("failed", "updating")
 
 
@@ -786,7 +766,7 @@ def judge(facts: Facts, report: Report) -> None:
             if up.start_seq < run.first_seq and (up.end_seq is None or up.end_seq > run.first_seq):
                 point = max(point, (up.end_seq or point) + 1)
         whole = state_at(events, point, ids)
-        sick = [i for i, (h, p) in whole.items() if _is_unhealthy(h, p)]
+        sick = [i for i, (h, p) in whole.items() if is_unhealthy(h, p)]
         if len(sick) * 100 > plan["max_unhealthy_percent"] * len(ids):
             run_breach.setdefault(run_index, "%d of %d of the set unhealthy before starting (%s)" % (
                 len(sick), len(ids), ", ".join(sick)))
@@ -848,7 +828,7 @@ def judge(facts: Facts, report: Report) -> None:
             if not breach and number + 1 < len(batches):
                 # what the engine judged before the next batch: the set once this batch settled (before any drain)
                 whole = state_at(events, _settled_seq(events, batch) + 1, ids)
-                sick = [i for i, (h, p) in whole.items() if _is_unhealthy(h, p)]
+                sick = [i for i, (h, p) in whole.items() if is_unhealthy(h, p)]
                 if len(sick) * 100 > plan["max_unhealthy_percent"] * len(ids):
                     breach = "%d of %d of the set unhealthy before batch %d (%s)" % (
                         len(sick), len(ids), number + 2, ", ".join(sick))
@@ -892,7 +872,7 @@ def judge(facts: Facts, report: Report) -> None:
                        - set(ev_upgraded), key=int)
     ev_rolled_back = sorted(set(u.instance_id for u in back if u.result == "succeeded"), key=int)
     if forward and not report.check("the play saved rolling_upgrade_result", bool(result),
-                                    "no result (rc %s): %s" % (final.rc, _tail(final.output))):
+                                    "no result (rc %s): %s" % (final.rc, tail(final.output))):
         result = {}
     if result:
         got_upgraded = sorted(result.get("upgraded") or [], key=int)
@@ -930,7 +910,7 @@ def judge(facts: Facts, report: Report) -> None:
     else:
         rc_ok = final.rc == 0
     report.check("exit status matches the outcome", rc_ok,
-                 "rc %s; events: %s; %s" % (final.rc, outcome_text, _failure_line(final.output)))
+                 "rc %s; events: %s; %s" % (final.rc, outcome_text, failure_line(final.output)))
 
     # ---- edits survive; ours survives unless rolled back
     model = facts.model
@@ -954,7 +934,7 @@ def judge(facts: Facts, report: Report) -> None:
                          "the model has %r, status %r" % (our_value, result.get("status")))
     if plan["rollback"] and breached and forward and not ours_back:
         report.check("a breach with rollback on restores the previous model", our_value == old_value,
-                     "the model has %r after %s; %s" % (our_value, outcome_text, _failure_line(final.output)))
+                     "the model has %r after %s; %s" % (our_value, outcome_text, failure_line(final.output)))
     if facts.colleague and not ours_back:
         kind = facts.colleague["kind"]
         if kind == "tags":
@@ -1032,10 +1012,10 @@ def _ext_settings(model, name: str) -> dict:
     return {}
 
 
-def _failure_line(output: str) -> str:
+def failure_line(output: str) -> str:
     lines = [line for line in output.splitlines() if "FAILED!" in line or line.startswith("fatal")]
     return (lines[-1][:400] if lines else "no failure printed")
 
 
-def _tail(text: str, lines: int = 6) -> str:
+def tail(text: str, lines: int = 6) -> str:
     return " | ".join(text.strip().splitlines()[-lines:])

@@ -2,12 +2,18 @@
 
 Every scenario here is tiny (a handful of instances, sub-second emulator timings) so the suite stays fast.
 The fixtures `fresh_emulator`, `run_playbook`, `run_module` and `ansible_env` come from tests/conftest.py;
-`sdk` (a real azure-mgmt-compute client for the test's own reads and edits) from tests/reliability/conftest.py.
+`sdk` (sdk_client below: a real azure-mgmt-compute client for the test's own reads and edits) from
+tests/reliability/conftest.py. The fault campaign (tests/campaign/campaign_lib.py, also run by tools/campaign.py
+outside pytest) uses sdk_client, wait_for and processes_mentioning from here too.
 """
 from __future__ import annotations
 
+import json
+import ssl
 import time
+import urllib.request
 from collections import Counter
+from pathlib import Path
 
 RG = "rg-rel"
 VMSS = "rel"
@@ -102,6 +108,39 @@ def fired(emulator, kind: str) -> list[dict]:
 def model_image_version(emulator, sdk) -> str:
     vmss = sdk.virtual_machine_scale_sets.get(RG, VMSS)
     return vmss.virtual_machine_profile.storage_profile.image_reference.version
+
+
+def sdk_client(emulator):
+    """A real azure-mgmt-compute client on ``emulator`` (its cloud metadata, credentials and CA), not the
+    collection's code."""
+    from azure.identity import ClientSecretCredential
+    from azure.mgmt.compute import ComputeManagementClient
+
+    env, url = emulator.env, emulator.url
+    with urllib.request.urlopen(  # noqa: S310 - the emulator on loopback
+            f"{url}/metadata/endpoints?api-version=2022-09-01",
+            context=ssl.create_default_context(cafile=str(emulator.ca_path))) as answer:
+        clouds = json.loads(answer.read())
+    cloud = clouds[0] if isinstance(clouds, list) else clouds
+    audience = cloud["authentication"]["audiences"][0].rstrip("/")
+    credential = ClientSecretCredential(
+        env["AZURE_TENANT"], env["AZURE_CLIENT_ID"], env["AZURE_SECRET"], authority=url,
+        disable_instance_discovery=True, connection_verify=str(emulator.ca_path))
+    return ComputeManagementClient(credential, env["AZURE_SUBSCRIPTION_ID"], base_url=url,
+                                   credential_scopes=[f"{audience}/.default"],
+                                   connection_verify=str(emulator.ca_path), polling_interval=0.2)
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line contains ``text`` (zombies have none)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and text.encode() in (entry / "cmdline").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:   # gone meanwhile
+            continue
+    return pids
 
 
 def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05, what: str = "condition"):

@@ -12,19 +12,8 @@ from pathlib import Path
 import yaml
 
 from reliability_helpers import (NEW_VERSION, OLD_VERSION, RG, VMSS, fail_messages, fired, image, image_versions,
-                                 model_image_version, rollout_play, scenario, upgrade_starts, wait_for)
-
-
-def processes_mentioning(text: str) -> list[int]:
-    """Live processes whose command line contains ``text`` (zombies have none)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and text.encode() in (entry / "cmdline").read_bytes():
-                pids.append(int(entry.name))
-        except OSError:   # gone meanwhile
-            continue
-    return pids
+                                 model_image_version, processes_mentioning, rollout_play, scenario, upgrade_starts,
+                                 wait_for)
 
 
 def assert_everything_upgraded(emulator, capacity: int) -> None:

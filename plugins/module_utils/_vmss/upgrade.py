@@ -132,11 +132,16 @@ def list_summaries(service, rg, name):
 
 def wait_while_updating(service, rg, name, instance_ids, timeout, interval):
     """Re-read until none of ``instance_ids`` is updating any more; returns that read (VmssTimeout after timeout)."""
+    return wait_while_updating_in(lambda: list_summaries(service, rg, name), instance_ids, timeout, interval)
+
+
+def wait_while_updating_in(read, keys, timeout, interval, noun="instances"):
+    """wait_while_updating over any target's ``read()`` of summaries (a Flexible set's members, a VM group)."""
     def settled():
-        current = list_summaries(service, rg, name)
-        busy = [s for s in current if s["instance_id"] in instance_ids and health.is_updating(s)]
+        current = read()
+        busy = [s for s in current if s["instance_id"] in keys and health.is_updating(s)]
         return None if busy else current
-    return wait_until(settled, timeout, interval, "instances %s to finish updating" % ", ".join(instance_ids))
+    return wait_until(settled, timeout, interval, "%s %s to finish updating" % (noun, ", ".join(keys)))
 
 
 def run_manual(service, options, check_mode, diff, warn, before_upgrade_call, known_summaries=None):
@@ -200,6 +205,12 @@ def run_manual(service, options, check_mode, diff, warn, before_upgrade_call, kn
 
 def wait_for_health(service, options, upgraded_ids, after, warn):
     """Re-read until the upgraded instances' health settles; on timeout keep the last state and warn."""
+    return wait_for_health_in(lambda: list_summaries(service, options["resource_group"], options["name"]),
+                              upgraded_ids, after, options, warn)
+
+
+def wait_for_health_in(read, upgraded_ids, after, wait, warn, noun="instances"):
+    """wait_for_health over any target's ``read()``; ``wait`` gives health_timeout and poll_interval."""
     state = {"last": after}
 
     def ours_settled():
@@ -211,12 +222,12 @@ def wait_for_health(service, options, upgraded_ids, after, warn):
         if ours_settled():
             return True
         # judge the fresh read right away: checking it only on the next poll cost a whole interval per batch
-        state["last"] = list_summaries(service, options["resource_group"], options["name"])
+        state["last"] = read()
         return ours_settled()
 
     try:
-        wait_until(settled, options["health_timeout"], options["poll_interval"],
-                   "App Health of instances %s to settle" % ", ".join(upgraded_ids))
+        wait_until(settled, wait["health_timeout"], wait["poll_interval"],
+                   "App Health of %s %s to settle" % (noun, ", ".join(upgraded_ids)))
     except VmssTimeout as err:
         warn(str(err))
     return state["last"]

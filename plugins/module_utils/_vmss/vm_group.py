@@ -21,7 +21,9 @@ from ansible_collections.vmss.rollout.plugins.module_utils.azure_client import p
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError, VmssNotStarted, VmssTimeout
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss import batches, extensions, health, \
     instances as inst_lib, vms
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.upgrade import InputError, outcomes, skip_reason
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import is_busy
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.upgrade import InputError, outcomes, skip_reason, \
+    wait_for_health_in, wait_while_updating_in
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import wait_until
 
 KINDS = ("uniform", "flexible", "virtual_machines")
@@ -37,31 +39,12 @@ def _none():
 
 def wait_while_updating(read, keys, timeout, interval):
     """Re-read until none of ``keys`` is updating; returns that read (VmssTimeout after ``timeout``)."""
-    def settled():
-        current = read()
-        return None if [s for s in current if s["instance_id"] in keys and health.is_updating(s)] else current
-    return wait_until(settled, timeout, interval, "members %s to finish updating" % ", ".join(keys))
+    return wait_while_updating_in(read, keys, timeout, interval, "members")
 
 
 def wait_for_health(read, keys, after, wait, warn):
     """Re-read until the health of ``keys`` settles; on health_timeout keep the last read and warn."""
-    state = {"last": after}
-
-    def ours_settled():
-        return all(health.is_settled(s) for s in state["last"] if s["instance_id"] in keys and not health.is_failed(s))
-
-    def settled():
-        if ours_settled():
-            return True
-        state["last"] = read()
-        return ours_settled()
-
-    try:
-        wait_until(settled, wait["health_timeout"], wait["poll_interval"],
-                   "App Health of members %s to settle" % ", ".join(keys))
-    except VmssTimeout as err:
-        warn(str(err))
-    return state["last"]
+    return wait_for_health_in(read, keys, after, wait, warn, "members")
 
 
 def run_named_upgrade(read, call, keys, wait, check_mode=False, warn=None, before_upgrade_call=None,
@@ -268,20 +251,47 @@ class VirtualMachineGroup:
     def plan(self, members, batch="update_domain", include_current=False):
         return batches.plan_by_placement(members, batch, self.batch_by, include_current)
 
-    def _apply(self, names, extension, known=None):
-        """PUT ``extension`` (None: delete it) on every VM of ``names``: start every operation, then wait for each;
-        VmssNotStarted when none started, the first error otherwise (the others' outcomes come from the read)."""
+    def _start_when_free(self, start, name, warn):
+        """``start()`` (a begin_* call); while ARM refuses it because another operation holds the VM (409: its own
+        change that outlived wait_timeout, a colleague's write), retried every poll_interval for at most
+        wait_timeout, said once; then the last refusal is raised."""
+        refused = []
+
+        def started():
+            try:
+                return start()
+            except VmssNotStarted as err:
+                if not is_busy(err):
+                    raise
+                if not refused:
+                    warn("Virtual machine %s/%s is busy with another operation (%s); retrying every %g s for up to "
+                         "%g s (wait_timeout)." % (self.resource_group, name, err.msg, self.wait["poll_interval"],
+                                                   self.wait["wait_timeout"]))
+                refused[:] = [err]
+                return None
+        try:
+            return wait_until(started, self.wait["wait_timeout"], self.wait["poll_interval"],
+                              "virtual machine %s/%s to accept the extension write" % (self.resource_group, name))
+        except VmssTimeout:
+            raise refused[0]
+
+    def _apply(self, names, extension, known=None, warn=None):
+        """PUT ``extension`` (None: delete it) on every VM of ``names``: start every operation (waiting out a VM
+        busy with another one), then wait for each; VmssNotStarted when none started, the first error otherwise
+        (the others' outcomes come from the read)."""
         locations = dict((m["instance_id"], m.get("location")) for m in (known or []))
         started, errors = [], []
         for name in names:
-            try:
-                if extension is None:
-                    poller = self.service.begin_delete_extension(self.resource_group, name, self.extension["name"])
-                else:
+            if extension is None:
+                def start(name=name):
+                    return self.service.begin_delete_extension(self.resource_group, name, self.extension["name"])
+            else:
+                def start(name=name):
                     location = locations.get(name) or self.service.get_vm(self.resource_group, name).get("location")
-                    poller = self.service.begin_put_extension(self.resource_group, name, extension["name"],
-                                                              extension_body(extension, location))
-                started.append((name, poller))
+                    return self.service.begin_put_extension(self.resource_group, name, extension["name"],
+                                                            extension_body(extension, location))
+            try:
+                started.append((name, self._start_when_free(start, name, warn or _ignore)))
             except VmssNotStarted as err:
                 errors.append(err)
         if not started and errors:
@@ -299,7 +309,7 @@ class VirtualMachineGroup:
 
     def upgrade(self, keys, check_mode=False, warn=None, before_upgrade_call=None, known_members=None):
         def call(names):
-            self._apply(names, self.extension, known_members)
+            self._apply(names, self.extension, known_members, warn)
         return run_named_upgrade(self.members, call, list(keys), self.wait, check_mode, warn, before_upgrade_call,
                                  known_members, "the group of virtual machines")
 
@@ -318,7 +328,7 @@ class VirtualMachineGroup:
             return [], None
         error = None
         try:
-            self._apply(keys, previous)
+            self._apply(keys, previous, warn=warn)
         except VmssError as err:
             error = err
         after = wait_for_health(self.members, keys, self.members(), self.wait, warn or _ignore)

@@ -29,6 +29,7 @@ class FakeVmService:
         self.unhealthy_after = set(unhealthy_after)
         self.refuse = set(refuse)
         self.ext = dict((m["name"], copy.deepcopy(ext)) for m in machines) if ext else {}
+        self.busy = {}   # name -> how many more writes a 409 Conflict refuses (another operation holds the VM)
         self.calls = []
 
     def _pairs(self, names):
@@ -75,6 +76,10 @@ class FakeVmService:
         self.calls.append(("put", name, body["properties"]["settings"]))
         if name in self.refuse:
             raise VmssNotStarted("Could not write extension app of virtual machine rg/%s: Conflict" % name)
+        if self.busy.get(name):
+            self.busy[name] -= 1
+            raise VmssNotStarted("Could not write extension app of virtual machine rg/%s: Conflict" % name,
+                                 code="Conflict", status=409)
         self.ext[name] = dict(copy.deepcopy(body), name=extension)
         self._after_change(name)
         return name
@@ -155,6 +160,20 @@ def test_vm_group_call_refused_on_every_vm_is_not_started_and_created_extensions
     target.upgrade(["app0"])
     back, error = target.rollback(["app0"], None)
     assert back == ["app0"] and "app0" not in service.ext and ("delete", "app0") in service.calls
+
+
+def test_a_vm_busy_with_another_operation_is_waited_out_within_wait_timeout_then_reported():
+    service = FakeVmService([vm("app0"), vm("app1")], ext=arm(NEW))
+    service.busy = {"app0": 2, "app1": 10 ** 6}   # app0: a colleague's write ending soon; app1: held for good
+    warnings = []
+    target = vm_group.VirtualMachineGroup(service, "rg", ["app0", "app1"], NEW,
+                                          dict(WAIT, wait_timeout=0.05), "none")
+    back, error = target.rollback(["app0", "app1"], OLD, warnings.append)
+    assert back == ["app0"] and service.ext["app0"]["properties"]["settings"] == {"version": "1"}
+    assert isinstance(error, VmssError) and error.status == 409 and "app1" in error.msg
+    assert len([c for c in service.calls if c[:2] == ("put", "app0")]) == 3   # refused twice, then written
+    busy = [w.split(" is busy")[0] for w in warnings if " is busy " in w]
+    assert busy == ["Virtual machine rg/app0", "Virtual machine rg/app1"]
 
 
 def test_extension_input_is_checked_and_protected_settings_are_never_compared():
