@@ -30,6 +30,13 @@ options:
       - The scale set to roll, as C(vmss.rollout.vmss_info) returns it (its C(vmss)). Given, C(strategy=surge) is
         refused on a Flexible set or one whose upgradePolicy mode is not C(Manual).
     type: dict
+  instances:
+    description:
+      - The scale set's instances, as C(vmss.rollout.vmss_info) returns them. Given, C(instance_ids) and
+        C(update_domains) entries the set does not have are refused (planned as asked, they would select nothing
+        and the rollout would end with nothing rolled).
+    type: list
+    elements: dict
 """
 
 EXAMPLES = r"""
@@ -53,11 +60,11 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss import surge
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import batches, surge
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.rollout_options import option_errors
 
 
-def rollout_option_errors(options, prefix="", scale_set=None):
+def rollout_option_errors(options, prefix="", scale_set=None, instances=None):
     if not isinstance(options, dict):
         raise AnsibleFilterError("rollout_option_errors expects a dict of options, got %s." % type(options).__name__)
     errors = option_errors(options, prefix)
@@ -65,6 +72,10 @@ def rollout_option_errors(options, prefix="", scale_set=None):
         problem = surge.refusal(scale_set.get("name"), scale_set.get("orchestration_mode"),
                                 (scale_set.get("upgrade_policy") or {}).get("mode"), prefix)
         errors.extend([problem] if problem else [])
+    if instances is not None:
+        errors.extend(batches.selection_errors(instances, options.get("update_domains") or None,
+                                               options.get("instance_ids") or None, prefix,
+                                               (scale_set or {}).get("name")))
     return errors
 
 

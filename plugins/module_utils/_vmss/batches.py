@@ -98,6 +98,33 @@ def _ids_text(values):
     return ", ".join(str(v) for v in values)
 
 
+def _domain_text(value):
+    text = str(value).strip()
+    return str(int(text)) if text.isascii() and text.isdigit() else text
+
+
+def selection_errors(instances, update_domains=None, instance_ids=None, prefix="", scale_set=None):
+    """One sentence per ``instance_ids`` / ``update_domains`` entry the scale set does not have.
+
+    Planned as asked, such an entry selects nothing and the rollout "completes" with nothing rolled: a typo must
+    fail, before the model is changed (as vmss_instance_upgrade refuses it)."""
+    errors = []
+    where = "scale set %s" % scale_set if scale_set else "the scale set"
+    # compared as exclusions() compares them: an id the plan would not match is unknown
+    known_ids = set(str(i["instance_id"]) for i in instances)
+    unknown_ids = [i for i in dict.fromkeys(str(i) for i in instance_ids or []) if i not in known_ids]
+    if unknown_ids:
+        errors.append("%sinstance_ids %s do not exist in %s (instances: %s)." % (
+            prefix, _ids_text(unknown_ids), where, _ids_text(i["instance_id"] for i in sort_instances(instances))))
+    known_domains = sorted(set(i["update_domain"] for i in instances if i.get("update_domain") is not None))
+    domain_texts = set(str(d) for d in known_domains)
+    unknown_domains = [d for d in dict.fromkeys(update_domains or []) if _domain_text(d) not in domain_texts]
+    if unknown_domains:
+        errors.append("%supdate_domains %s match no instance of %s (its update domains: %s)." % (
+            prefix, _ids_text(unknown_domains), where, _ids_text(known_domains) or "none"))
+    return errors
+
+
 def exclusions(instances, include_current=False, update_domains=None, instance_ids=None):
     """[{instance_id, reason}] for instances a rollout must leave alone (or was asked to leave alone)."""
     wanted_domains = None if update_domains is None else set(int(d) for d in update_domains)

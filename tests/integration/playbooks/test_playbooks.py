@@ -61,6 +61,14 @@ def test_fleet_rollout_runs_paired_regions_in_different_phases(fresh_emulator, r
     assert "Phase 2: rg-ne/web (northeurope)" in run.output
     assert "phase 2 rg-ne/web (northeurope): completed" in run.output
 
+    # a rerun finds every set done: nothing written, and the recap says nothing changed
+    emulator.reset_requests()
+    again = run_playbook(PLAYBOOKS / "fleet_rollout.yml", extra_vars=extra_vars)
+    assert again.rc == 0, again.output
+    assert emulator.requests()["writes"] == 0
+    recap = again.output.split("PLAY RECAP")[-1]
+    assert recap.count("changed=0") == 4 and "changed=1" not in recap, recap  # localhost and the 3 scale sets
+
 
 def test_fleet_rollout_approval_gate_without_a_terminal_stops_before_the_next_phase(fresh_emulator, run_playbook):
     """With fleet_rollout_approve_phases, phase 2 waits for a "yes"; under a job with no terminal nothing answers, so

@@ -268,6 +268,7 @@ def test_check_mode_runs_the_plan_without_a_write_or_a_drain(fresh_emulator, run
 
     assert run.rc == 0, run.output
     assert "Upgraded: 0, 1, 2, 3" in run.output  # predicted (the result file's copy does not write in check mode)
+    assert "Rollout of %s/web (check mode: nothing was changed; predicted): completed in " % RG in run.output
     assert emulator.requests()["writes"] == 0
     assert not [row for row in fleet(emulator) if row.get("drained")]
     assert set(image_versions(emulator).values()) == {OLD}

@@ -78,3 +78,44 @@ def test_every_bad_option_is_refused_with_its_name(fresh_emulator, run_playbook,
     for name in VALID:
         assert messages[name] == "", (name, messages[name])
     assert emulator.requests()["total"] == 0
+
+
+def test_a_misspelt_option_is_refused_not_ignored(fresh_emulator, run_playbook, tmp_path):
+    """argument_specs never sees a variable the role does not have: image_rollout_batchsize (for image_rollout_batch)
+    would be ignored and every instance rolled at the default batch size. It is refused before any Azure call, under
+    the role the user called; names the roles set themselves (image_rollout_model, rolling_upgrade_result) are not
+    options and pass."""
+    emulator = fresh_emulator
+    emulator.reset_requests()
+    results = tmp_path / "results.json"
+    wrappers = {"misspelt": {"image_rollout_batchsize": 2, "rolling_upgrade_result": {}},
+                "engine misspelt": {"rolling_upgrade_dran": True, "rolling_upgrade_option_prefix": "rolling_upgrade_"},
+                "set by the roles": {"image_rollout_model": {}, "rolling_upgrade_result": {}}}
+    plays = [{"name": f"Case {name}", "hosts": "localhost", "gather_facts": False, "vars": variables, "tasks": [{
+        "name": "Validate", "block": [
+            {"name": "Validate", "ansible.builtin.include_role": {"name": "vmss.rollout.rolling_upgrade",
+                                                                  "tasks_from": "validate.yml"},
+             "vars": {"rolling_upgrade_option_prefix": variables.get("rolling_upgrade_option_prefix",
+                                                                     "image_rollout_"),
+                      "rolling_upgrade_resource_group": "rg", "rolling_upgrade_name": "web"}},
+            {"name": "Record a pass", "ansible.builtin.set_fact": {"message": ""}}],
+        "rescue": [{"name": "Record the failure",
+                    "ansible.builtin.set_fact": {"message": "{{ ansible_failed_result.msg }}"}}],
+        "always": [{"name": "Save", "ansible.builtin.lineinfile": {
+            "path": str(results), "create": True, "line": "{{ {'%s': message} | to_json }}" % name}}]}]}
+        for name, variables in wrappers.items()]
+
+    run = run_playbook(yaml.safe_dump(plays))
+
+    assert run.rc == 0, run.output
+    messages = {}
+    for line in results.read_text().splitlines():
+        messages.update(json.loads(line))
+    assert messages["misspelt"].startswith(
+        "image_rollout_batchsize: not an option of the vmss.rollout.image_rollout role (a misspelt option would be "
+        "ignored). Its options: image_rollout_approve_batches, "), messages
+    assert "image_rollout_batch," in messages["misspelt"] and "rolling_upgrade_result" not in messages["misspelt"]
+    assert messages["engine misspelt"].startswith("rolling_upgrade_dran: not an option of the "
+                                                  "vmss.rollout.rolling_upgrade role"), messages
+    assert messages["set by the roles"] == "", messages
+    assert emulator.requests()["total"] == 0

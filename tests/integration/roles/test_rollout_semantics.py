@@ -62,12 +62,27 @@ def test_canary_then_update_domain_by_update_domain(fresh_emulator, run_playbook
 
 
 def test_part_of_a_set_then_stop_as_asked(fresh_emulator, run_playbook, tmp_path):
-    """update_domains + max_batches roll update domain 0 only and stop (not a failure); instance_ids then roll
-    one more instance, in one batch which is the last and so is not baked; nothing else is touched."""
+    """An update domain or instance id the set does not have is refused before the model changes (it would select
+    nothing: a "completed" rollout with nothing rolled). Then update_domains + max_batches roll update domain 0 only
+    and stop (not a failure); instance_ids then roll one more instance, in one batch which is the last and so is not
+    baked; nothing else is touched."""
     emulator = fresh_emulator
     emulator.load_scenario(scenario(scale_set(capacity=6)))
     emulator.clear_events()
+    emulator.reset_requests()
     result_file = tmp_path / "result.json"
+
+    typo = run_playbook(yaml.safe_dump(role_play(
+        "image_rollout", result_file, resource_group=RG, name="web", image=image(NEW), update_domains=[0, 7],
+        instance_ids=["3", "42"], http_check=False)))
+
+    assert typo.rc != 0, typo.output
+    assert "image_rollout_instance_ids 42 do not exist in scale set %s/web (instances: 0, 5, 1, 2, 3, 4)." % RG \
+        in typo.output
+    assert "image_rollout_update_domains 7 match no instance of scale set %s/web (its update domains: 0, 1, 2, " \
+           "3, 4)." % RG in typo.output
+    assert emulator.requests()["writes"] == 0
+    assert set(image_versions(emulator).values()) == {OLD}
 
     first = run_playbook(yaml.safe_dump(role_play(
         "image_rollout", result_file, resource_group=RG, name="web", image=image(NEW), update_domains=[0, 1],

@@ -1,7 +1,8 @@
 """Batch planning: update-domain order, counts, percentages, ramps, zones never mixed, exclusions."""
 import pytest
 
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.batches import BatchError, describe, plan
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.batches import BatchError, describe, plan, \
+    selection_errors
 
 
 def inst(i, ud, zone=None, latest=False, protected=False):
@@ -137,3 +138,16 @@ def test_the_batch_check_accepts_a_canary_then_update_domains_and_says_so():
     assert option_errors({"batch": [1, "update_domain"]}) == []
     (message,) = option_errors({"batch": [1, "update_domains"]}, "image_rollout_")
     assert message.startswith('image_rollout_batch must be "update_domain"') and '[1, "update_domain"]' in message
+
+
+def test_selection_errors_name_what_the_set_does_not_have_under_the_users_option():
+    instances = regional(6)
+    assert selection_errors(instances, update_domains=[0, "1"], instance_ids=["3", "5"]) == []
+    assert selection_errors(instances, update_domains=[1, 7, 7], instance_ids=["3", "42", "03"], prefix="my_",
+                            scale_set="rg/web") == [
+        "my_instance_ids 42, 03 do not exist in scale set rg/web (instances: 0, 5, 1, 2, 3, 4).",
+        "my_update_domains 7 match no instance of scale set rg/web (its update domains: 0, 1, 2, 3, 4)."]
+    # a Flexible set's members have no update domain: any update domain asked for is one it does not have
+    members = [{"instance_id": "api_1a2b", "update_domain": None, "fault_domain": 0}]
+    assert selection_errors(members, update_domains=[0], instance_ids=["api_1a2b"]) == [
+        "update_domains 0 match no instance of the scale set (its update domains: none)."]
