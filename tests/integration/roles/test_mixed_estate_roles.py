@@ -71,6 +71,8 @@ def test_extension_rollout_mixed_list_one_failure_the_others_rolled(fresh_emulat
     assert run.rc != 0
     assert "The extension rollout failed on 1 of 4 target(s)" in run.output, run.output[-4000:]
     assert "missing: FAILED" in run.output
+    # an unnamed VM group is called by its VMs, once
+    assert "%s/VMs db-1, db-2: Batch 1/2" % RG in run.output, run.output[-4000:]
 
     # every other target carries the new extension on every machine, as the emulator sees them
     for row in fresh_emulator.admin("GET", f"/_emulator/scale_sets/{RG}/web/instances")["instances"]:
