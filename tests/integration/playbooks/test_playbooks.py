@@ -253,6 +253,9 @@ def test_inventory_rollout_check_mode_prints_the_plan_and_writes_nothing(
     --limit said so) and the serial batches the real run takes, with no write to Azure."""
     emulator = fresh_emulator
     inventory = six_outdated_instances_and_their_inventory(emulator, run_module, tmp_path, protected_instances=["3"])
+    # instance 5 is already on the latest model (an earlier, partial run)
+    assert run_module("vmss_instance_upgrade", {"resource_group": "rg-roll", "name": "web",
+                                                "instance_ids": ["5"]})["changed"]
     emulator.reset_requests()
 
     run = run_playbook(PLAYBOOKS / "inventory_rollout.yml", inventory=str(inventory), check=True, args=[
@@ -260,14 +263,19 @@ def test_inventory_rollout_check_mode_prints_the_plan_and_writes_nothing(
 
     assert run.rc == 0, run.output
     assert emulator.requests()["writes"] == 0
-    assert set(image_versions(emulator).values()) == {"1.0.0"}
+    assert image_versions(emulator) == {"0": "1.0.0", "1": "1.0.0", "2": "1.0.0", "3": "1.0.0", "4": "1.0.0",
+                                        "5": NEW}
     text = run.output.replace("\\u2014", "\u2014")
-    for line in ("Plan for rg-roll/web: 2 batch(es), 3 instance(s).",
-                 "Batch 1/2: update domain 0 \u2014 instances 0, 5", "Batch 2/2: update domain 1 \u2014 instances 1",
+    for line in ("Plan for rg-roll/web: 2 batch(es), 2 instance(s).",
+                 "Batch 1/2: update domain 0 \u2014 instances 0", "Batch 2/2: update domain 1 \u2014 instances 1",
+                 "Left out, already on the latest model: 1 instance(s): 5",
                  "Left out, not in play (--limit): 2 instance(s): 2, 4",
                  "Left out, protected from scale-set actions: 1 instance(s): 3"):
         assert line in text, text
-    assert "Update domain 0 \u2014 instances 0, 5 (web_0, web_5) (check mode: not upgraded)" in text
+    # the serial batches agree with the plan: 5 is not announced as to be upgraded
+    assert ("Update domain 0 \u2014 instances 0, 5 (web_0, web_5) (check mode: would upgrade 0; already on the "
+            "latest model: 5)") in text
+    assert "Update domain 1 \u2014 instances 1 (web_1) (check mode: not upgraded)" in text
     assert "Update domain 3 \u2014 instances 3 (web_3) (check mode: not upgraded)" in text
 
 
