@@ -87,31 +87,16 @@ def parse_time(source: Path, env: dict, cwd: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def static_copies(listed: dict, workdir: Path) -> tuple[Path, Path]:
-    """Two static YAML inventories from `ansible-inventory --list` output: the same hosts, groups and host variables,
-    and the same host names alone (JSON is YAML, so the files are written as JSON)."""
-    hostvars = {host: plain(variables) for host, variables in listed["_meta"]["hostvars"].items()}
-    groups = {}
-    for group, body in listed.items():
-        if group not in ("_meta", "all", "ungrouped"):
-            groups[group] = {"hosts": {host: None for host in body.get("hosts", [])}}
-    same = {"all": {"hosts": hostvars, "children": groups}}
-    bare = {"all": {"hosts": {host: None for host in hostvars}}}
+def static_copies(source: Path, listed: dict, env: dict, workdir: Path) -> tuple[Path, Path]:
+    """Two static YAML inventories: the plugin's hosts, groups and host variables as `ansible-inventory --list --yaml`
+    writes them (a YAML inventory, unsafe strings kept unsafe), and the same host names alone."""
     same_path, bare_path = workdir / "same.yml", workdir / "bare.yml"
-    same_path.write_text(json.dumps(same))
-    bare_path.write_text(json.dumps(bare))
+    with open(same_path, "w") as out:
+        subprocess.run([str(BIN / "ansible-inventory"), "-i", str(source), "--list", "--yaml"], env=env, cwd=workdir,
+                       stdout=out, stderr=subprocess.DEVNULL, check=True)
+    bare = {"all": {"hosts": {host: None for host in listed["_meta"]["hostvars"]}}}
+    bare_path.write_text(json.dumps(bare))  # JSON is YAML
     return same_path, bare_path
-
-
-def plain(value):
-    """A value of `ansible-inventory --list` without its {"__ansible_unsafe": ...} wrappers."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    return value
 
 
 def playbook_wall(inventory: Path, env: dict, cwd: Path) -> float:
@@ -157,7 +142,7 @@ def main(argv=None) -> int:
             playbook_empty = min(playbook_wall(empty, env, workdir) for _run in runs)
             static_wall = bare_wall = None
             if proc.returncode == 0:
-                same, bare = static_copies(json.loads(proc.stdout), workdir)
+                same, bare = static_copies(source, json.loads(proc.stdout), env, workdir)
                 static_wall = min(run_measured([str(BIN / "ansible-inventory"), "-i", str(same), "--list"],
                                                env, workdir)[1] for _run in runs)
                 bare_wall = min(run_measured([str(BIN / "ansible-inventory"), "-i", str(bare), "--list"],
