@@ -184,16 +184,25 @@ def six_outdated_instances_and_their_inventory(emulator, run_module, tmp_path, f
 
 def test_inventory_rollout_batches_by_update_domain(fresh_emulator, run_playbook, run_module, tmp_path):
     """Hosts from the vmss.rollout.vmss inventory plugin: one serial batch per update domain, one upgrade call
-    per batch, a per-host HTTP check; every instance upgraded once, in update-domain order."""
+    per batch, a per-host HTTP check; every outdated instance upgraded once, in update-domain order. With the drain
+    hook, instance 5, already on the latest model (an earlier run), is never drained: nothing would restart it and
+    it would stay out of rotation."""
     emulator = fresh_emulator
     inventory = six_outdated_instances_and_their_inventory(emulator, run_module, tmp_path)
+    assert run_module("vmss_instance_upgrade", {"resource_group": "rg-roll", "name": "web",
+                                                "instance_ids": ["5"]})["changed"]
+    emulator.clear_events()
+    emulator.reset_requests()
 
     run = run_playbook(PLAYBOOKS / "inventory_rollout.yml", inventory=str(inventory), extra_vars={
-        "inventory_rollout_vmss": "web", "inventory_rollout_http_delay": 1, "inventory_rollout_poll_interval": 1})
+        "inventory_rollout_vmss": "web", "inventory_rollout_http_delay": 1, "inventory_rollout_poll_interval": 1,
+        "inventory_rollout_drain": True, "inventory_rollout_drain_seconds": 1})
 
     assert run.rc == 0, run.output
     assert set(image_versions(emulator).values()) == {NEW}
-    assert set(upgrade_starts(emulator).values()) == {1}
+    assert upgrade_starts(emulator) == {"0": 1, "1": 1, "2": 1, "3": 1, "4": 1}
+    rows = emulator.admin("GET", "/_emulator/scale_sets/rg-roll/web/instances")["instances"]
+    assert [row["instance_id"] for row in rows if row["drained"]] == [], rows
     events = upgrade_events(emulator)
     for batch in in_flight_sets(events):
         assert len({int(i) % 5 for i in batch}) == 1, f"two update domains out of service at once: {sorted(batch)}"
