@@ -156,8 +156,9 @@ def target_option_errors(args):
     return errors
 
 
-def make_target(args, service):
-    """The rollout target for ``kind`` (auto: from the instances or the scale set's orchestrationMode)."""
+def make_target(args, service, before_write):
+    """The rollout target for ``kind`` (auto: from the instances or the scale set's orchestrationMode);
+    ``before_write(what)`` guards the writes a target retries on its own."""
     wait = dict((key, args[key]) for key in ("wait_timeout", "poll_interval", "health_timeout"))
     vm_service = VmService(service.client, service.subscription_id)
     kind = vm_group.resolve_kind(args["kind"], args["instances"],
@@ -168,7 +169,7 @@ def make_target(args, service):
                                  % ("a Flexible scale set" if kind == "flexible" else "a group of plain VMs"))
     if kind == "virtual_machines":
         return vm_group.VirtualMachineGroup(vm_service, args["resource_group"], args["virtual_machines"],
-                                            args["extension"], wait, args["batch_by"])
+                                            args["extension"], wait, args["batch_by"], before_write)
     if kind == "flexible":
         target = vm_group.FlexibleScaleSet(vm_service, args["resource_group"], args["name"], wait)
         target.check()
@@ -236,8 +237,9 @@ class ActionModule(ActionBase):
         say = rollout.prefixed_say(display.display, options["scale_set"])
         try:
             service = scale_set_service(args, self._environment(), args["poll_interval"], args["wait_timeout"])
-            target = make_target(args, service)
-            steps = AzureSteps(target, args, check_mode, controller_watch(os.getppid()), say)
+            before_write = controller_watch(os.getppid())
+            target = make_target(args, service, before_write)
+            steps = AzureSteps(target, args, check_mode, before_write, say)
             only = args["batch"] - 1 if args["batch"] is not None else None
             plan, instances = args["plan"], args["instances"]
             if plan is None:

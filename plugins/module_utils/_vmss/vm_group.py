@@ -24,7 +24,7 @@ from ansible_collections.vmss.rollout.plugins.module_utils._vmss import batches,
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.service import is_busy
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.upgrade import InputError, outcomes, skip_reason, \
     wait_for_health_in, wait_while_updating_in
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import wait_until
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import Deadline, wait_until
 
 KINDS = ("uniform", "flexible", "virtual_machines")
 
@@ -218,13 +218,16 @@ class VirtualMachineGroup:
 
     kind = "virtual_machine_group"
 
-    def __init__(self, service, resource_group, names, extension, wait, batch_by="update_domain"):
+    def __init__(self, service, resource_group, names, extension, wait, batch_by="update_domain", before_retry=None):
         self.service = service
         self.resource_group = resource_group
         self.names = list(names)
         self.extension = extension
         self.wait = wait
         self.batch_by = batch_by
+        # called with what is about to be retried, before each retry of a write refused as busy (the action's
+        # guard against a killed ansible-playbook: a retry may come long after the batch's first write)
+        self.before_retry = before_retry or _ignore
         self._addresses = {}
         self._locks = None
 
@@ -251,13 +254,17 @@ class VirtualMachineGroup:
     def plan(self, members, batch="update_domain", include_current=False):
         return batches.plan_by_placement(members, batch, self.batch_by, include_current)
 
-    def _start_when_free(self, start, name, warn):
+    def _start_when_free(self, start, name, warn, deadline):
         """``start()`` (a begin_* call); while ARM refuses it because another operation holds the VM (409: its own
-        change that outlived wait_timeout, a colleague's write), retried every poll_interval for at most
-        wait_timeout, said once; then the last refusal is raised."""
+        change that outlived wait_timeout, a colleague's write), retried every poll_interval until ``deadline`` (one
+        for the whole write, so N busy VMs never wait N x wait_timeout), said once; then the last refusal is
+        raised."""
         refused = []
 
         def started():
+            if refused:
+                self.before_retry("retrying the extension write on virtual machine %s/%s" % (self.resource_group,
+                                                                                               name))
             try:
                 return start()
             except VmssNotStarted as err:
@@ -270,7 +277,7 @@ class VirtualMachineGroup:
                 refused[:] = [err]
                 return None
         try:
-            return wait_until(started, self.wait["wait_timeout"], self.wait["poll_interval"],
+            return wait_until(started, deadline.remaining(), self.wait["poll_interval"],
                               "virtual machine %s/%s to accept the extension write" % (self.resource_group, name))
         except VmssTimeout:
             raise refused[0]
@@ -280,6 +287,7 @@ class VirtualMachineGroup:
         busy with another one), then wait for each; VmssNotStarted when none started, the first error otherwise
         (the others' outcomes come from the read)."""
         locations = dict((m["instance_id"], m.get("location")) for m in (known or []))
+        deadline = Deadline(self.wait["wait_timeout"])
         started, errors = [], []
         for name in names:
             if extension is None:
@@ -291,7 +299,7 @@ class VirtualMachineGroup:
                     return self.service.begin_put_extension(self.resource_group, name, extension["name"],
                                                             extension_body(extension, location))
             try:
-                started.append((name, self._start_when_free(start, name, warn or _ignore)))
+                started.append((name, self._start_when_free(start, name, warn or _ignore, deadline)))
             except VmssNotStarted as err:
                 errors.append(err)
         if not started and errors:

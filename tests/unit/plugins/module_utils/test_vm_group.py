@@ -238,3 +238,33 @@ def test_locked_flexible_members_and_vms_are_protected_and_skipped_with_the_lock
     result, error = group.upgrade(["app0", "app1"])
     assert error is None and result["upgraded"] == ["app1"]
     assert [c[1] for c in group.service.calls if c[0] == "put"] == ["app1"]
+
+
+def test_a_retry_of_a_busy_vm_asks_the_guard_first_and_writes_nothing_once_it_refuses():
+    class Gone(Exception):
+        pass
+
+    asked = []
+
+    def guard(what):
+        asked.append(what)
+        raise Gone(what)   # the ansible-playbook that ran the rollout was killed meanwhile
+
+    service = FakeVmService([vm("app0")], ext=arm(NEW))
+    service.busy = {"app0": 10 ** 6}
+    target = vm_group.VirtualMachineGroup(service, "rg", ["app0"], NEW, WAIT, "none", before_retry=guard)
+    with pytest.raises(Gone):
+        target.rollback(["app0"], OLD)
+    assert asked == ["retrying the extension write on virtual machine rg/app0"]
+    assert len([c for c in service.calls if c[:2] == ("put", "app0")]) == 1   # the first try only
+
+
+def test_busy_vms_share_one_wait_timeout_for_the_whole_write():
+    service = FakeVmService([vm("app0"), vm("app1")], ext=arm(NEW))
+    service.busy = {"app0": 10 ** 6, "app1": 10 ** 6}
+    target = vm_group.VirtualMachineGroup(service, "rg", ["app0", "app1"], NEW,
+                                          dict(WAIT, wait_timeout=0.2, poll_interval=0.05), "none")
+    target.rollback(["app0", "app1"], OLD)
+    # app0 spent the whole wait: app1 is tried once at the deadline, not waited for again
+    assert len([c for c in service.calls if c[:2] == ("put", "app0")]) > 2
+    assert len([c for c in service.calls if c[:2] == ("put", "app1")]) == 1
