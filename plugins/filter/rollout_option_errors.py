@@ -34,7 +34,8 @@ options:
     description:
       - The scale set's instances, as C(vmss.rollout.vmss_info) returns them. Given, C(instance_ids) and
         C(update_domains) entries the set does not have are refused (planned as asked, they would select nothing
-        and the rollout would end with nothing rolled).
+        and the rollout would end with nothing rolled); C(instance_ids) are not checked with C(strategy=surge),
+        which replaces instances by new ones.
     type: list
     elements: dict
 """
@@ -73,9 +74,10 @@ def rollout_option_errors(options, prefix="", scale_set=None, instances=None):
                                 (scale_set.get("upgrade_policy") or {}).get("mode"), prefix)
         errors.extend([problem] if problem else [])
     if instances is not None:
+        # a surge replaces instances (new ids): a rerun that resumes names ids that are gone by then
+        instance_ids = None if options.get("strategy") == "surge" else options.get("instance_ids") or None
         errors.extend(batches.selection_errors(instances, options.get("update_domains") or None,
-                                               options.get("instance_ids") or None, prefix,
-                                               (scale_set or {}).get("name")))
+                                               instance_ids, prefix, (scale_set or {}).get("name")))
     return errors
 
 

@@ -57,3 +57,14 @@ def test_the_filter_is_the_same_check_and_wants_a_dict():
     assert rollout_option_errors({"health_timeout": 0}, "x_") == option_errors({"health_timeout": 0}, "x_")
     with pytest.raises(AnsibleFilterError, match="expects a dict"):
         rollout_option_errors(["batch"])
+
+
+def test_instance_ids_are_checked_against_the_set_except_for_a_surge_which_replaces_them():
+    instances = [{"instance_id": "0", "update_domain": 0}, {"instance_id": "7", "update_domain": 1}]
+    gone = {"instance_ids": ["3"], "update_domains": [1]}
+    assert rollout_option_errors(gone, "x_", instances=instances) == [
+        "x_instance_ids 3 do not exist in the scale set (instances: 0, 7)."]
+    # a surge rerun resumes after instance 3 was replaced by 7
+    assert rollout_option_errors(dict(gone, strategy="surge"), "x_", instances=instances) == []
+    assert rollout_option_errors(dict(gone, strategy="surge", update_domains=[4]), "x_", instances=instances) == [
+        "x_update_domains 4 match no instance of the scale set (its update domains: 0, 1)."]
