@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __metaclass__ = type
 
+import difflib
 import json
 import re
 
@@ -149,3 +150,25 @@ def _is_http_url(template):
 def _shown(value):
     number = _number(value)
     return "%g" % number if number is not None else json.dumps(value, default=str)
+
+
+def misspelt_options(names, options, prefix):
+    """[(name, option)]: each of ``names`` that is not one of ``options`` but reads like a misspelling of one (pure).
+
+    A role never sees a variable it does not declare, so ``image_rollout_batchsize`` would be ignored and the rollout
+    run at the default batch. Only near misses count, so a variable of the user's own that merely shares the prefix
+    (``image_rollout_image_version``) passes: close by difflib, or an option's name with a short tail added
+    (``batch`` + ``size``) or cut off (``max_unhealthy`` for ``max_unhealthy_percent``)."""
+    tails = dict((option[len(prefix):], option) for option in options if option.startswith(prefix))
+    found = []
+    for name in sorted(set(names) - set(options)):
+        if not name.startswith(prefix):
+            continue
+        tail = name[len(prefix):]
+        close = difflib.get_close_matches(tail, sorted(tails), n=1, cutoff=0.75) or [
+            known for known in sorted(tails, key=len, reverse=True) if len(tail) >= 4 and len(known) >= 4
+            and (tail.startswith(known) and len(tail) - len(known) <= 5
+                 or known.startswith(tail) and len(known) - len(tail) <= 8)][:1]
+        if close:
+            found.append((name, tails[close[0]]))
+    return found

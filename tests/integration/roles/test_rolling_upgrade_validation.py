@@ -90,7 +90,10 @@ def test_a_misspelt_option_is_refused_not_ignored(fresh_emulator, run_playbook, 
     results = tmp_path / "results.json"
     wrappers = {"misspelt": {"image_rollout_batchsize": 2, "rolling_upgrade_result": {}},
                 "engine misspelt": {"rolling_upgrade_dran": True, "rolling_upgrade_option_prefix": "rolling_upgrade_"},
-                "set by the roles": {"image_rollout_model": {}, "rolling_upgrade_result": {}}}
+                "set by the roles": {"image_rollout_model": {}, "rolling_upgrade_result": {}},
+                # variables of the user's own that only share the prefix are not near misses of an option
+                "own variables": {"image_rollout_image_version": "2.0.0", "image_rollout_item": 1,
+                                  "rolling_upgrade_policy": "Manual"}}
     plays = [{"name": f"Case {name}", "hosts": "localhost", "gather_facts": False, "vars": variables, "tasks": [{
         "name": "Validate", "block": [
             {"name": "Validate", "ansible.builtin.include_role": {"name": "vmss.rollout.rolling_upgrade",
@@ -104,6 +107,21 @@ def test_a_misspelt_option_is_refused_not_ignored(fresh_emulator, run_playbook, 
         "always": [{"name": "Save", "ansible.builtin.lineinfile": {
             "path": str(results), "create": True, "line": "{{ {'%s': message} | to_json }}" % name}}]}]}
         for name, variables in wrappers.items()]
+    # the VM group entry point checks the same, under the wrapper that called it
+    plays.append({"name": "Case vm_group", "hosts": "localhost", "gather_facts": False,
+                  "vars": {"extension_rollout_bach": 1}, "tasks": [{"name": "Roll", "block": [
+                      {"name": "Roll", "ansible.builtin.include_role": {"name": "vmss.rollout.rolling_upgrade",
+                                                                        "tasks_from": "vm_group"},
+                       "vars": {"rolling_upgrade_option_prefix": "extension_rollout_",
+                                "rolling_upgrade_resource_group": "rg", "rolling_upgrade_virtual_machines": ["db-1"],
+                                "rolling_upgrade_extension": {"name": "app", "publisher": "p", "type": "t",
+                                                              "type_handler_version": "1.0"}}},
+                      {"name": "Record a pass", "ansible.builtin.set_fact": {"message": ""}}],
+                      "rescue": [{"name": "Record the failure",
+                                  "ansible.builtin.set_fact": {"message": "{{ ansible_failed_result.msg }}"}}],
+                      "always": [{"name": "Save", "ansible.builtin.lineinfile": {
+                          "path": str(results), "create": True,
+                          "line": "{{ {'vm_group': message} | to_json }}"}}]}]})
 
     run = run_playbook(yaml.safe_dump(plays))
 
@@ -111,11 +129,16 @@ def test_a_misspelt_option_is_refused_not_ignored(fresh_emulator, run_playbook, 
     messages = {}
     for line in results.read_text().splitlines():
         messages.update(json.loads(line))
-    assert messages["misspelt"].startswith(
-        "image_rollout_batchsize: not an option of the vmss.rollout.image_rollout role (a misspelt option would be "
-        "ignored). Its options: image_rollout_approve_batches, "), messages
-    assert "image_rollout_batch," in messages["misspelt"] and "rolling_upgrade_result" not in messages["misspelt"]
-    assert messages["engine misspelt"].startswith("rolling_upgrade_dran: not an option of the "
-                                                  "vmss.rollout.rolling_upgrade role"), messages
+    assert messages["misspelt"] == (
+        "image_rollout_batchsize is not an option of the vmss.rollout.image_rollout role (did you mean "
+        "image_rollout_batch?); a misspelt option would be ignored. Rename a variable of your own that is not meant "
+        "as one."), messages
+    assert messages["engine misspelt"].startswith("rolling_upgrade_dran is not an option of the "
+                                                  "vmss.rollout.rolling_upgrade role (did you mean "
+                                                  "rolling_upgrade_drain?)"), messages
     assert messages["set by the roles"] == "", messages
+    assert messages["own variables"] == "", messages
+    assert messages["vm_group"].startswith("extension_rollout_bach is not an option of the "
+                                           "vmss.rollout.extension_rollout role (did you mean "
+                                           "extension_rollout_batch?)"), messages
     assert emulator.requests()["total"] == 0

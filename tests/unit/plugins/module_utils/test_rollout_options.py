@@ -68,3 +68,14 @@ def test_instance_ids_are_checked_against_the_set_except_for_a_surge_which_repla
     assert rollout_option_errors(dict(gone, strategy="surge"), "x_", instances=instances) == []
     assert rollout_option_errors(dict(gone, strategy="surge", update_domains=[4]), "x_", instances=instances) == [
         "x_update_domains 4 match no instance of the scale set (its update domains: 0, 1)."]
+
+
+def test_only_near_misses_of_an_option_read_as_misspelt():
+    from ansible_collections.vmss.rollout.plugins.module_utils._vmss.rollout_options import misspelt_options
+    options = ["x_batch", "x_drain", "x_max_unhealthy_percent", "x_image", "x_health_tasks"]
+    names = ["x_batchsize", "x_batch_size", "x_dran", "x_max_unhealty_percent", "x_max_unhealthy",
+             "x_image_version", "x_item", "x_canary_size", "x_batch", "y_batchsize", "x_health_tasks_file"]
+    assert misspelt_options(names, options, "x_") == [
+        ("x_batch_size", "x_batch"), ("x_batchsize", "x_batch"), ("x_dran", "x_drain"),
+        ("x_health_tasks_file", "x_health_tasks"), ("x_max_unhealthy", "x_max_unhealthy_percent"),
+        ("x_max_unhealty_percent", "x_max_unhealthy_percent")]
