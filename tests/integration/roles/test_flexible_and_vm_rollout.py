@@ -157,6 +157,13 @@ def test_vm_group_extension_rollout_breaches_on_unhealthy_vms_and_rolls_back(fre
     emulator.set_faults([{"kind": "unhealthy_after_upgrade",
                           "extension_setting": {"extension": "app", "name": "release", "value": "2"}}])
     emulator.clear_events()
+    emulator.reset_requests()
+    # --check first: the plan, no write, and a summary that says it predicts
+    checked = run_playbook(vm_group_play(rolling_upgrade_rollback=True), check=True)
+    assert checked.rc == 0, checked.output
+    assert emulator.requests()["writes"] == 0
+    assert "Rollout of extension app over db (check mode: nothing was changed; predicted): completed" \
+        in checked.output, checked.output[-3000:]
 
     run = run_playbook(vm_group_play(rolling_upgrade_rollback=True, rolling_upgrade_max_unhealthy_upgraded_percent=0))
 
