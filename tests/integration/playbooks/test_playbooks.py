@@ -203,6 +203,14 @@ def test_inventory_rollout_batches_by_update_domain(fresh_emulator, run_playbook
     assert upgrade_starts(emulator) == {"0": 1, "1": 1, "2": 1, "3": 1, "4": 1}
     rows = emulator.admin("GET", "/_emulator/scale_sets/rg-roll/web/instances")["instances"]
     assert [row["instance_id"] for row in rows if row["drained"]] == [], rows
+    # drained: each upgraded instance's health changed (its drain) before its upgrade started; 5's never changed
+    events = emulator.events()
+    for instance_id in ("0", "1", "2", "3", "4"):
+        mine = [e for e in events if str(e.get("instance_id")) == instance_id]
+        first_change = next(i for i, e in enumerate(mine) if e["type"] == "health_change")
+        first_start = next(i for i, e in enumerate(mine) if e["type"] == "instance_upgrade_start")
+        assert first_change < first_start, (instance_id, mine)
+    assert not [e for e in events if e["type"] == "health_change" and str(e.get("instance_id")) == "5"]
     events = upgrade_events(emulator)
     for batch in in_flight_sets(events):
         assert len({int(i) % 5 for i in batch}) == 1, f"two update domains out of service at once: {sorted(batch)}"
@@ -285,7 +293,8 @@ def test_inventory_rollout_check_mode_prints_the_plan_and_writes_nothing(
     assert ("Update domain 0 \u2014 instances 0, 5 (web_0, web_5) (check mode: would upgrade 0; already on the "
             "latest model: 5)") in text
     assert "Update domain 1 \u2014 instances 1 (web_1) (check mode: not upgraded)" in text
-    assert "Update domain 3 \u2014 instances 3 (web_3) (check mode: not upgraded)" in text
+    assert ("Update domain 3 \u2014 instances 3 (web_3) (check mode: nothing to upgrade; protected from scale-set "
+            "actions: 3)") in text
 
 
 def test_make_demo_script_rolls_the_demo_scale_set(ansible_env, tmp_path):
