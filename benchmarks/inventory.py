@@ -87,15 +87,18 @@ def parse_time(source: Path, env: dict, cwd: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def static_copies(source: Path, listed: dict, env: dict, workdir: Path) -> tuple[Path, Path]:
-    """Two static YAML inventories: the plugin's hosts, groups and host variables as `ansible-inventory --list --yaml`
-    writes them (a YAML inventory, unsafe strings kept unsafe), and the same host names alone."""
+def static_copies(listed_text: str, workdir: Path) -> tuple[Path, Path]:
+    """Two static inventories from `ansible-inventory --list` output: the same hosts, groups and host variables
+    (plain strings: the {"__ansible_unsafe": s} wrappers unwrapped), and the same host names alone. Written as JSON,
+    which the YAML inventory plugin reads much faster than YAML (about 8 s against 2.4 s for 1000 hosts here)."""
+    listed = json.loads(listed_text, object_hook=lambda d: d["__ansible_unsafe"] if d.keys() == {"__ansible_unsafe"}
+                        else d)
+    hostvars = listed["_meta"]["hostvars"]
+    groups = dict((group, {"hosts": dict.fromkeys(body.get("hosts", []))}) for group, body in listed.items()
+                  if group not in ("_meta", "all", "ungrouped"))
     same_path, bare_path = workdir / "same.yml", workdir / "bare.yml"
-    with open(same_path, "w") as out:
-        subprocess.run([str(BIN / "ansible-inventory"), "-i", str(source), "--list", "--yaml"], env=env, cwd=workdir,
-                       stdout=out, stderr=subprocess.DEVNULL, check=True)
-    bare = {"all": {"hosts": {host: None for host in listed["_meta"]["hostvars"]}}}
-    bare_path.write_text(json.dumps(bare))  # JSON is YAML
+    same_path.write_text(json.dumps({"all": {"hosts": hostvars, "children": groups}}))
+    bare_path.write_text(json.dumps({"all": {"hosts": dict.fromkeys(hostvars)}}))
     return same_path, bare_path
 
 
@@ -142,7 +145,7 @@ def main(argv=None) -> int:
             playbook_empty = min(playbook_wall(empty, env, workdir) for _run in runs)
             static_wall = bare_wall = None
             if proc.returncode == 0:
-                same, bare = static_copies(source, json.loads(proc.stdout), env, workdir)
+                same, bare = static_copies(proc.stdout, workdir)
                 static_wall = min(run_measured([str(BIN / "ansible-inventory"), "-i", str(same), "--list"],
                                                env, workdir)[1] for _run in runs)
                 bare_wall = min(run_measured([str(BIN / "ansible-inventory"), "-i", str(bare), "--list"],
