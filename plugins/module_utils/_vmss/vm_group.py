@@ -263,8 +263,8 @@ class VirtualMachineGroup:
 
         def started():
             if refused:
-                self.before_retry("retrying the extension write on virtual machine %s/%s" % (self.resource_group,
-                                                                                               name))
+                self.before_retry("retrying the extension write on virtual machine %s/%s"
+                                  % (self.resource_group, name))
             try:
                 return start()
             except VmssNotStarted as err:
