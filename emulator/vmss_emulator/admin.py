@@ -1,6 +1,6 @@
 """The admin API under /_emulator/ (loopback only, no token): health, config, scenario, reset, counters, events.
 
-Each handler gets (request, match groups), parses, calls the AdminBackend (admin_models.py, app["admin"]) and
+Each handler gets (request, match groups), parses, calls the AdminBackend (admin_models.py, app[ADMIN]) and
 renders; an AdminError it raises becomes the admin envelope in the dispatcher (server.py)."""
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from . import scenario
+from .app_keys import ADMIN
 from .admin_models import AdminBackend
 from .arm import json_response
 from .exceptions import AdminError
@@ -20,7 +21,7 @@ LOOPBACK_ONLY = "the admin API answers loopback clients only"
 
 
 def backend(request: web.Request) -> AdminBackend:
-    return request.app["admin"]
+    return request.app[ADMIN]
 
 
 async def read_body(request: web.Request) -> Any:

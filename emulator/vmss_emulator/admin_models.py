@@ -1,6 +1,6 @@
 """The admin backend: what the admin API (/_emulator/...) reads and changes, with no HTTP.
 
-AdminBackend (app["admin"]) takes plain values, raises AdminError (the admin API's one error), and returns plain
+AdminBackend (app[ADMIN]) takes plain values, raises AdminError (the admin API's one error), and returns plain
 data; the handlers in admin.py parse a request, call it and render what it returns."""
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any, Mapping
 
 from . import custom_metrics, lifecycle, scenario
+from .app_keys import COUNTERS, DEFAULT_PRINCIPAL, EVENTS, FAULTS, FLEET, LOCKS, OPERATIONS, VMS
 from .exceptions import AdminError
 from .state import Instance, World, instance_order
 from .vms import lifecycle as vm_lifecycle
@@ -72,7 +73,7 @@ class AdminBackend:
 
     # ---- plain VMs (the fleet view of VMs and their timings; rows in vms/admin.py) -----------------------
     def vm(self, rg: str, name: str) -> VirtualMachine | MemberRef:
-        ref = self.runtime["vms"].find_by_admin_name(rg, name)
+        ref = self.runtime[VMS].find_by_admin_name(rg, name)
         if ref is None:
             raise AdminError(404, f"virtual machine '{rg}/{name}' not found")
         return ref
@@ -80,7 +81,7 @@ class AdminBackend:
     def configure_vm(self, rg: str, name: str, settings: Any) -> dict[str, Any]:
         """One plain VM's timing and failure hook: {"upgrade_seconds"?: N | null (the global value), "fail_upgrade"?:
         bool}; what is left out is kept."""
-        vm = self.runtime["vms"].find_by_admin_name(rg, name)
+        vm = self.runtime[VMS].find_by_admin_name(rg, name)
         if not isinstance(vm, VirtualMachine):
             raise AdminError(404, f"plain virtual machine '{rg}/{name}' not found (a Flexible member is configured "
                                   "through its scale set)")
@@ -90,8 +91,8 @@ class AdminBackend:
         fail = settings.get("fail_upgrade", vm.fail_upgrade)
         if not isinstance(fail, bool):
             raise AdminError(400, "fail_upgrade must be true or false")
-        self.runtime["vms"].set_timing(vm, seconds, fail)
-        return {"virtual_machine": vm.key, "upgrade_seconds": self.runtime["vms"].upgrade_seconds(vm),
+        self.runtime[VMS].set_timing(vm, seconds, fail)
+        return {"virtual_machine": vm.key, "upgrade_seconds": self.runtime[VMS].upgrade_seconds(vm),
                 "fail_upgrade": vm.fail_upgrade}
 
     # ---- scenarios and reset -------------------------------------------------------------------------------
@@ -104,23 +105,23 @@ class AdminBackend:
     async def reset(self) -> None:
         """Drop every resource, lock, operation, event, counter, fault and extra principal (timings back to defaults)."""
         runtime, world = self.runtime, self.world
-        await runtime["operations"].cancel_all()
+        await runtime[OPERATIONS].cancel_all()
         for ss in list(world.scale_sets.values()):
             await lifecycle.delete_scale_set(runtime, ss)
         world.scale_sets.clear()
         world.resource_groups.clear()
-        world.principals[:] = [p for p in world.principals if p is runtime["default_principal"]]
+        world.principals[:] = [p for p in world.principals if p is runtime[DEFAULT_PRINCIPAL]]
         world.settings = type(world.settings)()
         await vm_lifecycle.reset(runtime)
-        runtime["locks"].clear()
-        await runtime["fleet"].reset()
-        await runtime["faults"].reset()
-        runtime["counters"].reset()
-        runtime["events"].clear()
+        runtime[LOCKS].clear()
+        await runtime[FLEET].reset()
+        await runtime[FAULTS].reset()
+        runtime[COUNTERS].reset()
+        runtime[EVENTS].clear()
 
     # ---- counters and events -------------------------------------------------------------------------------
     def request_counts(self, reset: bool = False) -> dict[str, Any]:
-        counters = self.runtime["counters"]
+        counters = self.runtime[COUNTERS]
         if reset:
             counters.reset()
         return counters.as_dict()
@@ -130,17 +131,17 @@ class AdminBackend:
             since_seq = int(since) if since is not None else None
         except ValueError:
             raise AdminError(400, "since must be an integer event seq") from None
-        return self.runtime["events"].list(kind, since_seq)
+        return self.runtime[EVENTS].list(kind, since_seq)
 
     def clear_events(self) -> None:
-        self.runtime["events"].clear()
+        self.runtime[EVENTS].clear()
 
     # ---- the fleet view ------------------------------------------------------------------------------------
     def fleet_view(self, rg: str, name: str) -> dict[str, Any]:
         ss = self.world.find_scale_set(rg, name)
         if ss is None:
             raise AdminError(404, f"scale set '{rg}/{name}' not found")
-        fleet = self.runtime["fleet"]
+        fleet = self.runtime[FLEET]
         rows = []
         for inst in sorted(ss.instances.values(), key=instance_order):
             row = {"instance_id": inst.instance_id, "ip": inst.private_ip, "app_port": (ss.app or {}).get("port"),
@@ -169,8 +170,8 @@ class AdminBackend:
         except (ValueError, scenario.ScenarioError) as exc:
             raise AdminError(400, str(exc)) from None
         inst.custom_metrics = metrics
-        self.runtime["events"].append("custom_metrics", resource_group=ss.resource_group, vmss=ss.name,
-                                      instance_id=inst.instance_id, custom_metrics=metrics)
+        self.runtime[EVENTS].append("custom_metrics", resource_group=ss.resource_group, vmss=ss.name,
+                                    instance_id=inst.instance_id, custom_metrics=metrics)
         return metrics
 
 

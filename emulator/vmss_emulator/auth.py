@@ -21,6 +21,7 @@ import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from .app_keys import BASE_URL, EVENTS, FAULTS, TOKENS, WORLD
 from .arm import json_response
 from .exceptions import ArmError
 from .catalog import known_subscriptions, subscription_not_found
@@ -112,8 +113,8 @@ def authenticate(request: web.Request, subscription: str | None, action: str) ->
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized("InvalidAuthenticationToken",
                            "Authentication failed. The 'Authorization' header is provided in an invalid format.")
-    claims = request.app["tokens"].verify(token.strip())
-    principal = find_principal(request.app["world"].principals, claims["appid"])
+    claims = request.app[TOKENS].verify(token.strip())
+    principal = find_principal(request.app[WORLD].principals, claims["appid"])
     if principal is None or principal.tenant.lower() != str(claims["tid"]).lower():
         raise unauthorized("InvalidAuthenticationToken", "The access token is invalid: the client is unknown.")
     request["principal"] = principal
@@ -141,7 +142,7 @@ def _aad_error(status: int, error: str, code: int, description: str) -> web.Resp
 
 
 async def openid_configuration(request: web.Request, groups: dict[str, str]) -> web.Response:
-    base = request.app["base_url"]
+    base = request.app[BASE_URL]
     tenant = groups["tenant"]
     return json_response({
         "issuer": f"{base}/{tenant}/v2.0",
@@ -159,7 +160,7 @@ async def openid_configuration(request: web.Request, groups: dict[str, str]) -> 
 
 
 async def jwks(request: web.Request, groups: dict[str, str]) -> web.Response:
-    return json_response(request.app["tokens"].jwks())
+    return json_response(request.app[TOKENS].jwks())
 
 
 async def token(request: web.Request, groups: dict[str, str]) -> web.Response:
@@ -175,7 +176,7 @@ async def token(request: web.Request, groups: dict[str, str]) -> web.Response:
     secret = str(form.get("client_secret") or "")
     if not client_id:
         return _aad_error(400, "invalid_request", 900144, "The request body must contain the parameter: 'client_id'.")
-    principal = find_principal(request.app["world"].principals, client_id)
+    principal = find_principal(request.app[WORLD].principals, client_id)
     if principal is None:
         return _aad_error(400, "unauthorized_client", 700016,
                           f"Application with identifier '{client_id}' was not found in the directory '{tenant}'.")
@@ -188,10 +189,10 @@ async def token(request: web.Request, groups: dict[str, str]) -> web.Response:
     scopes = str(form.get("scope") or "").split()
     resource = next((s for s in scopes if s.endswith("/.default")), "")
     audience = resource[: -len(".default")] if resource else ARM_AUDIENCES[0]
-    default = request.app["world"].settings.token_lifetime
-    lifetime = int(request.app["faults"].token_lifetime(default))
-    access_token = request.app["tokens"].issue(principal, audience, lifetime)
-    request.app["events"].append("token_issued", client_id=principal.client_id, expires_in=lifetime)
+    default = request.app[WORLD].settings.token_lifetime
+    lifetime = int(request.app[FAULTS].token_lifetime(default))
+    access_token = request.app[TOKENS].issue(principal, audience, lifetime)
+    request.app[EVENTS].append("token_issued", client_id=principal.client_id, expires_in=lifetime)
     return json_response({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
                           "access_token": access_token})
 
@@ -206,7 +207,7 @@ def _password_grant(request: web.Request, tenant: str, form: Any) -> web.Respons
         if not form.get(key):
             return _aad_error(400, "invalid_request", 900144, f"The request body must contain the parameter: '{key}'.")
     client_id, username = str(form["client_id"]), str(form["username"])
-    user = find_principal(request.app["world"].principals, username)
+    user = find_principal(request.app[WORLD].principals, username)
     if user is None or (tenant.lower() not in _MULTI_TENANT and user.tenant.lower() != tenant.lower()):
         return _aad_error(400, "invalid_grant", 50034,
                           f"The user account {username} does not exist in the {tenant} directory. To sign into this "
@@ -217,17 +218,17 @@ def _password_grant(request: web.Request, tenant: str, form: Any) -> web.Respons
     scopes = str(form.get("scope") or "").split()
     resource = next((s for s in scopes if s.endswith("/.default")), "")
     audience = resource[: -len(".default")] if resource else ARM_AUDIENCES[0]
-    lifetime = int(request.app["faults"].token_lifetime(request.app["world"].settings.token_lifetime))
-    tokens = request.app["tokens"]
+    lifetime = int(request.app[FAULTS].token_lifetime(request.app[WORLD].settings.token_lifetime))
+    tokens = request.app[TOKENS]
     object_id = str(uuid.uuid5(uuid.NAMESPACE_URL, user.client_id))
     issued_at = math.ceil(time.time())
     # the id token names the user for the client (azure-identity builds its AuthenticationRecord from it)
-    id_token = tokens.sign({"aud": client_id, "iss": f"{request.app['base_url']}/{user.tenant}/v2.0",
+    id_token = tokens.sign({"aud": client_id, "iss": f"{request.app[BASE_URL]}/{user.tenant}/v2.0",
                             "iat": issued_at, "nbf": issued_at - 5, "exp": issued_at + lifetime, "sub": object_id,
                             "oid": object_id, "tid": user.tenant, "preferred_username": user.client_id,
                             "name": user.client_id, "ver": "2.0"})
     client_info = base64.urlsafe_b64encode(json.dumps({"uid": object_id, "utid": user.tenant}).encode()).decode()
-    request.app["events"].append("token_issued", client_id=user.client_id, expires_in=lifetime)
+    request.app[EVENTS].append("token_issued", client_id=user.client_id, expires_in=lifetime)
     return json_response({"token_type": "Bearer", "scope": " ".join(scopes), "expires_in": lifetime,
                           "ext_expires_in": lifetime, "access_token": tokens.issue(user, audience, lifetime),
                           "id_token": id_token, "client_info": client_info.rstrip("=")})
@@ -236,7 +237,7 @@ def _password_grant(request: web.Request, tenant: str, form: Any) -> web.Respons
 async def user_realm(request: web.Request, groups: dict[str, str]) -> web.Response:
     """Home realm discovery (MSAL asks before a password sign-in): every user here is a cloud-only (Managed) one."""
     username = groups["username"]
-    known = find_principal(request.app["world"].principals, username) is not None
+    known = find_principal(request.app[WORLD].principals, username) is not None
     return json_response({"ver": "1.0", "account_type": "Managed" if known else "Unknown",
                           "domain_name": username.rpartition("@")[2],
                           "cloud_instance_name": "microsoftonline.com",
@@ -244,7 +245,7 @@ async def user_realm(request: web.Request, groups: dict[str, str]) -> web.Respon
 
 
 async def cloud_metadata(request: web.Request, groups: dict[str, str]) -> web.Response:
-    base = request.app["base_url"]
+    base = request.app[BASE_URL]
     cloud = {
         "name": "VmssEmulator",
         "portal": base,

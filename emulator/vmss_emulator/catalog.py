@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
+from .app_keys import BASE_URL, DEFAULT_PRINCIPAL, DEFAULT_SUBSCRIPTION, WORLD
 from .arm import json_response, read_json
 from .exceptions import ArmError
 
@@ -26,8 +27,8 @@ IMAGES = {"Canonical": {"ubuntu-24_04-lts": {"server": ["1.0.0", "2.0.0", "3.0.0
 
 def known_subscriptions(app: web.Application) -> set[str]:
     """The subscriptions that exist: the default one, those principals are given, those holding resources."""
-    world = app["world"]
-    subs = {app["default_subscription"].lower()}
+    world = app[WORLD]
+    subs = {app[DEFAULT_SUBSCRIPTION].lower()}
     subs.update(s.lower() for p in world.principals for s in p.subscriptions if s != "*")
     subs.update(sub for sub, _rg in world.resource_groups)
     return subs
@@ -38,17 +39,17 @@ def subscription_not_found(subscription: str) -> ArmError:
 
 
 def _render_subscription(app: web.Application, subscription: str) -> dict[str, Any]:
-    display = "VMSS Emulator" if subscription.lower() == app["default_subscription"].lower() else subscription
+    display = "VMSS Emulator" if subscription.lower() == app[DEFAULT_SUBSCRIPTION].lower() else subscription
     return {"id": f"/subscriptions/{subscription}", "authorizationSource": "RoleBased", "managedByTenants": [],
-            "subscriptionId": subscription, "tenantId": app["default_principal"].tenant, "displayName": display,
+            "subscriptionId": subscription, "tenantId": app[DEFAULT_PRINCIPAL].tenant, "displayName": display,
             "state": "Enabled", "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01",
                                                          "quotaId": "PayAsYouGo_2014-09-01", "spendingLimit": "Off"}}
 
 
 def _spelled(app: web.Application, subscription: str) -> str:
     """A subscription id as it was first given (paths are case-insensitive, answers keep the original case)."""
-    if subscription.lower() == app["default_subscription"].lower():
-        return app["default_subscription"]
+    if subscription.lower() == app[DEFAULT_SUBSCRIPTION].lower():
+        return app[DEFAULT_SUBSCRIPTION]
     return subscription
 
 
@@ -72,7 +73,7 @@ def _images(request: web.Request) -> dict[str, dict[str, dict[str, set[str]]]]:
     """The catalog plus every concrete platform image a scale set's model names (so `latest` resolves to it)."""
     catalog = {p: {o: {s: set(v) for s, v in skus.items()} for o, skus in offers.items()}
                for p, offers in IMAGES.items()}
-    for ss in request.app["world"].scale_sets.values():
+    for ss in request.app[WORLD].scale_sets.values():
         ref = ss.image_reference()
         if all(isinstance(ref.get(k), str) for k in ("publisher", "offer", "sku")):
             versions = catalog.setdefault(ref["publisher"], {}).setdefault(ref["offer"], {}).setdefault(ref["sku"],
@@ -141,7 +142,7 @@ async def batch(request: web.Request, m: dict[str, str]) -> web.Response:
                        "'requests' must be a list of objects.")
     if len(requests) > 20:
         raise ArmError(400, "BatchRequestTooLarge", "The batch request contains more than 20 requests.")
-    base = request.app["base_url"]
+    base = request.app[BASE_URL]
     headers = {"Authorization": request.headers.get("Authorization", "")}
     responses = []
     # the emulator calls itself on loopback: its certificate is its own, so there is nothing to verify

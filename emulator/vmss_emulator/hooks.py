@@ -1,9 +1,10 @@
 """The seams between the ARM side (part 1) and the fleet / fault injection (part 2).
 
-``create_app`` puts one ``Fleet`` in ``app["fleet"]`` and one ``Faults`` in ``app["faults"]``. When the modules
+``create_app`` puts one ``Fleet`` in ``app[FLEET]`` and one ``Faults`` in ``app[FAULTS]``. When the modules
 ``vmss_emulator.fleet`` / ``vmss_emulator.faults`` exist, their ``make_fleet(app, events)`` /
 ``make_faults(app, events)`` build them; otherwise the null implementations below are used.
-``app["world"]`` is the ``state.World`` (settings included) and ``app["events"]`` the ``events.EventLog``.
+``app[WORLD]`` is the ``state.World`` (settings included) and ``app[EVENTS]`` the ``events.EventLog``.
+(The keys are the typed ``web.AppKey`` constants of ``app_keys.py``.)
 
 Call order the ARM side guarantees for a scale set:
   scenario load: allocate_ip(ss, inst) for each instance -> scale_set_created(ss) -> instance_started each

@@ -7,6 +7,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from .app_keys import EVENTS, FAULTS, FLEET, WORLD
 from .model import provisioning_order
 from .state import Instance, ScaleSet, instance_order
 from .vms import flexible
@@ -46,7 +47,7 @@ def new_instance(app: web.Application, ss: ScaleSet, running: bool) -> Instance:
     inst = Instance(instance_id=name, update_domain=ud, fault_domain=fd, zone=zone, applied_model=ss.profile,
                     provisioning_state="Succeeded" if running else "Creating",
                     power_state="running" if running else "starting")
-    inst.private_ip = app["fleet"].allocate_ip(ss, inst)
+    inst.private_ip = app[FLEET].allocate_ip(ss, inst)
     ss.instances[inst.instance_id] = inst
     return inst
 
@@ -58,18 +59,18 @@ def owner_fields(ss: ScaleSet) -> dict[str, str]:
 
 def record_extension_order(app: web.Application, inst: Instance, owner: dict[str, str]) -> None:
     inst.extension_order = provisioning_order(inst.extensions())
-    events = app["events"]
+    events = app[EVENTS]
     for order, name in enumerate(inst.extension_order):
         events.append("extension_provisioned", **owner, instance_id=inst.instance_id, extension=name, order=order)
 
 
 async def start_scale_set(app: web.Application, ss: ScaleSet) -> None:
     """A scale set loaded from a scenario: its instances are running already."""
-    await app["fleet"].scale_set_created(ss)
+    await app[FLEET].scale_set_created(ss)
     for inst in list(ss.instances.values()):
         record_extension_order(app, inst, owner_fields(ss))
         inst.started_at = time.time()
-        await app["fleet"].instance_started(ss, inst)
+        await app[FLEET].instance_started(ss, inst)
 
 
 async def provision_new(app: web.Application, ss: ScaleSet, instances: list[Instance]) -> list[dict[str, Any]]:
@@ -86,13 +87,13 @@ async def run_action(app: web.Application, ss: ScaleSet, inst: Instance, operati
     its own too when the upgrade failed, with provisioningState Failed).
     """
     async def settle() -> dict[str, Any] | None:
-        await asyncio.sleep(app["world"].upgrade_seconds(ss))
+        await asyncio.sleep(app[WORLD].upgrade_seconds(ss))
         if inst.instance_id in ss.fail_upgrade_instances and operation != "restart":
             error = {"code": "VMExtensionProvisioningError",
                      "message": f"VM has reported a failure when processing extension on instance "
                                 f"'{inst.instance_id}' (scenario fail_upgrade_instances)."}
         else:
-            error = await app["faults"].instance_upgrade_outcome(ss, inst, operation)
+            error = await app[FAULTS].instance_upgrade_outcome(ss, inst, operation)
         if operation in MODEL_APPLYING and not error:
             # a failed upgrade leaves the instance on its old model, so it still shows as drifted
             inst.applied_model = ss.profile
@@ -110,7 +111,7 @@ async def run_operation(app: web.Application, ss: ScaleSet, inst: Instance, oper
     applies the model it decides on (returning the error or None), the extension order recorded (not on a
     restart), and the instance running again unless it is gone (`present`); an event at start and end, naming it
     with `owner`. Returns its error (with its instance_id), or None."""
-    fleet, events = app["fleet"], app["events"]
+    fleet, events = app[FLEET], app[EVENTS]
     inst.busy = operation
     inst.error = None
     if operation != "create":
@@ -146,7 +147,7 @@ async def run_operation(app: web.Application, ss: ScaleSet, inst: Instance, oper
 async def power_off(app: web.Application, ss: ScaleSet, inst: Instance, deallocate: bool = False) -> None:
     if inst.running:
         inst.power_state = "stopping"
-        await app["fleet"].instance_stopped(ss, inst)
+        await app[FLEET].instance_stopped(ss, inst)
     inst.power_state = "deallocated" if deallocate else "stopped"
 
 
@@ -154,17 +155,17 @@ async def power_on(app: web.Application, ss: ScaleSet, inst: Instance) -> None:
     if inst.running:
         return
     inst.power_state = "starting"
-    await asyncio.sleep(app["world"].upgrade_seconds(ss))
+    await asyncio.sleep(app[WORLD].upgrade_seconds(ss))
     inst.power_state = "running"
     inst.started_at = time.time()
-    await app["fleet"].instance_started(ss, inst)
+    await app[FLEET].instance_started(ss, inst)
 
 
 async def remove_instances(app: web.Application, ss: ScaleSet, instances: list[Instance]) -> None:
     for inst in instances:
         inst.provisioning_state = "Deleting"
         if inst.running or inst.power_state in ("starting", "stopping"):
-            await app["fleet"].instance_stopped(ss, inst)
+            await app[FLEET].instance_stopped(ss, inst)
         inst.power_state = "deallocated"
         ss.instances.pop(inst.instance_id, None)
     ss.sku["capacity"] = len(ss.instances)
@@ -182,7 +183,7 @@ async def delete_scale_set(app: web.Application, ss: ScaleSet) -> None:
     ss.provisioning_state = "Deleting"
     for inst in list(ss.instances.values()):
         if inst.running or inst.power_state in ("starting", "stopping"):
-            await app["fleet"].instance_stopped(ss, inst)
+            await app[FLEET].instance_stopped(ss, inst)
         inst.power_state = "deallocated"
-    app["world"].remove_scale_set(ss)
-    await app["fleet"].scale_set_deleted(ss)
+    app[WORLD].remove_scale_set(ss)
+    await app[FLEET].scale_set_deleted(ss)

@@ -1,4 +1,4 @@
-"""Microsoft.Authorization/locks: the store and ARM's rule, with no HTTP (`LockBackend`, app["locks"]).
+"""Microsoft.Authorization/locks: the store and ARM's rule, with no HTTP (`LockBackend`, app[LOCKS]).
 
 A lock sits on a scope (a resource group, a scale set, a VM) and covers the scope and every path under it, as ARM
 judges it from the request path before the resource provider sees the request: under a ReadOnly lock every write

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .app_keys import BASE_URL, EVENTS, WORLD
 from .arm import json_response, now_iso
 from .exceptions import ArmError
 
@@ -65,7 +66,7 @@ class Operations:
         self._ops[op.id] = op
         if lock and scale_set is not None:
             scale_set.active_operation = op.id
-        events = self._app["events"]
+        events = self._app[EVENTS]
         events.append("lro_start", operation_id=op.id, operation=kind, status=op.status,
                       **_where(scale_set))
 
@@ -108,7 +109,7 @@ class Operations:
     # ------------------------------------------------------------ answers
 
     def url(self, op: Operation) -> str:
-        return (f"{self._app['base_url']}/subscriptions/{op.subscription}/providers/Microsoft.Compute/locations/"
+        return (f"{self._app[BASE_URL]}/subscriptions/{op.subscription}/providers/Microsoft.Compute/locations/"
                 f"{op.location}/operations/{op.id}")
 
     def headers(self, request: web.Request, op: Operation, with_location: bool) -> dict[str, str]:
@@ -117,7 +118,7 @@ class Operations:
         headers = {"Azure-AsyncOperation": f"{url}?api-version={api}", "azure-asyncnotification": "Enabled"}
         if with_location:
             headers["Location"] = f"{url}?monitor=true&api-version={api}"
-        headers.update(retry_headers(self._app["world"].settings.lro_retry_after))
+        headers.update(retry_headers(self._app[WORLD].settings.lro_retry_after))
         return headers
 
     def accepted(self, request: web.Request, op: Operation) -> web.Response:
@@ -125,7 +126,7 @@ class Operations:
         return web.Response(status=202, headers=self.headers(request, op, with_location=True))
 
     def status_response(self, request: web.Request, op: Operation) -> web.Response:
-        settings = self._app["world"].settings
+        settings = self._app[WORLD].settings
         if request.query.get("monitor", "").lower() == "true":
             if op.status == "InProgress":
                 return web.Response(status=202, headers={"Location": str(request.url),

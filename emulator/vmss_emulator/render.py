@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from . import custom_metrics
+from .app_keys import FLEET
 from .arm import now_iso
 from .model import render_extension, render_profile
 from .state import Instance, ScaleSet, is_health_extension
@@ -63,7 +64,7 @@ def instance_view(app: web.Application, ss: ScaleSet, inst: Instance, computer_n
     prefix = (inst.applied_model.get("osProfile") or {}).get("computerNamePrefix", "vmss")
     ext_status = "ProvisioningState/succeeded" if inst.running else "ProvisioningState/transitioning"
     failed_ext = inst.extension_order[-1] if inst.provisioning_state == "Failed" and inst.extension_order else None
-    health = app["fleet"].health_state(ss, inst)
+    health = app[FLEET].health_state(ss, inst)
     extensions = []
     for ext in inst.extensions():
         props = ext.get("properties") or {}

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from . import lifecycle
+from .app_keys import EVENTS, FLEET, OPERATIONS, WORLD
 from .arm import now_iso
 from .model import ROLLING_DEFAULTS, parse_duration
 from .operations import Operation, OperationFailed
@@ -41,12 +42,12 @@ async def wait_stopped(ss: ScaleSet) -> None:
 def unhealthy(app: web.Application, ss: ScaleSet, inst: Instance) -> bool:
     if inst.provisioning_state == "Failed" or not inst.running:
         return True
-    return app["fleet"].health_state(ss, inst) in ("unhealthy", "unknown")
+    return app[FLEET].health_state(ss, inst) in ("unhealthy", "unknown")
 
 
 def start(app: web.Application, ss: ScaleSet, kind: str, started_by: str) -> Operation:
     """Start a rolling upgrade, or follow the one already running (its LRO ends when that one does)."""
-    operations = app["operations"]
+    operations = app[OPERATIONS]
     if is_running(ss):
         current = ss.rolling_operation
 
@@ -65,7 +66,7 @@ def start(app: web.Application, ss: ScaleSet, kind: str, started_by: str) -> Ope
 async def _run(app: web.Application, ss: ScaleSet, op: Operation, kind: str, started_by: str) -> None:
     policy = {**ROLLING_DEFAULTS, **(ss.upgrade_policy().get("rollingUpgradePolicy") or {})}
     pause = parse_duration(policy["pauseTimeBetweenBatches"], "pauseTimeBetweenBatches")
-    settings = app["world"].settings
+    settings = app[WORLD].settings
     started = time.time()
     progress = {"successfulInstanceCount": 0, "failedInstanceCount": 0, "inProgressInstanceCount": 0,
                 "pendingInstanceCount": 0}
@@ -81,7 +82,7 @@ async def _run(app: web.Application, ss: ScaleSet, op: Operation, kind: str, sta
     done: set[str] = set()
     upgraded: list[Instance] = []
     error: dict[str, Any] | None = None
-    events = app["events"]
+    events = app[EVENTS]
     try:
         while True:
             candidates = [i for i in ss.instances.values()
@@ -181,6 +182,6 @@ async def _settle(app: web.Application, ss: ScaleSet, batch: list[Instance], lim
     """Wait (bounded) while the batch's App Health still says initializing, as the platform does."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        if not any(app["fleet"].health_state(ss, i) == "initializing" for i in batch if i.instance_id in ss.instances):
+        if not any(app[FLEET].health_state(ss, i) == "initializing" for i in batch if i.instance_id in ss.instances):
             return
         await asyncio.sleep(0.05)

@@ -8,6 +8,7 @@ import yaml
 from aiohttp import web
 
 from . import lifecycle
+from .app_keys import DEFAULT_SUBSCRIPTION, EVENTS, FLEET, WORLD
 from .arm import now_iso
 from .exceptions import ArmError
 from .model import check_resource, fill_defaults, network_ids, split_secrets, validate_extension_order, \
@@ -47,7 +48,7 @@ def _require(cond: bool, message: str) -> None:
 
 async def load(app: web.Application, data: dict[str, Any]) -> dict[str, Any]:
     """Check the whole scenario first, then apply it; returns what was added."""
-    world = app["world"]
+    world = app[WORLD]
     unknown = set(data) - TOP_KEYS
     _require(not unknown, f"unknown scenario key(s) {sorted(unknown)}; allowed: {sorted(TOP_KEYS)}")
     config = data.get("config") or {}
@@ -58,7 +59,7 @@ async def load(app: web.Application, data: dict[str, Any]) -> dict[str, Any]:
     except ValueError as exc:
         raise ScenarioError(str(exc)) from None
     principals = [_principal(p, i) for i, p in enumerate(data.get("principals") or [])]
-    default_sub = app["default_subscription"]
+    default_sub = app[DEFAULT_SUBSCRIPTION]
     groups: list[ResourceGroup] = []
     for i, rg in enumerate(data.get("resource_groups") or []):
         _require(isinstance(rg, dict) and isinstance(rg.get("name"), str) and rg["name"],
@@ -84,8 +85,8 @@ async def load(app: web.Application, data: dict[str, Any]) -> dict[str, Any]:
             inst = lifecycle.new_instance(app, ss, running=True)
             inst.protected = inst.instance_id in protected
         ss.sku["capacity"] = capacity
-        app["events"].append("model_write", resource_group=ss.resource_group, vmss=ss.name, operation="scenario",
-                             etag=ss.etag)
+        app[EVENTS].append("model_write", resource_group=ss.resource_group, vmss=ss.name, operation="scenario",
+                           etag=ss.etag)
         await lifecycle.start_scale_set(app, ss)
         added.append(ss.key)
     added_vms = await vm_scenario.apply(app, planned_vms)
@@ -121,8 +122,8 @@ def _scale_set(app: web.Application, spec: Any, index: int, groups: list[Resourc
     _require(not unknown, f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(SCALE_SET_KEYS)}")
     for key in ("name", "resource_group"):
         _require(isinstance(spec.get(key), str) and spec[key], f"{where}.{key} must be a non-empty string")
-    world = app["world"]
-    sub = str(spec.get("subscription") or app["default_subscription"])
+    world = app[WORLD]
+    sub = str(spec.get("subscription") or app[DEFAULT_SUBSCRIPTION])
     _require(world.scale_set(sub, spec["resource_group"], spec["name"]) is None,
              f"{where}: scale set {spec['resource_group']}/{spec['name']} already exists (reset first)")
     rg = world.resource_group(sub, spec["resource_group"]) or next(
@@ -176,7 +177,7 @@ def _scale_set(app: web.Application, spec: Any, index: int, groups: list[Resourc
              f"{where}.upgrade_seconds must be a non-negative number")
     for key in ("app", "load_balancer"):
         _require(isinstance(spec.get(key) or {}, dict), f"{where}.{key} must be a mapping")
-    check_fleet_options = getattr(app["fleet"], "validate_options", None)   # part 2 knows the keys and ranges
+    check_fleet_options = getattr(app[FLEET], "validate_options", None)   # part 2 knows the keys and ranges
     if check_fleet_options is not None:
         try:
             check_fleet_options(spec.get("app"), spec.get("load_balancer"))

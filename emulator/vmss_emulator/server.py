@@ -12,6 +12,8 @@ import uuid
 from aiohttp import web
 
 from . import admin, auth, urls
+from .app_keys import (ADMIN, BASE_URL, COMPUTE, COUNTERS, DEFAULT_PRINCIPAL, DEFAULT_SUBSCRIPTION, EVENTS, FAULTS,
+                       FLEET, LOCKS, OPERATIONS, ROUTE_TABLE, TOKENS, VMS, WORLD)
 from .admin_models import AdminBackend, RequestCounters
 from .compute.models import ComputeBackend
 from .vms.models import VmBackend
@@ -48,21 +50,21 @@ def create_app(base_url: str, principal: Principal, subscription: str, fleet=Non
     events = EventLog()
     world = World()
     world.principals.append(principal)
-    app["base_url"] = base_url.rstrip("/")
-    app["world"] = world
-    app["compute"] = ComputeBackend(world, app)
-    app["vms"] = VmBackend(world, app)
-    app["events"] = events
-    app["locks"] = LockBackend(events)
-    app["counters"] = RequestCounters()
-    app["admin"] = AdminBackend(world, app)
-    app["operations"] = Operations(app)
-    app["tokens"] = auth.TokenIssuer(app["base_url"])
-    app["default_principal"] = principal
-    app["default_subscription"] = subscription
-    app["fleet"] = fleet if fleet is not None else _load_hook("fleet", "make_fleet", app, events, NullFleet())
-    app["faults"] = faults if faults is not None else _load_hook("faults", "make_faults", app, events, NullFaults())
-    app["routes"] = [*urls.ROUTES, *app["fleet"].routes(), *app["faults"].routes()]
+    app[BASE_URL] = base_url.rstrip("/")
+    app[WORLD] = world
+    app[COMPUTE] = ComputeBackend(world, app)
+    app[VMS] = VmBackend(world, app)
+    app[EVENTS] = events
+    app[LOCKS] = LockBackend(events)
+    app[COUNTERS] = RequestCounters()
+    app[ADMIN] = AdminBackend(world, app)
+    app[OPERATIONS] = Operations(app)
+    app[TOKENS] = auth.TokenIssuer(app[BASE_URL])
+    app[DEFAULT_PRINCIPAL] = principal
+    app[DEFAULT_SUBSCRIPTION] = subscription
+    app[FLEET] = fleet if fleet is not None else _load_hook("fleet", "make_fleet", app, events, NullFleet())
+    app[FAULTS] = faults if faults is not None else _load_hook("faults", "make_faults", app, events, NullFaults())
+    app[ROUTE_TABLE] = [*urls.ROUTES, *app[FLEET].routes(), *app[FAULTS].routes()]
     # aiohttp only hands every request to the one dispatcher; urls rows do the routing
     app.router.add_route("*", "/{tail:.*}", dispatch)
     app.on_startup.append(_start_hooks)
@@ -71,12 +73,12 @@ def create_app(base_url: str, principal: Principal, subscription: str, fleet=Non
 
 
 async def _start_hooks(app: web.Application) -> None:
-    await app["fleet"].start()
+    await app[FLEET].start()
 
 
 async def _stop_hooks(app: web.Application) -> None:
-    await app["operations"].cancel_all()
-    await app["fleet"].stop()
+    await app[OPERATIONS].cancel_all()
+    await app[FLEET].stop()
 
 
 def _kind(method: str, operation_id: str, is_arm: bool) -> str:
@@ -123,8 +125,8 @@ async def arm_middleware(request: web.Request, handler):
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
-    """The one handler aiohttp knows: resolve the request in app["routes"] and call the row's handler."""
-    routes = request.app["routes"]
+    """The one handler aiohttp knows: resolve the request in app[ROUTE_TABLE] and call the row's handler."""
+    routes = request.app[ROUTE_TABLE]
     resolved = urls.resolve(request.method, request.path, routes)
     if not request.path.startswith("/_emulator/"):
         return await _serve(request, resolved)
@@ -153,9 +155,9 @@ async def _serve(request: web.Request, resolved: tuple[urls.Route, dict[str, str
     else:
         operation_id, action = "Unknown", ""
     request["operation_id"] = operation_id
-    app["counters"].count(_kind(request.method, operation_id, is_arm), operation_id)
+    app[COUNTERS].count(_kind(request.method, operation_id, is_arm), operation_id)
     try:
-        faulted = await app["faults"].on_request(request)
+        faulted = await app[FAULTS].on_request(request)
         if faulted is not None:
             return faulted
         if is_arm:
@@ -167,14 +169,14 @@ async def _serve(request: web.Request, resolved: tuple[urls.Route, dict[str, str
             raise web.HTTPNotFound()
         route, groups = resolved
         if is_arm:   # ARM refuses a write or delete under a management lock before the provider sees it
-            app["locks"].check_request(request.method, path, operation_id)
+            app[LOCKS].check_request(request.method, path, operation_id)
         return await route.handler(request, groups)
     except ArmError as exc:
         response = exc.response()
         if exc.status == 401:
             # as ARM words it; no insufficient_claims, so azure-core raises instead of re-authenticating
             response.headers["WWW-Authenticate"] = (
-                f'Bearer authorization_uri="{app["base_url"]}/{app["default_principal"].tenant}", '
+                f'Bearer authorization_uri="{app[BASE_URL]}/{app[DEFAULT_PRINCIPAL].tenant}", '
                 f'error="invalid_token", error_description="{exc.message}"')
         return response
     except web.HTTPException:

@@ -1,8 +1,8 @@
 """The route table: one row per operation (method, path regex, handler, operationId, RBAC action).
 
 ROUTES holds ARM (case-insensitive, as ARM paths are), sign-in and the admin API; the fleet and fault injection add
-their rows when the app is built (`server.create_app` keeps the whole table in app["routes"]). `server.py` is the one
-dispatcher; every handler gets (request, match groups) and returns a response or raises ArmError.
+their rows when the app is built (`server.create_app` keeps the whole table in app[app_keys.ROUTE_TABLE]). `server.py`
+is the one dispatcher; every handler gets (request, match groups) and returns a response or raises ArmError.
 """
 from __future__ import annotations
 

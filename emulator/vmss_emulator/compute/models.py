@@ -8,6 +8,7 @@ import copy
 from typing import Any, Awaitable, Callable, Mapping
 
 from .. import lifecycle, rolling
+from ..app_keys import EVENTS, FAULTS, FLEET, OPERATIONS
 from ..arm import ARM_NOT_FOUND_HINT, CONFLICT_MESSAGE, now_iso
 from ..exceptions import ArmError
 from ..model import check_create_time, check_zones, fill_defaults, network_ids, split_secrets, \
@@ -19,7 +20,7 @@ Work = Callable[[Operation], Awaitable[None]]
 
 
 class ComputeBackend:
-    """One per app (app["compute"]), over the app's world.
+    """One per app (app[COMPUTE]), over the app's world.
 
     `runtime` holds the collaborators the LRO work needs (the app: "operations", "events", "fleet", "faults", which
     lifecycle.py and rolling.py take); the backend never reads a request from it."""
@@ -104,7 +105,7 @@ class ComputeBackend:
         self.world.add_scale_set(ss)
         ss.provisioning_state = "Creating"
         self._record_write(ss, "VirtualMachineScaleSets_CreateOrUpdate")
-        await self.runtime["fleet"].scale_set_created(ss)
+        await self.runtime[FLEET].scale_set_created(ss)
         instances = [lifecycle.new_instance(self.runtime, ss, running=False) for _index in range(sku["capacity"])]
 
         async def create(op: Operation) -> None:
@@ -137,14 +138,14 @@ class ComputeBackend:
 
     def refuse_over_quota(self, ss: ScaleSet, target_capacity: int) -> None:
         """A scale_out_fails rule with code QuotaExceeded: ARM refuses the write itself (409), nothing is stored."""
-        refusal = self.runtime["faults"].scale_out_refusal(ss, len(ss.instances), target_capacity, "QuotaExceeded")
+        refusal = self.runtime[FAULTS].scale_out_refusal(ss, len(ss.instances), target_capacity, "QuotaExceeded")
         if refusal:
             raise ArmError(409, refusal["code"], refusal["message"], target="sku.capacity")
 
     def _after_model_write(self, ss: ScaleSet, profile_changed: bool, target_capacity: int) -> Work:
         """The work of a model write's LRO: capacity changes, then what the upgrade policy does with a new model."""
         runtime = self.runtime
-        refusal = runtime["faults"].scale_out_refusal(ss, len(ss.instances), target_capacity, "AllocationFailed")
+        refusal = runtime[FAULTS].scale_out_refusal(ss, len(ss.instances), target_capacity, "AllocationFailed")
 
         async def work(op: Operation) -> None:
             ss.provisioning_state = "Updating"
@@ -188,11 +189,11 @@ class ComputeBackend:
         return self.write_model(ss, props, secrets, operation)
 
     def _record_write(self, ss: ScaleSet, operation: str) -> None:
-        self.runtime["events"].append("model_write", resource_group=ss.resource_group, vmss=ss.name,
-                                      operation=operation, etag=ss.etag)
+        self.runtime[EVENTS].append("model_write", resource_group=ss.resource_group, vmss=ss.name,
+                                    operation=operation, etag=ss.etag)
 
     def _start(self, ss: ScaleSet, kind: str, work: Work, lock: bool = True) -> Operation:
-        return self.runtime["operations"].start(kind, ss.subscription, ss.location, ss, work, lock=lock)
+        return self.runtime[OPERATIONS].start(kind, ss.subscription, ss.location, ss, work, lock=lock)
 
     # ---- deletes, actions, protection ----------------------------------------------------------------------
     def delete_scale_set(self, sub: str, rg: str, name: str) -> Operation | None:

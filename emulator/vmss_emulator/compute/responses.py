@@ -1,7 +1,7 @@
 """Microsoft.Compute (and resource groups): the ARM handlers. Their routes are in `urls.py`.
 
 Each handler gets (request, match groups) and returns a response or raises ArmError. A handler only parses the
-request, calls the backend (`models.ComputeBackend`, app["compute"]) and renders what it returns; state changes and
+request, calls the backend (`models.ComputeBackend`, app[COMPUTE]) and renders what it returns; state changes and
 the work of long-running operations are the backend's.
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from .. import wire
+from ..app_keys import BASE_URL, COMPUTE, OPERATIONS
 from ..arm import expect_type, invalid, json_response, page, read_json
 from ..exceptions import ArmError
 from ..model import check_extension, check_resource, deep_merge, fill_extension_defaults, put_over, render_extension
@@ -42,7 +43,7 @@ _INSTANCE_ID = re.compile(r"^\d+$")
 
 
 def backend(request: web.Request) -> ComputeBackend:
-    return request.app["compute"]
+    return request.app[COMPUTE]
 
 
 def resource_group(request: web.Request, m: dict[str, str]) -> ResourceGroup:
@@ -74,12 +75,12 @@ def _expand_instance_view(request: web.Request) -> bool:
 
 
 def lro_created(request: web.Request, op: Operation, body: dict[str, Any], status: int) -> web.Response:
-    headers = request.app["operations"].headers(request, op, with_location=False)
+    headers = request.app[OPERATIONS].headers(request, op, with_location=False)
     return json_response(body, status=status, headers=headers)
 
 
 def accepted(request: web.Request, op: Operation) -> web.Response:
-    return request.app["operations"].accepted(request, op)
+    return request.app[OPERATIONS].accepted(request, op)
 
 
 # ---------------------------------------------------------------- resource groups
@@ -168,13 +169,13 @@ async def vmss_delete(request: web.Request, m: dict[str, str]) -> web.StreamResp
 
 async def vmss_list(request: web.Request, m: dict[str, str]) -> web.Response:
     compute = backend(request)
-    return json_response(page(request, request.app["base_url"], compute.list_scale_sets(m["sub"], m["rg"]),
+    return json_response(page(request, request.app[BASE_URL], compute.list_scale_sets(m["sub"], m["rg"]),
                               compute.page_size, render_vmss))
 
 
 async def vmss_list_all(request: web.Request, m: dict[str, str]) -> web.Response:
     compute = backend(request)
-    return json_response(page(request, request.app["base_url"], compute.list_scale_sets(m["sub"]), compute.page_size,
+    return json_response(page(request, request.app[BASE_URL], compute.list_scale_sets(m["sub"]), compute.page_size,
                               render_vmss))
 
 
@@ -257,7 +258,7 @@ async def vms_list(request: web.Request, m: dict[str, str]) -> web.Response:
             raise invalid(f"The $filter '{flt}' is not supported. Allowed: properties/latestModelApplied eq "
                           "true|false, startswith(instanceView/statuses/code, 'PowerState') eq true.", target="$filter")
     expand = _expand_instance_view(request)
-    return json_response(page(request, request.app["base_url"], items, backend(request).page_size,
+    return json_response(page(request, request.app[BASE_URL], items, backend(request).page_size,
                               lambda i: render_vm(request.app, ss, i, expand)))
 
 
@@ -297,7 +298,7 @@ async def vm_delete(request: web.Request, m: dict[str, str]) -> web.StreamRespon
 
 async def ext_list(request: web.Request, m: dict[str, str]) -> web.Response:
     ss = scale_set(request, m, child=True)
-    return json_response(page(request, request.app["base_url"], render_extensions(ss),
+    return json_response(page(request, request.app[BASE_URL], render_extensions(ss),
                               backend(request).page_size))
 
 
@@ -372,14 +373,14 @@ async def os_upgrade_history(request: web.Request, m: dict[str, str]) -> web.Res
     ss = scale_set(request, m)
     items = [{"properties": h, "type": "Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades",
               "location": ss.location} for h in reversed(ss.os_upgrade_history)]
-    return json_response(page(request, request.app["base_url"], items, backend(request).page_size))
+    return json_response(page(request, request.app[BASE_URL], items, backend(request).page_size))
 
 
 # ---------------------------------------------------------------- operation status
 
 
 async def operation_status(request: web.Request, m: dict[str, str]) -> web.Response:
-    op = request.app["operations"].get(m["op"])
+    op = request.app[OPERATIONS].get(m["op"])
     if op is None or op.subscription.lower() != m["sub"].lower():
         raise ArmError(404, "NotFound", "The entity was not found in this Azure location.")
-    return request.app["operations"].status_response(request, op)
+    return request.app[OPERATIONS].status_response(request, op)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..app_keys import FAULTS, WORLD
 from ..events import EventLog
 from .fleet import EmulatorFleet
 from .options import validate_options
@@ -16,4 +17,4 @@ __all__ = ["EmulatorFleet", "make_fleet", "validate_options"]
 
 
 def make_fleet(app: Any, events: EventLog) -> EmulatorFleet:
-    return EmulatorFleet(events, settings=lambda: app["world"].settings, faults=lambda: app.get("faults"))
+    return EmulatorFleet(events, settings=lambda: app[WORLD].settings, faults=lambda: app.get(FAULTS))

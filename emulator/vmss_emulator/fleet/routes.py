@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
+from ..app_keys import COMPUTE, VMS, WORLD
 from ..arm import json_response, page
 from ..compute.models import instance
 from ..exceptions import AdminError, ArmError
@@ -66,7 +67,7 @@ class FleetRoutes:
     # ---- Microsoft.Network ---------------------------------------------------------------------------------
     @staticmethod
     def _scale_set(request: web.Request, info: dict[str, str]) -> ScaleSet:
-        return request.app["compute"].scale_set(info["subscription"], info["resource_group"], info["vmss"])
+        return request.app[COMPUTE].scale_set(info["subscription"], info["resource_group"], info["vmss"])
 
     @staticmethod
     def _instance(info: dict[str, str], ss: ScaleSet) -> Instance:
@@ -75,7 +76,7 @@ class FleetRoutes:
     async def list_scale_set_nics(self, request: web.Request, groups: dict[str, str]) -> web.Response:
         ss = self._scale_set(request, groups)
         nics = [network_interface(ss, inst) for inst in _by_id(ss) if inst.private_ip]
-        return json_response(page(request, _origin(request), nics, request.app["compute"].page_size))
+        return json_response(page(request, _origin(request), nics, request.app[COMPUTE].page_size))
 
     async def list_instance_nics(self, request: web.Request, groups: dict[str, str]) -> web.Response:
         ss = self._scale_set(request, groups)
@@ -104,7 +105,7 @@ class FleetRoutes:
     def _balancer(self, request: web.Request, groups: dict[str, str]) -> tuple[ScaleSet, LoadBalancer]:
         rg, name = groups["rg"], groups["name"]
         # a scale set, or a load-balancer group of plain VMs (vms/)
-        ss = request.app["world"].find_scale_set(rg, name) or request.app["vms"].find_group(rg, name)
+        ss = request.app[WORLD].find_scale_set(rg, name) or request.app[VMS].find_group(rg, name)
         balancer = self._fleet.balancer(ss) if ss is not None else None
         if ss is None or balancer is None:
             reason = self._fleet.balancer_error(ss) if ss is not None else None

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..app_keys import ADMIN, FLEET, VMS, WORLD
 from ..admin import read_body
 from ..arm import json_response
 from ..render import vmss_id
@@ -15,7 +16,7 @@ from .models import MemberRef, VirtualMachine
 
 def fleet_row(app: web.Application, ref: VirtualMachine | MemberRef) -> dict[str, Any]:
     """The same fields as a scale-set instance in the scale-set fleet view, for one VM."""
-    fleet = app["fleet"]
+    fleet = app[FLEET]
     if isinstance(ref, VirtualMachine):
         group, inst = ref.group, ref.instance
         row: dict[str, Any] = {"name": ref.name, "kind": "vm", "scale_set": None, "scale_set_id": None,
@@ -39,15 +40,15 @@ def fleet_row(app: web.Application, ref: VirtualMachine | MemberRef) -> dict[str
 
 
 async def vm_fleet_view(request: web.Request, groups: dict[str, str]) -> web.Response:
-    backend = request.app["vms"]
+    backend = request.app[VMS]
     rows = []
-    for sub in {s for (s, _r, _n) in backend.vms} | {s for (s, _r, _n) in request.app["world"].scale_sets}:
+    for sub in {s for (s, _r, _n) in backend.vms} | {s for (s, _r, _n) in request.app[WORLD].scale_sets}:
         rows.extend(fleet_row(request.app, ref) for ref in backend.list(sub) if _rg_of(ref) == groups["rg"].lower())
     return json_response({"resource_group": groups["rg"], "virtual_machines": rows})
 
 
 async def vm_fleet_row(request: web.Request, groups: dict[str, str]) -> web.Response:
-    return json_response(fleet_row(request.app, request.app["admin"].vm(groups["rg"], groups["name"])))
+    return json_response(fleet_row(request.app, request.app[ADMIN].vm(groups["rg"], groups["name"])))
 
 
 def _rg_of(ref: VirtualMachine | MemberRef) -> str:
@@ -56,4 +57,4 @@ def _rg_of(ref: VirtualMachine | MemberRef) -> str:
 
 async def vm_config(request: web.Request, groups: dict[str, str]) -> web.Response:
     """POST /_emulator/virtual_machines/{rg}/{name}/config {"upgrade_seconds"?: N | null, "fail_upgrade"?: bool}."""
-    return json_response(request.app["admin"].configure_vm(groups["rg"], groups["name"], await read_body(request)))
+    return json_response(request.app[ADMIN].configure_vm(groups["rg"], groups["name"], await read_body(request)))

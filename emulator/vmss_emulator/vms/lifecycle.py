@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .. import lifecycle as instance_lifecycle
+from ..app_keys import FAULTS, FLEET, VMS
 
 if TYPE_CHECKING:   # models.py (VmBackend) runs this module's work: no import back at runtime
     from .models import VirtualMachine
@@ -29,7 +30,7 @@ async def run_vm_action(app: web.Application, vm: VirtualMachine, operation: str
     old_model = inst.applied_model
 
     async def settle() -> dict[str, Any] | None:
-        await asyncio.sleep(app["vms"].upgrade_seconds(vm))
+        await asyncio.sleep(app[VMS].upgrade_seconds(vm))
         if operation != "restart":
             inst.applied_model = vm.profile   # what the faults judge (image_version, extension_setting)
         if vm.fail_upgrade and operation != "restart":
@@ -37,7 +38,7 @@ async def run_vm_action(app: web.Application, vm: VirtualMachine, operation: str
                      "message": f"VM has reported a failure when processing extension on VM '{vm.name}' "
                                 "(scenario fail_upgrade)."}
         else:
-            error = await app["faults"].instance_upgrade_outcome(group, inst, operation)
+            error = await app[FAULTS].instance_upgrade_outcome(group, inst, operation)
         if error and operation != "create":
             inst.applied_model = old_model   # a failed change leaves the VM on what it ran
         return error
@@ -50,7 +51,7 @@ async def start_vm(app: web.Application, vm: VirtualMachine) -> None:
     """A VM loaded from a scenario: running already."""
     instance_lifecycle.record_extension_order(app, vm.instance, vm.event_fields())
     vm.instance.started_at = time.time()
-    await app["fleet"].instance_started(vm.group, vm.instance)
+    await app[FLEET].instance_started(vm.group, vm.instance)
 
 
 async def delete_vm(app: web.Application, vm: VirtualMachine) -> None:
@@ -58,17 +59,17 @@ async def delete_vm(app: web.Application, vm: VirtualMachine) -> None:
     inst = vm.instance
     inst.provisioning_state = "Deleting"
     if inst.running or inst.power_state in ("starting", "stopping"):
-        await app["fleet"].instance_stopped(vm.group, inst)
+        await app[FLEET].instance_stopped(vm.group, inst)
     inst.power_state = "deallocated"
-    if app["vms"].remove(vm):
-        await app["fleet"].scale_set_deleted(vm.group)
+    if app[VMS].remove(vm):
+        await app[FLEET].scale_set_deleted(vm.group)
 
 
 async def reset(app: web.Application) -> None:
     """POST /_emulator/reset: every VM and group gone (their apps and load balancers stopped)."""
-    for group in app["vms"].clear():
+    for group in app[VMS].clear():
         for inst in group.instances.values():
             if inst.running or inst.power_state in ("starting", "stopping"):
-                await app["fleet"].instance_stopped(group, inst)
+                await app[FLEET].instance_stopped(group, inst)
         group.deleting = True
-        await app["fleet"].scale_set_deleted(group)
+        await app[FLEET].scale_set_deleted(group)

@@ -1,5 +1,5 @@
 """Microsoft.Authorization/locks handlers at resource-group scope, at a scale set's and at a VM's (plain VMs and
-Flexible members). They parse, call `LockBackend` (lock_models.py, app["locks"]) and render; the backend holds the
+Flexible members). They parse, call `LockBackend` (lock_models.py, app[LOCKS]) and render; the backend holds the
 locks and the rule (ARM refuses writes and deletes under a lock in `server.py`, before any handler runs).
 """
 from __future__ import annotations
@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..app_keys import BASE_URL, COMPUTE, LOCKS, VMS, WORLD
 from ..arm import expect_type, json_response, page, read_json
 from ..exceptions import ArmError
 from ..lock_models import LEVELS, PROVIDER, LockBackend
@@ -18,7 +19,7 @@ API_VERSIONS = ("2016-09-01", "2020-05-01")
 
 
 def backend(request: web.Request) -> LockBackend:
-    return request.app["locks"]
+    return request.app[LOCKS]
 
 
 def _check_api_version(request: web.Request) -> None:
@@ -35,13 +36,13 @@ def vm_scope(sub: str, rg: str, vm: str) -> str:
 def _scope(request: web.Request, m: dict[str, str]) -> tuple[str, dict[str, Any]]:
     """(the scope's resource id as Azure spells it, how lock events name it); 404 when the resource group, the scale
     set or the VM does not exist."""
-    request.app["vms"].check_resource_group(m["sub"], m["rg"])
-    rg = request.app["world"].resource_group(m["sub"], m["rg"]).name
+    request.app[VMS].check_resource_group(m["sub"], m["rg"])
+    rg = request.app[WORLD].resource_group(m["sub"], m["rg"]).name
     if m.get("vmss"):
-        ss = request.app["compute"].scale_set(m["sub"], m["rg"], m["vmss"])
+        ss = request.app[COMPUTE].scale_set(m["sub"], m["rg"], m["vmss"])
         return vmss_id(ss), {"resource_group": rg, "vm": None, "vmss": ss.name}
     if m.get("vm"):
-        vm = request.app["vms"].find(m["sub"], m["rg"], m["vm"]).name
+        vm = request.app[VMS].find(m["sub"], m["rg"], m["vm"]).name
         return vm_scope(m["sub"], rg, vm), {"resource_group": rg, "vm": vm}
     return rg_prefix(m["sub"], rg), {"resource_group": rg, "vm": None}
 
@@ -94,5 +95,5 @@ async def lock_list(request: web.Request, m: dict[str, str]) -> web.Response:
     scope, _owner = _scope(request, m)
     at_scope = request.query.get("$filter", "").replace(" ", "").lower() == "atscope()"
     below = not (m.get("vm") or m.get("vmss")) and not at_scope
-    return json_response(page(request, request.app["base_url"], backend(request).listed(scope, below),
-                              request.app["world"].settings.page_size, render_lock))
+    return json_response(page(request, request.app[BASE_URL], backend(request).listed(scope, below),
+                              request.app[WORLD].settings.page_size, render_lock))

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping
 
 from .. import lifecycle as instance_lifecycle
+from ..app_keys import EVENTS, FLEET, OPERATIONS
 from ..arm import ARM_NOT_FOUND_HINT, CONFLICT_MESSAGE, invalid, now_iso
 from ..exceptions import ArmError
 from ..model import SECRET_OS_KEYS, deep_merge, fill_extension_defaults, property_change_not_allowed, put_over
@@ -176,7 +177,7 @@ def ensure_vm_writable(vm: VirtualMachine) -> None:
 
 
 class VmBackend:
-    """One per app (app["vms"]): the plain VMs, their fleet groups, and lookups over Flexible members."""
+    """One per app (app[VMS]): the plain VMs, their fleet groups, and lookups over Flexible members."""
 
     def __init__(self, world: World, runtime: Mapping[str, Any]) -> None:
         self.world = world
@@ -333,7 +334,7 @@ class VmBackend:
                             location=location, properties=props, extensions=extensions, instance=inst, group=group,
                             zones=zones, tags=tags, profile=profile, availability_set=avset,
                             protected_settings=dict(secrets or {}))
-        fleet = self.runtime["fleet"]
+        fleet = self.runtime[FLEET]
         inst.private_ip = fleet.allocate_ip(group, inst)
         self.add(vm)
         if created:   # the group's load balancer (hooks order: allocate_ip, scale_set_created, instance_started)
@@ -369,8 +370,8 @@ class VmBackend:
         ensure_vm_writable(vm)
         vm.deleting = True
         self._record_write(vm, "VirtualMachines_Delete")
-        return self.runtime["operations"].start("VirtualMachines_Delete", vm.subscription, vm.location, vm,
-                                                lambda op: lifecycle.delete_vm(self.runtime, vm), lock=False)
+        return self.runtime[OPERATIONS].start("VirtualMachines_Delete", vm.subscription, vm.location, vm,
+                                              lambda op: lifecycle.delete_vm(self.runtime, vm), lock=False)
 
     def vm_action(self, vm: VirtualMachine, action: str, operation: str) -> Operation:
         """restart, redeploy, reimage, poweroff, deallocate or start of a plain VM."""
@@ -446,12 +447,12 @@ class VmBackend:
         return work
 
     def _record_write(self, vm: VirtualMachine, operation: str) -> None:
-        self.runtime["events"].append("model_write", resource_group=vm.resource_group, vm=vm.name,
-                                      operation=operation, etag=vm.etag)
+        self.runtime[EVENTS].append("model_write", resource_group=vm.resource_group, vm=vm.name,
+                                    operation=operation, etag=vm.etag)
 
     def _start(self, vm: VirtualMachine, kind: str, work: Work) -> Operation:
         """An LRO locking this VM (other writes to it -> 409) while `work` runs."""
-        return self.runtime["operations"].start(kind, vm.subscription, vm.location, vm, work, lock=True)
+        return self.runtime[OPERATIONS].start(kind, vm.subscription, vm.location, vm, work, lock=True)
 
 
 def new_instance(name: str, placement: tuple[int, int, str | None], profile: dict[str, Any],

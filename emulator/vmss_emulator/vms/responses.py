@@ -1,8 +1,8 @@
 """Microsoft.Compute virtualMachines (+ extensions), Microsoft.Network networkInterfaces of VMs, and what Flexible
 scale sets answer differently from Uniform ones. Rows in `routes.py`.
 
-A handler only parses the request, calls the backend (`models.VmBackend`, app["vms"]; for a Flexible member's
-actions `ComputeBackend`, app["compute"]) and renders what it returns; state changes and the work of long-running
+A handler only parses the request, calls the backend (`models.VmBackend`, app[VMS]; for a Flexible member's
+actions `ComputeBackend`, app[COMPUTE]) and renders what it returns; state changes and the work of long-running
 operations are the backends'.
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from .. import wire
+from ..app_keys import BASE_URL, COMPUTE, LOCKS, VMS, WORLD
 from ..arm import expect_type, invalid, json_response, page, read_json
 from ..compute import responses as compute
 from ..exceptions import ArmError
@@ -30,7 +31,7 @@ _FILTER = re.compile(r"^'?virtualMachineScaleSet/id'?\s+eq\s+'([^']*)'$", re.I)
 
 
 def vms(request: web.Request) -> VmBackend:
-    return request.app["vms"]
+    return request.app[VMS]
 
 
 def _expand(request: web.Request) -> bool:
@@ -70,14 +71,14 @@ def _filtered(request: web.Request, items: list[VirtualMachine | MemberRef]) -> 
 async def vm_list(request: web.Request, m: dict[str, str]) -> web.Response:
     items = _filtered(request, vms(request).list(m["sub"], m["rg"]))
     expand = _expand(request)
-    return json_response(page(request, request.app["base_url"], items, request.app["world"].settings.page_size,
+    return json_response(page(request, request.app[BASE_URL], items, request.app[WORLD].settings.page_size,
                               lambda r: render_ref(request.app, r, expand)))
 
 
 async def vm_list_all(request: web.Request, m: dict[str, str]) -> web.Response:
     items = _filtered(request, vms(request).list(m["sub"]))
     expand = _expand(request)
-    return json_response(page(request, request.app["base_url"], items, request.app["world"].settings.page_size,
+    return json_response(page(request, request.app[BASE_URL], items, request.app[WORLD].settings.page_size,
                               lambda r: render_ref(request.app, r, expand)))
 
 
@@ -155,7 +156,7 @@ async def vm_delete(request: web.Request, m: dict[str, str]) -> web.StreamRespon
 
 def _member_run(request: web.Request, ref: MemberRef, action: str, kind: str) -> web.StreamResponse:
     """A Flexible member's single-VM action, run on the set's instance as the Uniform per-instance ones are."""
-    return compute.accepted(request, request.app["compute"].instance_action(ref.ss, ref.inst, action, kind))
+    return compute.accepted(request, request.app[COMPUTE].instance_action(ref.ss, ref.inst, action, kind))
 
 
 async def vm_action(request: web.Request, m: dict[str, str]) -> web.StreamResponse:
@@ -236,7 +237,7 @@ def _nics(request: web.Request, sub: str, rg: str | None) -> list[tuple[str, Vir
 
 async def nic_list(request: web.Request, m: dict[str, str]) -> web.Response:
     items = _nics(request, m["sub"], m["rg"])
-    return json_response(page(request, request.app["base_url"], items, request.app["world"].settings.page_size,
+    return json_response(page(request, request.app[BASE_URL], items, request.app[WORLD].settings.page_size,
                               lambda t: render_nic(t[1], t[0], t[2])))
 
 
@@ -261,7 +262,7 @@ def _not_for_flexible(ss_name: str, what: str) -> ArmError:
 def uniform_only(handler, what: str):
     """A Uniform-only scale-set endpoint: 400 for a Flexible set, else the Uniform handler."""
     async def guarded(request: web.Request, m: dict[str, str]) -> web.StreamResponse:
-        ss = request.app["world"].scale_set(m["sub"], m["rg"], m["vmss"])
+        ss = request.app[WORLD].scale_set(m["sub"], m["rg"], m["vmss"])
         if ss is not None and is_flexible(ss):
             raise _not_for_flexible(ss.name, what)
         return await handler(request, m)
@@ -272,7 +273,7 @@ def flexible_action(action: str):
     """POST .../virtualMachineScaleSets/{vmss}/{action}: on a Flexible set, manualupgrade and delete take VM names;
     the other batch actions are Uniform's (Flexible: one call per VM)."""
     async def handle(request: web.Request, m: dict[str, str]) -> web.StreamResponse:
-        ss = request.app["world"].scale_set(m["sub"], m["rg"], m["vmss"])
+        ss = request.app[WORLD].scale_set(m["sub"], m["rg"], m["vmss"])
         if ss is None or not is_flexible(ss):
             return await compute.vmss_action(request, {**m, "action": action})
         if action not in ("manualupgrade", "delete"):
@@ -281,8 +282,8 @@ def flexible_action(action: str):
         wire.check_members(body, compute.ACTION_BODIES.get(action, "VirtualMachineScaleSetVMInstanceIDs"))
         targets = member_targets(ss, body)
         for inst in targets:   # a locked member refuses the whole call, as Azure does
-            request.app["locks"].check(ref_id(MemberRef(ss, inst)), delete=action == "delete")
-        op = request.app["compute"].scale_set_action(ss, targets, action, compute.SS_ACTIONS[action])
+            request.app[LOCKS].check(ref_id(MemberRef(ss, inst)), delete=action == "delete")
+        op = request.app[COMPUTE].scale_set_action(ss, targets, action, compute.SS_ACTIONS[action])
         return compute.accepted(request, op)
     return handle
 
@@ -313,7 +314,7 @@ def member_targets(ss, body: Any) -> list:
 
 
 def _availability_sets(request: web.Request, m: dict[str, str]) -> list[dict[str, Any]]:
-    location = request.app["world"].resource_group(m["sub"], m["rg"])
+    location = request.app[WORLD].resource_group(m["sub"], m["rg"])
     out = []
     for rg, name, members in vms(request).availability_set_list(m["sub"], m["rg"]):
         where = members[0].location if members else (location.location if location else "westeurope")
@@ -322,8 +323,8 @@ def _availability_sets(request: web.Request, m: dict[str, str]) -> list[dict[str
 
 
 async def avset_list(request: web.Request, m: dict[str, str]) -> web.Response:
-    return json_response(page(request, request.app["base_url"], _availability_sets(request, m),
-                              request.app["world"].settings.page_size))
+    return json_response(page(request, request.app[BASE_URL], _availability_sets(request, m),
+                              request.app[WORLD].settings.page_size))
 
 
 async def avset_get(request: web.Request, m: dict[str, str]) -> web.Response:

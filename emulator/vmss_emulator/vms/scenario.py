@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
+from ..app_keys import DEFAULT_SUBSCRIPTION, EVENTS, FLEET, LOCKS, VMS, WORLD
 from ..model import check_extension, fill_extension_defaults
 from ..state import ResourceGroup
 from . import lifecycle
@@ -63,14 +64,14 @@ def _plan_one(app, spec, where, groups, set_names, seen, fail) -> PlannedVm:
     require(not unknown, f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(VM_KEYS)}")
     for key in ("name", "resource_group"):
         require(isinstance(spec.get(key), str) and spec[key], f"{where}.{key} must be a non-empty string")
-    sub = str(spec.get("subscription") or app["default_subscription"])
+    sub = str(spec.get("subscription") or app[DEFAULT_SUBSCRIPTION])
     key = (sub.lower(), spec["resource_group"].lower(), spec["name"].lower())
-    backend = app["vms"]
+    backend = app[VMS]
     require(key not in seen and backend.plain(sub, spec["resource_group"], spec["name"]) is None
             and backend.member(sub, spec["resource_group"], spec["name"]) is None,
             f"{where}: virtual machine {spec['resource_group']}/{spec['name']} already exists (reset first)")
     seen.add(key)
-    rg = app["world"].resource_group(sub, spec["resource_group"]) or next(
+    rg = app[WORLD].resource_group(sub, spec["resource_group"]) or next(
         (g for g in groups if g.name.lower() == spec["resource_group"].lower() and g.subscription == sub), None)
     location = str(spec.get("location") or (rg.location if rg else DEFAULT_LOCATION))
     props = copy.deepcopy(spec.get("properties") or {})
@@ -110,7 +111,7 @@ def _plan_one(app, spec, where, groups, set_names, seen, fail) -> PlannedVm:
             f"{where}.extensions names the same extension twice")
     for key in ("app", "load_balancer", "tags"):
         require(isinstance(spec.get(key) or {}, dict), f"{where}.{key} must be a mapping")
-    check_fleet_options = getattr(app["fleet"], "validate_options", None)
+    check_fleet_options = getattr(app[FLEET], "validate_options", None)
     if check_fleet_options is not None:
         try:
             check_fleet_options(spec.get("app"), spec.get("load_balancer"))
@@ -138,7 +139,7 @@ def _plan_one(app, spec, where, groups, set_names, seen, fail) -> PlannedVm:
 
 
 async def apply(app: web.Application, planned: list[PlannedVm]) -> list[str]:
-    world, backend, added = app["world"], app["vms"], []
+    world, backend, added = app[WORLD], app[VMS], []
     for p in planned:
         if world.resource_group(p.sub, p.rg) is None:
             world.resource_groups[(p.sub.lower(), p.rg.lower())] = ResourceGroup(p.sub, p.rg, p.location)
@@ -147,10 +148,10 @@ async def apply(app: web.Application, planned: list[PlannedVm]) -> list[str]:
                                   secrets=p.secrets)
         backend.set_timing(vm, p.upgrade_seconds, p.fail_upgrade)
         for lock in p.locks:
-            app["locks"].put(vm_scope(vm.subscription, vm.resource_group, vm.name), lock["name"], lock["level"],
-                             {"resource_group": vm.resource_group, "vm": vm.name}, lock.get("notes"))
-        app["events"].append("model_write", resource_group=vm.resource_group, vm=vm.name, operation="scenario",
-                             etag=vm.etag)
+            app[LOCKS].put(vm_scope(vm.subscription, vm.resource_group, vm.name), lock["name"], lock["level"],
+                           {"resource_group": vm.resource_group, "vm": vm.name}, lock.get("notes"))
+        app[EVENTS].append("model_write", resource_group=vm.resource_group, vm=vm.name, operation="scenario",
+                           etag=vm.etag)
         await lifecycle.start_vm(app, vm)
         added.append(vm.key)
     return added

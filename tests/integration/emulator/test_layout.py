@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 import vmss_emulator
-from vmss_emulator import admin, auth, catalog
+from vmss_emulator import admin, app_keys, auth, catalog
 from vmss_emulator.compute import responses
 from vmss_emulator.fleet import routes as fleet_routes
 from vmss_emulator.vms import admin as vm_admin, locks as vm_locks, responses as vm_responses
@@ -100,7 +100,7 @@ def _handlers(module) -> list:
 def test_every_route_is_in_the_one_table_with_one_signature(app):
     aiohttp_routes = list(app.router.routes())
     assert len(aiohttp_routes) == 1 and aiohttp_routes[0].method == "*"  # only the dispatcher
-    table = app["routes"]
+    table = app[app_keys.ROUTE_TABLE]
     handlers = {route.handler for route in table}
     for module in (*HANDLER_MODULES, auth):
         missing = [f.__name__ for f in _handlers(module) if f not in handlers]
@@ -162,7 +162,7 @@ def test_handler_modules_change_no_state():
 
 
 def test_the_state_check_finds_a_handler_that_changes_state():
-    for code in ("ss.etag += 1", "world.scale_sets[key] = ss", "request.app['events'].append('x')",
+    for code in ("ss.etag += 1", "world.scale_sets[key] = ss", "request.app[EVENTS].append('x')",
                  "ss.tags.update(tags)", "del ss.instances[i]"):
         node = ast.parse(code).body[0]
         target = (node.targets[0] if isinstance(node, (ast.Assign, ast.Delete)) else
@@ -260,5 +260,6 @@ def test_admin_backend_changes_what_the_api_reads(emu):
 def test_the_app_builds_without_a_running_loop(app):
     """Nothing runs in a constructor: the app and its backends are built with no event loop."""
     assert isinstance(app, web.Application)
-    assert app["compute"].world is app["world"] and app["admin"].world is app["world"]
-    assert app["vms"].world is app["world"] and app["vms"].runtime is app
+    world = app[app_keys.WORLD]
+    assert app[app_keys.COMPUTE].world is world and app[app_keys.ADMIN].world is world
+    assert app[app_keys.VMS].world is world and app[app_keys.VMS].runtime is app
