@@ -16,7 +16,8 @@ description:
     names (for example C(query('ansible.builtin.varnames', '^image_rollout_'))) and returns one sentence for each
     that is not one of O(options) but reads like a misspelling of one.
   - Only near misses count (close spelling, or an option's name with a short tail added or cut off), so a variable of
-    one's own that merely shares the prefix, such as C(image_rollout_image_version), passes.
+    one's own that merely shares the prefix, such as C(image_rollout_image_version), passes, and so do the variables
+    the collection's roles set themselves (C(image_rollout_model), C(extension_rollout_target), ...).
 options:
   _input:
     description: Variable names.
@@ -39,14 +40,14 @@ options:
 """
 
 EXAMPLES = r"""
-- name: Refuse misspelt options of my_role
-  ansible.builtin.assert:
-    that: errors | length == 0
-    fail_msg: "{{ errors | join(' ') }}"
-  vars:
-    errors: >-
+- name: Show the variables that read like misspelt options of my_role
+  ansible.builtin.debug:
+    msg: >-
       {{ query('ansible.builtin.varnames', '^my_role_')
          | vmss.rollout.misspelt_options(['my_role_batch', 'my_role_drain'], 'my_role_', 'my_role') }}
+  vars:
+    my_role_bach: 2                    # misspelt: my_role_batch
+    my_role_image_version: "2.0.0"     # a variable of one's own that shares the prefix: passes
 """
 
 RETURN = r"""

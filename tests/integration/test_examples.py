@@ -87,6 +87,7 @@ FILTERS = sorted(p for p in (REPO / "plugins" / "filter").glob("*.py") if p.stem
 # what each filter's examples print about the demo scale set, its model moved to a new image, instance 3 protected
 FILTER_OUTPUT = {
     "batch_exclusions": '"reason": "protected from scale-set actions"',
+    "misspelt_options": "my_role_bach is not an option of the my_role role (did you mean my_role_batch?)",
     "plan_batches": "Batch 1 (update domain 0): instances 0",
     "rollout_option_errors": "All assertions passed",
     "rollout_plan": "Plan for the scale set: 3 batch(es), 4 instance(s).",

@@ -152,6 +152,14 @@ def _shown(value):
     return "%g" % number if number is not None else json.dumps(value, default=str)
 
 
+# Variables the collection's roles set themselves under the roles' prefixes (register, loop_var, set_fact): never a
+# misspelt option, however close (extension_rollout_target, the loop over extension_rollout_targets).
+SET_BY_THE_ROLES = frozenset([
+    "image_rollout_model", "extension_rollout_model", "extension_rollout_results", "extension_rollout_target",
+    "rolling_upgrade_result", "rolling_upgrade_outcome", "rolling_upgrade_batch_instances",
+    "rolling_upgrade_batch_outcome"])
+
+
 def misspelt_options(names, options, prefix):
     """[(name, option)]: each of ``names`` that is not one of ``options`` but reads like a misspelling of one (pure).
 
@@ -161,10 +169,12 @@ def misspelt_options(names, options, prefix):
     (``batch`` + ``size``) or cut off (``max_unhealthy`` for ``max_unhealthy_percent``)."""
     tails = dict((option[len(prefix):], option) for option in options if option.startswith(prefix))
     found = []
-    for name in sorted(set(names) - set(options)):
+    for name in sorted(set(names) - set(options) - SET_BY_THE_ROLES):
         if not name.startswith(prefix):
             continue
         tail = name[len(prefix):]
+        if tail.startswith("_"):
+            continue   # rolling_upgrade__batch: a role's internal variable, by Ansible's naming convention
         close = difflib.get_close_matches(tail, sorted(tails), n=1, cutoff=0.75) or [
             known for known in sorted(tails, key=len, reverse=True) if len(tail) >= 4 and len(known) >= 4
             and (tail.startswith(known) and len(tail) - len(known) <= 5

@@ -79,3 +79,34 @@ def test_only_near_misses_of_an_option_read_as_misspelt():
         ("x_batch_size", "x_batch"), ("x_batchsize", "x_batch"), ("x_dran", "x_drain"),
         ("x_health_tasks_file", "x_health_tasks"), ("x_max_unhealthy", "x_max_unhealthy_percent"),
         ("x_max_unhealty_percent", "x_max_unhealthy_percent")]
+
+
+def _names_set_in(node, found):
+    """Variable names a task file introduces: register, loop_var, set_fact keys and vars keys (recursively)."""
+    if isinstance(node, list):
+        for item in node:
+            _names_set_in(item, found)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("register", "loop_var") and isinstance(value, str):
+                found.add(value)
+            elif key in ("ansible.builtin.set_fact", "set_fact", "vars") and isinstance(value, dict):
+                found.update(k for k in value if isinstance(k, str))
+            _names_set_in(value, found)
+
+
+@pytest.mark.parametrize("role", ["rolling_upgrade", "image_rollout", "extension_rollout"])
+def test_no_variable_the_collection_sets_itself_reads_as_a_misspelt_option(role):
+    """The roles' own variables (a loop over extension_rollout_targets names its item extension_rollout_target) must
+    never trip the misspelt-option check that refuses a user's near miss."""
+    import pathlib
+    import yaml
+    from ansible_collections.vmss.rollout.plugins.module_utils._vmss.rollout_options import misspelt_options
+    repo = pathlib.Path(__file__).resolve().parents[4]
+    spec = yaml.safe_load((repo / "roles" / role / "meta" / "argument_specs.yml").read_text())
+    options = set(name for entry in spec["argument_specs"].values() for name in entry["options"])
+    found = set()
+    for path in sorted((repo / "roles").glob("*/tasks/*.yml")) + sorted((repo / "playbooks").glob("*.yml")):
+        _names_set_in(yaml.safe_load(path.read_text()), found)
+    assert "extension_rollout_target" in found   # the scan sees loop_var
+    assert misspelt_options(found, options, role + "_") == []
