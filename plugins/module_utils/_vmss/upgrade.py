@@ -18,7 +18,7 @@ from __future__ import annotations
 __metaclass__ = type
 
 from ansible_collections.vmss.rollout.plugins.module_utils.errors import VmssError, VmssNotStarted, VmssTimeout
-from ansible_collections.vmss.rollout.plugins.module_utils._vmss import health, instances as inst_lib
+from ansible_collections.vmss.rollout.plugins.module_utils._vmss import batches, health, instances as inst_lib
 from ansible_collections.vmss.rollout.plugins.module_utils._vmss.waiter import wait_until
 
 TERMINAL_ROLLING = ("completed", "faulted", "cancelled", "canceled")
@@ -53,22 +53,16 @@ def select(summaries, options):
 
     Raises InputError when instance_ids or update_domains name something the scale set does not have."""
     by_id = dict((s["instance_id"], s) for s in summaries)
+    where = "%s/%s" % (options["resource_group"], options["name"])
     if options.get("instance_ids") is not None:
         wanted = [str(int(i)) for i in options["instance_ids"]]
-        unknown = [i for i in wanted if i not in by_id]
-        if unknown:
-            raise InputError("instance_ids %s do not exist in scale set %s/%s (instances: %s)." % (
-                ", ".join(unknown), options["resource_group"], options["name"],
-                ", ".join(s["instance_id"] for s in inst_lib.sort_instances(summaries))))
+        for problem in batches.selection_errors(summaries, instance_ids=wanted, scale_set=where):
+            raise InputError(problem)
         return [by_id[i] for i in dict.fromkeys(wanted)]
     if options.get("update_domains") is not None:
         # A domain no instance is in would select nothing and look like "already done": a typo must fail.
-        known = sorted(set(s["update_domain"] for s in summaries if s.get("update_domain") is not None))
-        unknown = [u for u in dict.fromkeys(options["update_domains"]) if u not in known]
-        if unknown:
-            raise InputError("update_domains %s match no instance of scale set %s/%s (its update domains: %s)." % (
-                ", ".join(str(u) for u in unknown), options["resource_group"], options["name"],
-                ", ".join(str(u) for u in known) or "none"))
+        for problem in batches.selection_errors(summaries, update_domains=options["update_domains"], scale_set=where):
+            raise InputError(problem)
         return [s for s in summaries if s.get("update_domain") in set(options["update_domains"])]
     return [s for s in summaries if not s.get("latest_model_applied")]
 
